@@ -1,0 +1,275 @@
+"""The image grid: how voxel indices map to DICOM patient (LPS) millimetres."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from spinetv.errors import GeometryError, GeometryMismatchError
+
+__all__ = ["ImageGrid", "BoundingBox"]
+
+_ORTHONORMAL_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """A box of voxel indices, ``start`` inclusive and ``stop`` exclusive, in array order.
+
+    Parameters
+    ----------
+    start : tuple of int
+        First index on each array axis (slice, row, column).
+    stop : tuple of int
+        One past the last index on each array axis.
+    """
+
+    start: tuple[int, int, int]
+    stop: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        if len(self.start) != 3 or len(self.stop) != 3:
+            raise GeometryError(f"a bounding box needs 3 start and 3 stop indices, got {self}")
+        object.__setattr__(self, "start", tuple(int(v) for v in self.start))
+        object.__setattr__(self, "stop", tuple(int(v) for v in self.stop))
+        if any(b < a for a, b in zip(self.start, self.stop)):
+            raise GeometryError(f"a bounding box stop lies before its start: {self}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Size of the box in voxels on each array axis."""
+        return (
+            self.stop[0] - self.start[0],
+            self.stop[1] - self.start[1],
+            self.stop[2] - self.start[2],
+        )
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        """The box as a tuple of slices, to index a full-grid array."""
+        return (
+            slice(self.start[0], self.stop[0]),
+            slice(self.start[1], self.stop[1]),
+            slice(self.start[2], self.stop[2]),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the box holds no voxel."""
+        return any(n == 0 for n in self.shape)
+
+    def union(self, other: BoundingBox) -> BoundingBox:
+        """The smallest box holding both boxes (an empty box counts as nothing)."""
+        if self.is_empty:
+            return other
+        if other.is_empty:
+            return self
+        start = tuple(min(a, b) for a, b in zip(self.start, other.start))
+        stop = tuple(max(a, b) for a, b in zip(self.stop, other.stop))
+        return BoundingBox(start, stop)  # type: ignore[arg-type]
+
+    def intersection(self, other: BoundingBox) -> BoundingBox:
+        """The common part of both boxes (possibly empty)."""
+        start = tuple(max(a, b) for a, b in zip(self.start, other.start))
+        stop = tuple(max(s, min(a, b)) for s, a, b in zip(start, self.stop, other.stop))
+        return BoundingBox(start, stop)  # type: ignore[arg-type]
+
+    def padded(self, pad_voxels: tuple[int, int, int], shape: tuple[int, int, int]) -> BoundingBox:
+        """The box grown by ``pad_voxels`` on each side, clipped to a grid of ``shape``."""
+        start = tuple(max(0, a - p) for a, p in zip(self.start, pad_voxels))
+        stop = tuple(min(n, b + p) for b, p, n in zip(self.stop, pad_voxels, shape))
+        return BoundingBox(start, stop)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageGrid:
+    """Geometry of a 3-D image in DICOM patient coordinates (LPS, millimetres).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Number of voxels in numpy order (slice, row, column).
+    spacing_mm : tuple of float
+        Distance between voxel centres along each array axis (slice, row, column), in mm.
+    origin_lps_mm : tuple of float
+        Patient position of the centre of voxel (0, 0, 0), in mm (LPS).
+    direction : array_like, shape (3, 3)
+        Orthonormal matrix whose columns are the unit LPS directions of the array axes
+        (slice, row, column). For a DICOM axial series, column 2 is the first triplet of
+        ImageOrientationPatient, column 1 the second, column 0 the slice normal in the
+        direction of increasing slice index.
+    frame_of_reference_uid : str
+        The DICOM FrameOfReferenceUID the coordinates refer to ("" when unknown, as for
+        NIfTI images).
+
+    Notes
+    -----
+    The affine maps an index ``ijk`` (slice, row, column) to ``origin + direction @ (ijk *
+    spacing)``. Every conversion between indices and millimetres uses the direction, so prone,
+    feet-first and oblique grids are handled alike.
+    """
+
+    shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+    origin_lps_mm: tuple[float, float, float]
+    direction: NDArray[np.float64] = field(default_factory=lambda: np.eye(3))
+    frame_of_reference_uid: str = ""
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(v) for v in self.shape)
+        spacing = tuple(float(v) for v in self.spacing_mm)
+        origin = tuple(float(v) for v in self.origin_lps_mm)
+        direction = np.array(self.direction, dtype=np.float64).reshape(3, 3)
+        if len(shape) != 3 or any(n < 1 for n in shape):
+            raise GeometryError(f"grid shape must be 3 positive sizes, got {self.shape}")
+        if len(spacing) != 3 or not all(np.isfinite(spacing)) or any(s <= 0 for s in spacing):
+            raise GeometryError(f"grid spacing must be 3 positive mm values, got {self.spacing_mm}")
+        if len(origin) != 3 or not all(np.isfinite(origin)):
+            raise GeometryError(f"grid origin must be 3 finite mm values, got {self.origin_lps_mm}")
+        if not np.allclose(direction.T @ direction, np.eye(3), atol=_ORTHONORMAL_TOLERANCE):
+            raise GeometryError(f"grid direction is not orthonormal:\n{direction}")
+        direction.setflags(write=False)
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "spacing_mm", spacing)
+        object.__setattr__(self, "origin_lps_mm", origin)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "frame_of_reference_uid", str(self.frame_of_reference_uid))
+
+    # ---- identity -------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageGrid):
+            return NotImplemented
+        return self.matches(other)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, tuple(np.round(self.spacing_mm, 4))))
+
+    def matches(self, other: ImageGrid, *, tolerance_mm: float = 1e-3) -> bool:
+        """True when both grids place every voxel at the same position (within tolerance).
+
+        The frame of reference is compared only when both grids name one.
+        """
+        if self.shape != other.shape:
+            return False
+        if (
+            self.frame_of_reference_uid
+            and other.frame_of_reference_uid
+            and self.frame_of_reference_uid != other.frame_of_reference_uid
+        ):
+            return False
+        corners = np.array([[0, 0, 0], [n - 1 for n in self.shape]], dtype=float)
+        return bool(
+            np.allclose(self.index_to_lps(corners), other.index_to_lps(corners), atol=tolerance_mm)
+            and np.allclose(self.direction, other.direction, atol=1e-5)
+        )
+
+    def require_same(self, other: ImageGrid, *, what: str = "masks") -> None:
+        """Raise :class:`GeometryMismatchError` unless ``other`` matches this grid."""
+        if not self.matches(other):
+            raise GeometryMismatchError(
+                f"{what} are on different grids: {self.describe()} versus {other.describe()}"
+            )
+
+    def describe(self) -> str:
+        """A one-line human-readable summary of the grid."""
+        spacing = "x".join(f"{s:g}" for s in self.spacing_mm)
+        origin = ", ".join(f"{v:.2f}" for v in self.origin_lps_mm)
+        return f"grid {self.shape} spacing {spacing} mm origin ({origin}) LPS mm"
+
+    # ---- conversions ----------------------------------------------------------------------
+    @property
+    def affine(self) -> NDArray[np.float64]:
+        """The 4x4 matrix taking homogeneous ``ijk`` (array order) to LPS millimetres."""
+        matrix = np.eye(4)
+        matrix[:3, :3] = self.direction * np.asarray(self.spacing_mm)[np.newaxis, :]
+        matrix[:3, 3] = self.origin_lps_mm
+        return matrix
+
+    @property
+    def voxel_volume_cc(self) -> float:
+        """Volume of one voxel in cubic centimetres."""
+        return float(np.prod(self.spacing_mm)) / 1000.0
+
+    def index_to_lps(self, ijk: ArrayLike) -> NDArray[np.float64]:
+        """Convert voxel indices (slice, row, column; may be fractional) to LPS millimetres.
+
+        Parameters
+        ----------
+        ijk : array_like, shape (..., 3)
+            Indices in array order.
+
+        Returns
+        -------
+        ndarray, shape (..., 3)
+            Patient positions in mm (LPS).
+        """
+        ijk_arr = np.asarray(ijk, dtype=np.float64)
+        scaled = ijk_arr * np.asarray(self.spacing_mm)
+        return scaled @ self.direction.T + np.asarray(self.origin_lps_mm)
+
+    def lps_to_index(self, points_lps_mm: ArrayLike) -> NDArray[np.float64]:
+        """Convert LPS millimetres to fractional voxel indices (slice, row, column).
+
+        Parameters
+        ----------
+        points_lps_mm : array_like, shape (..., 3)
+            Patient positions in mm.
+
+        Returns
+        -------
+        ndarray, shape (..., 3)
+            Fractional indices in array order; voxel centres are whole numbers.
+        """
+        points = np.asarray(points_lps_mm, dtype=np.float64) - np.asarray(self.origin_lps_mm)
+        return (points @ self.direction) / np.asarray(self.spacing_mm)
+
+    def axis_of(self, lps_axis: int) -> tuple[int, float]:
+        """The array axis most aligned with a patient axis, and the sign of the alignment.
+
+        Parameters
+        ----------
+        lps_axis : int
+            0 for x (patient left), 1 for y (posterior), 2 for z (superior).
+
+        Returns
+        -------
+        (int, float)
+            The array axis (0 slice, 1 row, 2 column) and +1.0 or -1.0.
+        """
+        row = self.direction[lps_axis]
+        axis = int(np.argmax(np.abs(row)))
+        return axis, float(np.sign(row[axis]))
+
+    @property
+    def slice_normal_lps(self) -> NDArray[np.float64]:
+        """Unit LPS direction of increasing slice index."""
+        return np.asarray(self.direction[:, 0])
+
+    @property
+    def is_axis_aligned(self) -> bool:
+        """True when every array axis runs along a patient axis (no obliquity)."""
+        return bool(np.allclose(np.abs(self.direction).max(axis=0), 1.0, atol=1e-6))
+
+    # ---- sub-grids ------------------------------------------------------------------------
+    @property
+    def full_box(self) -> BoundingBox:
+        """The bounding box covering the whole grid."""
+        return BoundingBox((0, 0, 0), self.shape)
+
+    def crop(self, box: BoundingBox) -> ImageGrid:
+        """The grid of a sub-box of this grid (same spacing and direction, moved origin)."""
+        if box.is_empty:
+            raise GeometryError(f"cannot crop {self.describe()} to the empty box {box}")
+        origin = self.index_to_lps(np.asarray(box.start, dtype=float))
+        return ImageGrid(box.shape, self.spacing_mm, tuple(origin), self.direction,  # type: ignore[arg-type]
+                         self.frame_of_reference_uid)
+
+    def with_frame_of_reference(self, uid: str) -> ImageGrid:
+        """The same grid naming another frame of reference."""
+        return ImageGrid(self.shape, self.spacing_mm, self.origin_lps_mm, self.direction, uid)
+
+    def voxels_for_distance(self, distance_mm: float) -> tuple[int, int, int]:
+        """How many voxels along each array axis cover ``distance_mm`` (rounded up)."""
+        return tuple(int(np.ceil(distance_mm / s - 1e-9)) for s in self.spacing_mm)  # type: ignore[return-value]

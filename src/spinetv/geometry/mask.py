@@ -1,0 +1,168 @@
+"""Binary masks on an image grid, stored as their bounding box.
+
+A 60 cc vertebra on a 512x512x200 CT covers a fraction of a percent of the grid, so a
+:class:`Mask` keeps only the voxels of its bounding box; the full array is made on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from spinetv.errors import GeometryError
+from spinetv.geometry.grid import BoundingBox, ImageGrid
+
+__all__ = ["Mask", "bounding_box_of"]
+
+_EMPTY_BOX = BoundingBox((0, 0, 0), (0, 0, 0))
+
+
+def bounding_box_of(array: NDArray[np.bool_]) -> BoundingBox:
+    """The tightest box holding every true voxel of a 3-D boolean array (empty box if none)."""
+    if array.ndim != 3:
+        raise GeometryError(f"a mask must be 3-D, got an array of shape {array.shape}")
+    start: list[int] = []
+    stop: list[int] = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        occupied = np.flatnonzero(array.any(axis=other))
+        if occupied.size == 0:
+            return _EMPTY_BOX
+        start.append(int(occupied[0]))
+        stop.append(int(occupied[-1]) + 1)
+    return BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """A binary mask on an :class:`ImageGrid`, held as the contents of a bounding box.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        The grid the mask lives on.
+    box : BoundingBox
+        Where ``box_array`` sits in the grid. Voxels outside it are false.
+    box_array : ndarray of bool
+        The mask inside ``box`` (made read-only on construction).
+
+    Notes
+    -----
+    Build masks with :meth:`from_array` (a full-grid array) or :meth:`from_box` (a sub-box);
+    both trim to the tightest box. An empty mask is a valid value.
+    """
+
+    grid: ImageGrid
+    box: BoundingBox
+    box_array: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        array = np.asarray(self.box_array)
+        if array.dtype != np.bool_:
+            array = array.astype(bool)
+        if array.shape != self.box.shape:
+            raise GeometryError(
+                f"mask array of shape {array.shape} does not fill its box of shape {self.box.shape}"
+            )
+        if any(b > n for b, n in zip(self.box.stop, self.grid.shape)):
+            raise GeometryError(f"mask box {self.box} reaches outside {self.grid.describe()}")
+        if array.flags.writeable:
+            array = array.copy()
+            array.setflags(write=False)
+        object.__setattr__(self, "box_array", array)
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def empty(cls, grid: ImageGrid) -> Mask:
+        """The mask with no voxel on ``grid``."""
+        return cls(grid, _EMPTY_BOX, np.zeros((0, 0, 0), dtype=bool))
+
+    @classmethod
+    def from_array(cls, grid: ImageGrid, array: ArrayLike) -> Mask:
+        """A mask from a full-grid array (non-zero is inside); the input is not kept or changed."""
+        full = np.asarray(array)
+        if full.shape != grid.shape:
+            raise GeometryError(
+                f"array of shape {full.shape} does not match {grid.describe()}"
+            )
+        full = full.astype(bool, copy=False)
+        box = bounding_box_of(full)
+        if box.is_empty:
+            return cls.empty(grid)
+        return cls(grid, box, full[box.slices].copy())
+
+    @classmethod
+    def from_box(cls, grid: ImageGrid, box: BoundingBox, array: ArrayLike) -> Mask:
+        """A mask from the contents of a sub-box of the grid, trimmed to its tightest box."""
+        sub = np.asarray(array).astype(bool, copy=False)
+        if sub.shape != box.shape:
+            raise GeometryError(f"array of shape {sub.shape} does not fill box {box}")
+        inner = bounding_box_of(sub) if sub.size else _EMPTY_BOX
+        if inner.is_empty:
+            return cls.empty(grid)
+        shifted = BoundingBox(
+            tuple(s + a for s, a in zip(box.start, inner.start)),  # type: ignore[arg-type]
+            tuple(s + b for s, b in zip(box.start, inner.stop)),  # type: ignore[arg-type]
+        )
+        return cls(grid, shifted, sub[inner.slices].copy())
+
+    # ---- measures -------------------------------------------------------------------------
+    @property
+    def voxel_count(self) -> int:
+        """Number of voxels inside."""
+        return int(np.count_nonzero(self.box_array))
+
+    @property
+    def volume_cc(self) -> float:
+        """Volume in cubic centimetres (voxel count times voxel volume)."""
+        return self.voxel_count * self.grid.voxel_volume_cc
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no voxel is inside."""
+        return self.box.is_empty or not bool(self.box_array.any())
+
+    def centroid_lps(self) -> NDArray[np.float64]:
+        """Centre of mass of the inside voxels in LPS mm (raises for an empty mask)."""
+        if self.is_empty:
+            raise GeometryError("an empty mask has no centroid")
+        ijk = np.argwhere(self.box_array).mean(axis=0) + np.asarray(self.box.start)
+        return self.grid.index_to_lps(ijk)
+
+    def points_lps(self) -> NDArray[np.float64]:
+        """LPS mm positions of every inside voxel centre, shape (n, 3)."""
+        ijk = np.argwhere(self.box_array) + np.asarray(self.box.start)
+        return self.grid.index_to_lps(ijk)
+
+    # ---- views ----------------------------------------------------------------------------
+    def to_array(self) -> NDArray[np.bool_]:
+        """A new full-grid boolean array (writeable, owned by the caller)."""
+        full = np.zeros(self.grid.shape, dtype=bool)
+        if not self.box.is_empty:
+            full[self.box.slices] = self.box_array
+        return full
+
+    def in_box(self, box: BoundingBox) -> NDArray[np.bool_]:
+        """A new boolean array of ``box``'s shape holding the mask's voxels inside ``box``."""
+        out = np.zeros(box.shape, dtype=bool)
+        common = self.box.intersection(box)
+        if common.is_empty:
+            return out
+        target = tuple(
+            slice(a - b, c - b) for a, c, b in zip(common.start, common.stop, box.start)
+        )
+        source = tuple(
+            slice(a - b, c - b) for a, c, b in zip(common.start, common.stop, self.box.start)
+        )
+        out[target] = self.box_array[source]
+        return out
+
+    def with_grid(self, grid: ImageGrid) -> Mask:
+        """The same voxels on an equal grid (for example one naming its frame of reference)."""
+        self.grid.require_same(grid, what="mask and target grid")
+        return Mask(grid, self.box, self.box_array)
+
+    def __repr__(self) -> str:
+        return f"Mask({self.voxel_count} voxels, {self.volume_cc:.3f} cc, box={self.box})"
