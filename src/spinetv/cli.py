@@ -1,0 +1,71 @@
+"""The ``spinetv`` command: parses arguments, calls the API, prints. Nothing clinical lives here.
+
+Each sub-command is a module in :mod:`spinetv.commands` with ``register(subparsers)``, which adds
+its parser and sets ``func`` (taking the parsed arguments, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from spinetv import __version__
+from spinetv.errors import SpinetvError
+
+__all__ = ["main", "build_parser"]
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="spinetv",
+        description="Consensus spine SBRT target volumes from a CT and an RTSTRUCT.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"spinetv {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"spinetv.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(level=level, format="spinetv: %(levelname)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 success, 2 bad input or refused output)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    _configure_logging(getattr(args, "verbose", 0))
+    warnings.simplefilter("default")
+    warnings.showwarning = _show_warning
+    try:
+        return int(args.func(args) or 0)
+    except SpinetvError as error:
+        print(f"spinetv {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"spinetv {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    print(f"spinetv: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

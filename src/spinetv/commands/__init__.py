@@ -1,0 +1,1 @@
+"""Sub-commands of the ``spinetv`` command line, one module each."""

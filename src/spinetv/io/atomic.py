@@ -1,0 +1,66 @@
+"""Writing outputs so that nothing is lost: never over an existing file unless asked, never half."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from spinetv.errors import OutputExistsError
+
+__all__ = ["atomic_output", "check_writable", "write_bytes_atomic", "write_text_atomic"]
+
+
+def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target}: exists; pass overwrite=True (--force) to replace it")
+    if target.is_dir():
+        raise OutputExistsError(f"{target}: is a folder, expected a file path")
+    return target
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Parameters
+    ----------
+    path : path-like
+        The final output file.
+    overwrite : bool
+        Replace an existing file. When false an existing file raises
+        :class:`OutputExistsError` before anything is written.
+    """
+    target = check_writable(path, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        if not overwrite and target.exists():
+            raise OutputExistsError(f"{target}: appeared while writing; not replaced")
+        os.replace(temp, target)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def _write_with(path: str | os.PathLike[str], overwrite: bool, write: Callable[[Path], None]) -> Path:
+    with atomic_output(path, overwrite=overwrite) as temp:
+        write(temp)
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    return _write_with(path, overwrite, lambda temp: temp.write_bytes(data))
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
+    return _write_with(path, overwrite, lambda temp: temp.write_text(text, encoding="utf-8"))
