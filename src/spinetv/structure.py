@@ -116,7 +116,9 @@ class Structure:
         object.__setattr__(self, "roi_type", RoiType.parse(self.roi_type))
         color = tuple(int(c) for c in self.color_rgb)
         if len(color) != 3 or any(c < 0 or c > 255 for c in color):
-            raise SpinetvError(f"structure {self.name!r}: colour must be 3 values 0-255, got {self.color_rgb}")
+            raise SpinetvError(
+                f"structure {self.name!r}: colour must be 3 values 0-255, got {self.color_rgb}"
+            )
         object.__setattr__(self, "color_rgb", color)
 
     @property

@@ -9,9 +9,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from spinetv.errors import GeometryError, GeometryMismatchError
 
-__all__ = ["ImageGrid", "BoundingBox"]
+__all__ = ["AXIAL_HFS_DIRECTION", "ImageGrid", "BoundingBox"]
 
 _ORTHONORMAL_TOLERANCE = 1e-4
+
+#: Direction of an axial head-first supine series: slices run superior (+z), rows posterior (+y),
+#: columns to the patient's left (+x).
+AXIAL_HFS_DIRECTION: NDArray[np.float64] = np.array(
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+)
+AXIAL_HFS_DIRECTION.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,8 @@ class ImageGrid:
         Orthonormal matrix whose columns are the unit LPS directions of the array axes
         (slice, row, column). For a DICOM axial series, column 2 is the first triplet of
         ImageOrientationPatient, column 1 the second, column 0 the slice normal in the
-        direction of increasing slice index.
+        direction of increasing slice index. The default is the axial head-first supine
+        direction (slices superior, rows posterior, columns to the patient's left).
     frame_of_reference_uid : str
         The DICOM FrameOfReferenceUID the coordinates refer to ("" when unknown, as for
         NIfTI images).
@@ -114,7 +122,7 @@ class ImageGrid:
     shape: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     origin_lps_mm: tuple[float, float, float]
-    direction: NDArray[np.float64] = field(default_factory=lambda: np.eye(3))
+    direction: NDArray[np.float64] = field(default_factory=lambda: AXIAL_HFS_DIRECTION.copy())
     frame_of_reference_uid: str = ""
 
     def __post_init__(self) -> None:
@@ -263,8 +271,13 @@ class ImageGrid:
         if box.is_empty:
             raise GeometryError(f"cannot crop {self.describe()} to the empty box {box}")
         origin = self.index_to_lps(np.asarray(box.start, dtype=float))
-        return ImageGrid(box.shape, self.spacing_mm, tuple(origin), self.direction,  # type: ignore[arg-type]
-                         self.frame_of_reference_uid)
+        return ImageGrid(
+            box.shape,
+            self.spacing_mm,
+            (float(origin[0]), float(origin[1]), float(origin[2])),
+            self.direction,
+            self.frame_of_reference_uid,
+        )
 
     def with_frame_of_reference(self, uid: str) -> ImageGrid:
         """The same grid naming another frame of reference."""

@@ -73,7 +73,7 @@ class LabelMap:
 
     def to_array(self, dtype: type = np.uint8) -> NDArray[np.integer]:
         """A new full-grid label array."""
-        full = np.zeros(self.grid.shape, dtype=dtype)
+        full: NDArray[np.integer] = np.zeros(self.grid.shape, dtype=dtype)
         if not self.box.is_empty:
             full[self.box.slices] = self.box_array
         return full

@@ -84,9 +84,7 @@ class Mask:
         """A mask from a full-grid array (non-zero is inside); the input is not kept or changed."""
         full = np.asarray(array)
         if full.shape != grid.shape:
-            raise GeometryError(
-                f"array of shape {full.shape} does not match {grid.describe()}"
-            )
+            raise GeometryError(f"array of shape {full.shape} does not match {grid.describe()}")
         full = full.astype(bool, copy=False)
         box = bounding_box_of(full)
         if box.is_empty:
@@ -150,9 +148,7 @@ class Mask:
         common = self.box.intersection(box)
         if common.is_empty:
             return out
-        target = tuple(
-            slice(a - b, c - b) for a, c, b in zip(common.start, common.stop, box.start)
-        )
+        target = tuple(slice(a - b, c - b) for a, c, b in zip(common.start, common.stop, box.start))
         source = tuple(
             slice(a - b, c - b) for a, c, b in zip(common.start, common.stop, self.box.start)
         )

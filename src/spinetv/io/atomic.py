@@ -37,7 +37,9 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     """
     target = check_writable(path, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".part", dir=target.parent
+    )
     os.close(handle)
     temp = Path(temp_name)
     try:
@@ -50,13 +52,17 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
             temp.unlink()
 
 
-def _write_with(path: str | os.PathLike[str], overwrite: bool, write: Callable[[Path], None]) -> Path:
+def _write_with(
+    path: str | os.PathLike[str], overwrite: bool, write: Callable[[Path], object]
+) -> Path:
     with atomic_output(path, overwrite=overwrite) as temp:
         write(temp)
     return Path(path)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
+) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
     return _write_with(path, overwrite, lambda temp: temp.write_bytes(data))
 

@@ -68,6 +68,8 @@ class SeriesReference:
                 f"{self.grid.shape[0]} slices"
             )
         if not self.grid.frame_of_reference_uid:
-            raise DicomInputError("an image series referenced by an RTSTRUCT needs a FrameOfReferenceUID")
+            raise DicomInputError(
+                "an image series referenced by an RTSTRUCT needs a FrameOfReferenceUID"
+            )
         object.__setattr__(self, "sop_instance_uids", tuple(str(u) for u in self.sop_instance_uids))
         object.__setattr__(self, "paths", tuple(Path(p) for p in self.paths))
