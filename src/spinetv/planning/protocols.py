@@ -1,0 +1,318 @@
+"""Protocol presets: which guideline makes the CTV and how PTV, PTV_Eval, PRVs are made.
+
+Presets are TOML files in ``spinetv/planning/data``; a user's own file works the same way.
+Every section of a preset cites its source and says whether it was checked against it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from spinetv.errors import ProtocolError
+from spinetv.structure import check_tg263_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "CordEvaluationRule",
+    "MarginSpec",
+    "PrvRule",
+    "Protocol",
+    "PtvEvalRule",
+    "PtvRule",
+    "ThecalSacRule",
+    "list_protocols",
+    "load_protocol",
+    "DEFAULT_PROTOCOL",
+]
+
+DEFAULT_PROTOCOL = "sib-sbrt-2025"
+_DIRECTIONS = ("left", "right", "anterior", "posterior", "superior", "inferior")
+
+
+@dataclass(frozen=True)
+class MarginSpec:
+    """A margin in mm per patient direction, as written in a preset."""
+
+    left: float
+    right: float
+    anterior: float
+    posterior: float
+    superior: float
+    inferior: float
+
+    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
+        """(left, right, anterior, posterior, superior, inferior) in mm."""
+        return (self.left, self.right, self.anterior, self.posterior, self.superior, self.inferior)
+
+
+@dataclass(frozen=True)
+class PtvRule:
+    """PTV = CTV expanded by ``margin``, minus the named structures (for example the cord)."""
+
+    margin: MarginSpec
+    subtract: tuple[str, ...]
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class PtvEvalRule:
+    """PTV_Eval = PTV minus ``spine_subtract`` (C, T, L levels) or ``sacrum_subtract`` (sacrum)."""
+
+    name: str
+    spine_subtract: tuple[str, ...]
+    sacrum_subtract: tuple[str, ...]
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class PrvRule:
+    """A planning organ-at-risk volume: ``structure`` expanded isotropically by ``margin_mm``."""
+
+    structure: str
+    margin_mm: float
+    name: str
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class ThecalSacRule:
+    """Below ``below_level`` the thecal sac is the organ at risk, with ``margin_mm``."""
+
+    below_level: str
+    margin_mm: float
+    name: str
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class CordEvaluationRule:
+    """The cord from ``above_mm`` above to ``below_mm`` below the target (Ryu)."""
+
+    above_mm: float
+    below_mm: float
+    name: str
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol preset: guideline plus planning-volume rules, each with its source."""
+
+    id: str
+    title: str
+    version: str
+    guideline: str
+    citation: str
+    ctv_source: str
+    ptv: PtvRule
+    ptv_eval: PtvEvalRule | None
+    prvs: tuple[PrvRule, ...]
+    thecal_sac: ThecalSacRule | None
+    cord_evaluation: CordEvaluationRule | None
+    path: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the preset for reports."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "version": self.version,
+            "guideline": self.guideline,
+            "citation": self.citation,
+            "file": self.path,
+            "ptv_margin_mm": dict(zip(_DIRECTIONS, self.ptv.margin.as_tuple())),
+            "ptv_subtract": list(self.ptv.subtract),
+            "ptv_eval": None
+            if self.ptv_eval is None
+            else {
+                "spine_subtract": list(self.ptv_eval.spine_subtract),
+                "sacrum_subtract": list(self.ptv_eval.sacrum_subtract),
+            },
+            "prv": [{"structure": p.structure, "margin_mm": p.margin_mm} for p in self.prvs],
+            "thecal_sac_below": None if self.thecal_sac is None else self.thecal_sac.below_level,
+            "cord_evaluation_mm": None
+            if self.cord_evaluation is None
+            else [self.cord_evaluation.above_mm, self.cord_evaluation.below_mm],
+        }
+
+
+def _data_dir() -> Path:
+    return Path(str(resources.files("spinetv.planning") / "data"))
+
+
+def list_protocols() -> tuple[str, ...]:
+    """Names of the shipped protocol presets, sorted."""
+    return tuple(sorted(p.stem for p in _data_dir().glob("*.toml")))
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    """Load a shipped preset by name, or a user's preset file by path.
+
+    Raises
+    ------
+    ProtocolError
+        Unknown name, unreadable file, or a malformed section (the message names the file,
+        the section and the field).
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        path = candidate
+    else:
+        path = _data_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(list_protocols())
+            raise ProtocolError(f"unknown protocol {name_or_path!r}; shipped presets: {known}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: protocol file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ProtocolError(f"{path}: not valid TOML: {error}") from None
+    return _parse(data, str(path))
+
+
+class _Reader:
+    """Typed access to one table of a preset, with errors that name file, section and field."""
+
+    def __init__(self, table: Mapping[str, Any], path: str, section: str) -> None:
+        self.table, self.path, self.section = table, path, section
+
+    def fail(self, field: str, problem: str) -> ProtocolError:
+        where = f"[{self.section}] " if self.section else ""
+        return ProtocolError(f"{self.path}: {where}field {field!r}: {problem}")
+
+    def text(self, field: str, default: str | None = None) -> str:
+        value = self.table.get(field, default)
+        if not isinstance(value, str) or (default is None and not value.strip()):
+            raise self.fail(field, f"expected a non-empty string, found {value!r}")
+        return value
+
+    def number(self, field: str, *, minimum: float = 0.0) -> float:
+        value = self.table.get(field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise self.fail(field, f"expected a number >= {minimum:g} (mm), found {value!r}")
+        return float(value)
+
+    def flag(self, field: str) -> bool:
+        value = self.table.get(field)
+        if not isinstance(value, bool):
+            raise self.fail(field, f"expected true or false, found {value!r}")
+        return value
+
+    def names(self, field: str) -> tuple[str, ...]:
+        value = self.table.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(field, f"expected a list of structure names, found {value!r}")
+        return tuple(value)
+
+    def roi_name(self, field: str) -> str:
+        name = self.text(field)
+        problems = check_tg263_name(name)
+        if problems:
+            raise self.fail(field, f"{name!r} is not a TG-263 name: {'; '.join(problems)}")
+        return name
+
+    def sub(self, field: str, *, required: bool) -> _Reader | None:
+        value = self.table.get(field)
+        if value is None and not required:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(field, f"expected a table, found {value!r}")
+        return _Reader(value, self.path, field if not self.section else f"{self.section}.{field}")
+
+
+def _margin(reader: _Reader) -> MarginSpec:
+    table = reader.sub("margin_mm", required=True)
+    assert table is not None
+    unknown = set(table.table) - set(_DIRECTIONS)
+    if unknown:
+        raise table.fail(", ".join(sorted(unknown)), f"unknown direction; use {', '.join(_DIRECTIONS)}")
+    return MarginSpec(*(table.number(d) for d in _DIRECTIONS))
+
+
+def _parse(data: Mapping[str, Any], path: str) -> Protocol:
+    top = _Reader(data, path, "")
+    ptv = top.sub("ptv", required=True)
+    ctv = top.sub("ctv", required=True)
+    assert ptv is not None and ctv is not None
+    ptv_rule = PtvRule(_margin(ptv), ptv.names("subtract"), ptv.text("source"), ptv.flag("verified"))
+
+    ptv_eval_rule = None
+    ptv_eval = top.sub("ptv_eval", required=False)
+    if ptv_eval is not None:
+        ptv_eval_rule = PtvEvalRule(
+            ptv_eval.roi_name("name"),
+            ptv_eval.names("spine_subtract"),
+            ptv_eval.names("sacrum_subtract"),
+            ptv_eval.text("source"),
+            ptv_eval.flag("verified"),
+        )
+
+    prv_tables = data.get("prv", [])
+    if not isinstance(prv_tables, list):
+        raise top.fail("prv", "expected an array of tables ([[prv]])")
+    prvs = []
+    for index, table in enumerate(prv_tables):
+        if not isinstance(table, dict):
+            raise top.fail(f"prv[{index}]", "expected a table")
+        reader = _Reader(table, path, f"prv[{index}]")
+        prvs.append(
+            PrvRule(
+                reader.text("structure"),
+                reader.number("margin_mm"),
+                reader.roi_name("name"),
+                reader.text("source"),
+                reader.flag("verified"),
+            )
+        )
+
+    thecal_rule = None
+    thecal = top.sub("thecal_sac", required=False)
+    if thecal is not None:
+        thecal_rule = ThecalSacRule(
+            thecal.text("below_level"),
+            thecal.number("margin_mm"),
+            thecal.roi_name("name"),
+            thecal.text("source"),
+            thecal.flag("verified"),
+        )
+
+    cord_rule = None
+    cord = top.sub("cord_evaluation", required=False)
+    if cord is not None:
+        cord_rule = CordEvaluationRule(
+            cord.number("above_mm"),
+            cord.number("below_mm"),
+            cord.roi_name("name"),
+            cord.text("source"),
+            cord.flag("verified"),
+        )
+
+    return Protocol(
+        id=top.text("id"),
+        title=top.text("title"),
+        version=str(data.get("version", "1")),
+        guideline=top.text("guideline"),
+        citation=top.text("citation"),
+        ctv_source=ctv.text("source"),
+        ptv=ptv_rule,
+        ptv_eval=ptv_eval_rule,
+        prvs=tuple(prvs),
+        thecal_sac=thecal_rule,
+        cord_evaluation=cord_rule,
+        path=path,
+    )

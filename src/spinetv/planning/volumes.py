@@ -1,0 +1,126 @@
+"""Planning volumes from a CTV and the organs at risk: PTV, PTV_Eval, PRV, cord evaluation volume.
+
+Pure functions on :class:`~spinetv.geometry.mask.Mask` values; the protocol presets in
+:mod:`spinetv.planning.protocols` say which to make and with which margins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from spinetv.geometry.booleans import subtract
+from spinetv.geometry.margins import Margin, expand_with_report
+from spinetv.geometry.mask import Mask
+
+__all__ = [
+    "VolumeResult",
+    "make_ptv",
+    "make_ptv_eval",
+    "make_prv",
+    "cord_evaluation_volume",
+    "restrict_to_si_range",
+    "si_extent_mm",
+]
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    """A planning volume and how it was made.
+
+    Parameters
+    ----------
+    mask : Mask
+        The volume.
+    steps : tuple of str
+        The operations in order, readable by a planner (for the report and ROI description).
+    clipped_sides : tuple of str
+        Patient sides where a margin reached the image edge and was cut (empty when none).
+    """
+
+    mask: Mask
+    steps: tuple[str, ...]
+    clipped_sides: tuple[str, ...] = ()
+
+
+def make_ptv(
+    ctv: Mask,
+    margin: Margin,
+    *,
+    subtract_masks: Sequence[tuple[str, Mask]] = (),
+) -> VolumeResult:
+    """PTV = CTV expanded by ``margin`` (exact Minkowski sum), minus the given structures.
+
+    Parameters
+    ----------
+    ctv : Mask
+        The clinical target volume.
+    margin : Margin
+        Margin per patient direction, in mm.
+    subtract_masks : sequence of (name, Mask)
+        Structures the PTV is trimmed at (for example the spinal cord, ISRC 2012).
+    """
+    expanded = expand_with_report(ctv, margin)
+    steps = [f"CTV + {margin.describe()}"]
+    mask = expanded.mask
+    for name, other in subtract_masks:
+        mask = subtract(mask, other)
+        steps.append(f"minus {name}")
+    return VolumeResult(mask, tuple(steps), tuple(expanded.clipped_sides))
+
+
+def make_ptv_eval(ptv: Mask, exclusions: Sequence[tuple[str, Mask]]) -> VolumeResult:
+    """PTV_Eval = PTV minus the exclusions (spinal canal; sacral canal and foramina)."""
+    mask = ptv
+    steps = ["PTV"]
+    for name, other in exclusions:
+        mask = subtract(mask, other)
+        steps.append(f"minus {name}")
+    return VolumeResult(mask, tuple(steps))
+
+
+def make_prv(organ: Mask, margin_mm: float, *, organ_name: str = "organ") -> VolumeResult:
+    """An organ-at-risk PRV: the organ expanded isotropically by ``margin_mm`` (mm)."""
+    expanded = expand_with_report(organ, Margin.isotropic(margin_mm))
+    return VolumeResult(
+        expanded.mask, (f"{organ_name} + {margin_mm:g} mm",), tuple(expanded.clipped_sides)
+    )
+
+
+def si_extent_mm(mask: Mask) -> tuple[float, float]:
+    """Lowest and highest patient z (superior, mm) of the mask's voxel centres."""
+    z_mm = mask.points_lps()[:, 2]
+    return float(z_mm.min()), float(z_mm.max())
+
+
+def restrict_to_si_range(mask: Mask, low_z_mm: float, high_z_mm: float) -> Mask:
+    """The voxels of ``mask`` whose centres lie between two patient z positions (inclusive)."""
+    if mask.is_empty:
+        return mask
+    ijk = np.argwhere(mask.box_array) + np.asarray(mask.box.start)
+    z_mm = mask.grid.index_to_lps(ijk)[:, 2]
+    keep = (z_mm >= low_z_mm - 1e-6) & (z_mm <= high_z_mm + 1e-6)
+    kept = np.zeros(mask.box.shape, dtype=bool)
+    local = ijk[keep] - np.asarray(mask.box.start)
+    kept[tuple(local.T)] = True
+    return Mask.from_box(mask.grid, mask.box, kept)
+
+
+def cord_evaluation_volume(
+    cord: Mask, target: Mask, *, above_mm: float, below_mm: float
+) -> VolumeResult:
+    """The cord from ``above_mm`` above to ``below_mm`` below the target (Ryu, RTOG 0631).
+
+    The extent is measured along the patient's superior-inferior axis between voxel centres:
+    cord voxels from the target's lowest centre minus ``below_mm`` to its highest centre plus
+    ``above_mm`` are kept.
+    """
+    if target.is_empty or cord.is_empty:
+        return VolumeResult(Mask.empty(cord.grid), ("empty: no target or no cord",))
+    low, high = si_extent_mm(target)
+    mask = restrict_to_si_range(cord, low - below_mm, high + above_mm)
+    step = f"cord from {below_mm:g} mm below to {above_mm:g} mm above the target (z {low:.1f}..{high:.1f} mm)"
+    return VolumeResult(mask, (step,))
+
