@@ -1,1 +1,1 @@
-"""spinetv.report."""
+"""JSON reports and QA figures."""

@@ -1,0 +1,227 @@
+"""QA figures: axial slices through each involved level and a sagittal slice, structures outlined.
+
+Slices are shown in the radiological convention: on axial images the patient's left is on the
+screen's right and anterior is up; on sagittal images anterior is on the left and superior up.
+The figure is taken along the grid axes nearest to the patient axes (for oblique grids this is
+an approximation, said in the title).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from numpy.typing import ArrayLike, NDArray  # noqa: E402
+
+from spinetv.geometry.grid import ImageGrid  # noqa: E402
+from spinetv.geometry.mask import Mask  # noqa: E402
+from spinetv.io.atomic import atomic_output  # noqa: E402
+
+__all__ = ["Overlay", "PlaneImage", "reformat", "save_axial_figure", "save_sagittal_figure"]
+
+_SCREEN_AXES = {
+    # plane: (patient axis across the screen, patient axis down the screen, fixed axis);
+    # each as (LPS axis, sign): +1 means the patient coordinate grows along the screen axis.
+    "axial": ((0, 1.0), (1, 1.0), 2),
+    "sagittal": ((1, 1.0), (2, -1.0), 0),
+}
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A structure to outline: name, mask and colour (RGB 0-255)."""
+
+    name: str
+    mask: Mask
+    color_rgb: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class PlaneImage:
+    """A 2-D reformatted plane ready for ``imshow``: rows top to bottom, columns left to right."""
+
+    pixels: NDArray[np.float64]
+    extent_mm: tuple[float, float, float, float]
+    index: int
+    oblique: bool
+
+
+def _plane_axes(grid: ImageGrid, plane: str) -> tuple[int, int, int, float, float]:
+    (across_lps, across_sign), (down_lps, down_sign), fixed_lps = _SCREEN_AXES[plane]
+    across_axis, across_dir = grid.axis_of(across_lps)
+    down_axis, down_dir = grid.axis_of(down_lps)
+    fixed_axis, _ = grid.axis_of(fixed_lps)
+    if len({across_axis, down_axis, fixed_axis}) != 3:
+        raise ValueError(f"cannot take a {plane} plane from an oblique grid: {grid.describe()}")
+    return across_axis, down_axis, fixed_axis, across_dir * across_sign, down_dir * down_sign
+
+
+def reformat(
+    volume: NDArray[np.generic], grid: ImageGrid, plane: str, point_lps: ArrayLike
+) -> PlaneImage:
+    """The ``plane`` ("axial" or "sagittal") of ``volume`` through ``point_lps`` (mm)."""
+    across_axis, down_axis, fixed_axis, across_flip, down_flip = _plane_axes(grid, plane)
+    index = int(
+        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
+    )
+    taken = np.take(volume, index, axis=fixed_axis)
+    remaining = [a for a in range(3) if a != fixed_axis]
+    pixels = np.moveaxis(taken, [remaining.index(down_axis), remaining.index(across_axis)], [0, 1])
+    if across_flip < 0:
+        pixels = pixels[:, ::-1]
+    if down_flip < 0:
+        pixels = pixels[::-1, :]
+    width = grid.shape[across_axis] * grid.spacing_mm[across_axis]
+    height = grid.shape[down_axis] * grid.spacing_mm[down_axis]
+    return PlaneImage(
+        np.asarray(pixels, dtype=np.float64),
+        (0.0, width, height, 0.0),
+        index,
+        not grid.is_axis_aligned,
+    )
+
+
+def _draw(
+    ax: plt.Axes,
+    ct: NDArray[np.generic] | None,
+    grid: ImageGrid,
+    plane: str,
+    point_lps: ArrayLike,
+    overlays: Sequence[Overlay],
+    window: tuple[float, float],
+) -> PlaneImage:
+    if ct is not None:
+        base = reformat(ct, grid, plane, point_lps)
+        ax.imshow(
+            base.pixels,
+            cmap="gray",
+            vmin=window[0],
+            vmax=window[1],
+            extent=base.extent_mm,
+            interpolation="nearest",
+        )
+    else:
+        base = reformat(np.zeros(grid.shape, dtype=np.float32), grid, plane, point_lps)
+        ax.imshow(base.pixels, cmap="gray", extent=base.extent_mm)
+    handles = []
+    for overlay in overlays:
+        if overlay.mask.is_empty:
+            continue
+        section = reformat(overlay.mask.to_array(), grid, plane, point_lps).pixels
+        if not section.any():
+            continue
+        red, green, blue = (c / 255 for c in overlay.color_rgb)
+        color = (red, green, blue)
+        rows, cols = section.shape
+        x0, x1, y1, _ = base.extent_mm
+        xs = np.linspace(x0, x1, cols, endpoint=False) + (x1 - x0) / cols / 2
+        ys = np.linspace(0, y1, rows, endpoint=False) + y1 / rows / 2
+        ax.contour(xs, ys, section.astype(float), levels=[0.5], colors=[color], linewidths=1.2)
+        handles.append(Line2D([0], [0], color=color, lw=2, label=overlay.name))
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.6)
+    ax.set_axis_off()
+    return base
+
+
+def _crop_view(
+    ax: plt.Axes,
+    base: PlaneImage,
+    focus: Mask | None,
+    grid: ImageGrid,
+    plane: str,
+    half_width_mm: float,
+) -> None:
+    if focus is None or focus.is_empty:
+        return
+    point = focus.centroid_lps()
+    across_axis, down_axis, _, across_flip, down_flip = _plane_axes(grid, plane)
+    ijk = grid.lps_to_index(point)
+    across = ijk[across_axis] * grid.spacing_mm[across_axis]
+    down = ijk[down_axis] * grid.spacing_mm[down_axis]
+    width, height = base.extent_mm[1], base.extent_mm[2]
+    if across_flip < 0:
+        across = width - across - grid.spacing_mm[across_axis]
+    if down_flip < 0:
+        down = height - down - grid.spacing_mm[down_axis]
+    ax.set_xlim(max(0.0, across - half_width_mm), min(width, across + half_width_mm))
+    ax.set_ylim(min(height, down + half_width_mm), max(0.0, down - half_width_mm))
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str], overwrite: bool) -> Path:
+    with atomic_output(path, overwrite=overwrite) as temp:
+        fig.savefig(temp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_axial_figure(
+    path: str | os.PathLike[str],
+    *,
+    grid: ImageGrid,
+    ct: NDArray[np.generic] | None,
+    overlays: Sequence[Overlay],
+    focus: Mask,
+    title: str,
+    window: tuple[float, float] = (-200.0, 1000.0),
+    half_width_mm: float = 70.0,
+    overwrite: bool = False,
+) -> Path:
+    """Save an axial PNG through the centroid of ``focus`` with ``overlays`` outlined."""
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    base = _draw(ax, ct, grid, "axial", focus.centroid_lps(), overlays, window)
+    _crop_view(ax, base, focus, grid, "axial", half_width_mm)
+    ax.set_title(
+        f"{title} (axial; patient L on the right)" + (" oblique" if base.oblique else ""),
+        fontsize=9,
+    )
+    ax.text(0.01, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=10, va="center")
+    ax.text(0.97, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=10, va="center")
+    ax.text(
+        0.5, 0.97, "A", transform=ax.transAxes, color="yellow", fontsize=10, ha="center", va="top"
+    )
+    return _save(fig, path, overwrite)
+
+
+def save_sagittal_figure(
+    path: str | os.PathLike[str],
+    *,
+    grid: ImageGrid,
+    ct: NDArray[np.generic] | None,
+    overlays: Sequence[Overlay],
+    focus: Mask,
+    title: str,
+    level_labels: Mapping[str, Mask] | None = None,
+    window: tuple[float, float] = (-200.0, 1000.0),
+    half_width_mm: float = 110.0,
+    overwrite: bool = False,
+) -> Path:
+    """Save a sagittal PNG through the centroid of ``focus`` (anterior left, superior up)."""
+    fig, ax = plt.subplots(figsize=(5.5, 7.0))
+    base = _draw(ax, ct, grid, "sagittal", focus.centroid_lps(), overlays, window)
+    _crop_view(ax, base, focus, grid, "sagittal", half_width_mm)
+    for name, mask in (level_labels or {}).items():
+        if mask.is_empty:
+            continue
+        centre = mask.centroid_lps()
+        across_axis, down_axis, _, across_flip, down_flip = _plane_axes(grid, "sagittal")
+        ijk = grid.lps_to_index(centre)
+        across = ijk[across_axis] * grid.spacing_mm[across_axis]
+        down = ijk[down_axis] * grid.spacing_mm[down_axis]
+        if across_flip < 0:
+            across = base.extent_mm[1] - across - grid.spacing_mm[across_axis]
+        if down_flip < 0:
+            down = base.extent_mm[2] - down - grid.spacing_mm[down_axis]
+        ax.text(across - 45, down, name, color="cyan", fontsize=8, va="center")
+    ax.set_title(
+        f"{title} (sagittal; anterior left)" + (" oblique" if base.oblique else ""), fontsize=9
+    )
+    return _save(fig, path, overwrite)

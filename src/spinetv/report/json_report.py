@@ -1,0 +1,54 @@
+"""JSON reports: every decision spinetv made, in a file a script or a reviewer can read."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinetv.io.atomic import write_text_atomic
+
+__all__ = ["to_jsonable", "write_json_report"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy values, dataclasses, enums, paths and tuples into plain JSON types.
+
+    Non-finite floats become ``None`` so the report stays strict JSON.
+    """
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [to_jsonable(v) for v in items]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (os.PathLike, Path)):
+        return str(value)
+    return value
+
+
+def write_json_report(
+    report: Mapping[str, Any], path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Write ``report`` as indented UTF-8 JSON, atomically, refusing to overwrite unless asked."""
+    text = json.dumps(to_jsonable(report), indent=2, ensure_ascii=False, allow_nan=False)
+    return write_text_atomic(path, text + "\n", overwrite=overwrite)
