@@ -18,7 +18,7 @@ from spinetv.errors import SpinetvError
 
 __all__ = ["main", "build_parser"]
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("convert", "phantom")
 
 EXIT_USER_ERROR = 2
 

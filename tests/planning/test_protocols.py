@@ -1,4 +1,4 @@
-"""Protocol presets: every shipped preset loads, values match the trial texts, bad files say where."""
+"""Protocol presets: shipped presets load, match the trial texts, bad files say where."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_unknown_name_lists_presets() -> None:
         load_protocol("no-such-protocol")
 
 
-BASE = (Path(__file__).resolve().parents[2] / "src/spinetv/planning/data/sib-sbrt-2025.toml")
+BASE = Path(__file__).resolve().parents[2] / "src/spinetv/planning/data/sib-sbrt-2025.toml"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,11 @@ BASE = (Path(__file__).resolve().parents[2] / "src/spinetv/planning/data/sib-sbr
         ("left = 2.0,", "lateral = 2.0,", "unknown direction"),
         ('name = "SpinalCord_PRV02"', 'name = "Spinal cord PRV 2mm"', r"\[prv\[0\]\] field 'name'"),
         ('guideline = "isrc-2012"', "guideline = 3", "field 'guideline'"),
-        ("verified = true\n\n[ptv_eval]", 'verified = "yes"\n\n[ptv_eval]', r"\[ptv\] field 'verified'"),
+        (
+            "verified = true\n\n[ptv_eval]",
+            'verified = "yes"\n\n[ptv_eval]',
+            r"\[ptv\] field 'verified'",
+        ),
         ("above_mm = 6.0", 'above_mm = "six"', "above_mm"),
     ],
 )

@@ -240,7 +240,9 @@ def _margin(reader: _Reader) -> MarginSpec:
     assert table is not None
     unknown = set(table.table) - set(_DIRECTIONS)
     if unknown:
-        raise table.fail(", ".join(sorted(unknown)), f"unknown direction; use {', '.join(_DIRECTIONS)}")
+        raise table.fail(
+            ", ".join(sorted(unknown)), f"unknown direction; use {', '.join(_DIRECTIONS)}"
+        )
     return MarginSpec(*(table.number(d) for d in _DIRECTIONS))
 
 
@@ -249,7 +251,9 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
     ptv = top.sub("ptv", required=True)
     ctv = top.sub("ctv", required=True)
     assert ptv is not None and ctv is not None
-    ptv_rule = PtvRule(_margin(ptv), ptv.names("subtract"), ptv.text("source"), ptv.flag("verified"))
+    ptv_rule = PtvRule(
+        _margin(ptv), ptv.names("subtract"), ptv.text("source"), ptv.flag("verified")
+    )
 
     ptv_eval_rule = None
     ptv_eval = top.sub("ptv_eval", required=False)

@@ -121,6 +121,8 @@ def cord_evaluation_volume(
         return VolumeResult(Mask.empty(cord.grid), ("empty: no target or no cord",))
     low, high = si_extent_mm(target)
     mask = restrict_to_si_range(cord, low - below_mm, high + above_mm)
-    step = f"cord from {below_mm:g} mm below to {above_mm:g} mm above the target (z {low:.1f}..{high:.1f} mm)"
+    step = (
+        f"cord from {below_mm:g} mm below to {above_mm:g} mm above the target"
+        f" (z {low:.1f}..{high:.1f} mm)"
+    )
     return VolumeResult(mask, (step,))
-

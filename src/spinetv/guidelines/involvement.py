@@ -1,0 +1,411 @@
+"""Which sectors a GTV involves, and how it involves the vertebral body.
+
+Definitions [lib] (the papers give no numbers; every threshold is a named guideline parameter):
+
+- a sector is **involved** when the GTV overlaps it by at least ``min_overlap_cc``;
+- the body's **mid-sagittal plane** passes through the body's centroid with its normal along the
+  level's left-right axis (a unit LPS vector to the patient's left);
+- body involvement is **diffuse** when the GTV fills at least ``diffuse_fraction`` of the body or
+  reaches both lateral thirds of the body (thirds of the body's extent along the left-right
+  axis); else **lateralized** when every GTV voxel inside the body lies on one side of the plane,
+  allowing ``midline_tolerance_mm`` across it; else **focal**.
+
+Sides are always the patient's (from the left-right axis in LPS), never the image's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from spinetv.errors import AnatomyError, GeometryMismatchError
+from spinetv.geometry.grid import BoundingBox, ImageGrid
+from spinetv.geometry.mask import Mask
+
+__all__ = [
+    "BodyInvolvement",
+    "LevelInvolvement",
+    "LevelSectors",
+    "as_level_sectors",
+    "classify_body",
+    "measure_involvement",
+    "normalize_levels",
+    "parse_level",
+]
+
+_LEVEL_RE = re.compile(r"(?:^|[^A-Za-z])([CTLS])(\d{1,2})$", re.IGNORECASE)
+_LEVEL_COUNT = {"C": 7, "T": 12, "L": 5, "S": 5}
+_REGION = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}
+_REGION_OFFSET = {"C": 0, "T": 7, "L": 19, "S": 24}
+
+
+def parse_level(name: str) -> tuple[str, str, int]:
+    """Canonical name, region and cranio-caudal order of a vertebral level name.
+
+    Accepts ``L2``, ``l2``, ``Vertebra_L2``, ``vertebrae_L2``, ``Bone_S1``...
+
+    Returns
+    -------
+    (str, str, int)
+        ``("L2", "lumbar", 20)``: the order counts from C1 = 0 downwards.
+    """
+    match = _LEVEL_RE.search(str(name).strip())
+    if match is None:
+        raise AnatomyError(
+            f"level name {name!r} is not a vertebral level (expected C1-C7, T1-T12, L1-L5 or S1-S5)"
+        )
+    letter, number = match.group(1).upper(), int(match.group(2))
+    if not 1 <= number <= _LEVEL_COUNT[letter]:
+        raise AnatomyError(
+            f"level name {name!r}: {letter}{number} does not exist "
+            f"({letter}1-{letter}{_LEVEL_COUNT[letter]})"
+        )
+    return f"{letter}{number}", _REGION[letter], _REGION_OFFSET[letter] + number - 1
+
+
+@dataclass(frozen=True, eq=False)
+class LevelSectors:
+    """The six sectors of one vertebra (or sacral segment), as the engine's input.
+
+    Parameters
+    ----------
+    level : str
+        Level name (``L2``, ``Vertebra_L2``, ``S1``...); stored in canonical form.
+    sectors : mapping of int to Mask
+        Sector number 1-6 to its mask. Vertebrae: 1 body, 2 left pedicle, 3 left TP+lamina,
+        4 spinous process, 5 right TP+lamina, 6 right pedicle. Sacral segments: 1 body, 2 left
+        ala, 3 left lamina, 4 median crest, 5 right lamina, 6 right ala. All six must be present
+        and non-empty, on one grid.
+    lr_axis_lps : array_like of 3 float
+        Unit LPS vector to the patient's left at this level (default +x), used for the body's
+        mid-sagittal plane; normalised on construction.
+    canal : Mask or None
+        The spinal (or sacral) canal at this level, when known; keeps a soft-tissue margin off
+        the cord.
+    """
+
+    level: str
+    sectors: Mapping[int, Mask]
+    lr_axis_lps: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    canal: Mask | None = None
+
+    def __post_init__(self) -> None:
+        canonical, _, _ = parse_level(self.level)
+        given = dict(self.sectors)
+        missing = [k for k in range(1, 7) if k not in given]
+        if missing:
+            raise AnatomyError(
+                f"level {canonical}: sector(s) {missing} missing; expected sectors 1-6, "
+                f"found {sorted(given)}"
+            )
+        extra = sorted(k for k in given if k not in range(1, 7))
+        if extra:
+            raise AnatomyError(f"level {canonical}: unknown sector number(s) {extra}; expected 1-6")
+        for k in range(1, 7):
+            if not isinstance(given[k], Mask):
+                raise AnatomyError(
+                    f"level {canonical}: sector {k} must be a Mask, got {type(given[k]).__name__}"
+                )
+        # The median crest ends at the sacral hiatus, so a lower sacral segment may lack it.
+        may_be_empty = {4} if canonical.startswith("S") else set()
+        empty = [k for k in range(1, 7) if given[k].is_empty and k not in may_be_empty]
+        if empty:
+            raise AnatomyError(
+                f"level {canonical}: sector(s) {empty} are empty masks; every sector must hold "
+                "bone (only the median crest, 4, of a sacral segment may be empty)"
+            )
+        grid = given[1].grid
+        for k in range(2, 7):  # an empty mask still carries its grid
+            grid.require_same(given[k].grid, what=f"level {canonical} sectors 1 and {k}")
+        axis = np.asarray(self.lr_axis_lps, dtype=float).reshape(-1)
+        norm = float(np.linalg.norm(axis)) if axis.size == 3 else 0.0
+        if axis.size != 3 or not np.isfinite(norm) or norm < 1e-6:
+            raise AnatomyError(
+                f"level {canonical}: lr_axis_lps must be a non-zero 3-vector, "
+                f"got {self.lr_axis_lps}"
+            )
+        if self.canal is not None:
+            if not isinstance(self.canal, Mask):
+                raise AnatomyError(f"level {canonical}: canal must be a Mask or None")
+            grid.require_same(self.canal.grid, what=f"level {canonical} sectors and canal")
+        object.__setattr__(self, "level", canonical)
+        object.__setattr__(self, "sectors", MappingProxyType({k: given[k] for k in range(1, 7)}))
+        object.__setattr__(self, "lr_axis_lps", tuple(float(v) for v in axis / norm))
+
+    @property
+    def grid(self) -> ImageGrid:
+        """The grid of the sector masks."""
+        return self.sectors[1].grid
+
+    @property
+    def region(self) -> str:
+        """cervical, thoracic, lumbar or sacral."""
+        return parse_level(self.level)[1]
+
+    @property
+    def order(self) -> int:
+        """Cranio-caudal rank (C1 = 0)."""
+        return parse_level(self.level)[2]
+
+
+def as_level_sectors(item: Any) -> LevelSectors:
+    """Adapt a level description to :class:`LevelSectors`.
+
+    Accepts a :class:`LevelSectors`, or any object with ``level``, ``labels`` (a
+    :class:`~spinetv.geometry.LabelMap` holding sectors 1-6) and optionally ``frame.lr_axis``
+    and ``canal`` (such as ``spinetv.anatomy.sectors.VertebraSectors``).
+    """
+    if isinstance(item, LevelSectors):
+        return item
+    level = getattr(item, "level", None)
+    labels = getattr(item, "labels", None)
+    if level is None or labels is None or not hasattr(labels, "mask_of"):
+        raise AnatomyError(
+            "a level must be a LevelSectors or have 'level' and 'labels' (a LabelMap of sectors "
+            f"1-6); got {type(item).__name__}"
+        )
+    name = level if isinstance(level, str) else getattr(level, "name", str(level))
+    frame = getattr(item, "frame", None)
+    lr_axis = getattr(frame, "lr_axis", None) if frame is not None else None
+    if lr_axis is None:
+        lr_axis = getattr(frame, "lr_axis_lps", (1.0, 0.0, 0.0)) if frame is not None else (
+            1.0, 0.0, 0.0)
+    present = set(getattr(labels, "labels", range(1, 7)))
+    name_text = str(name)
+    sacral = parse_level(name_text)[0].startswith("S")
+    # An absent crest label at the sacral hiatus is an empty sector, not a missing one.
+    sectors = {k: labels.mask_of(k) for k in range(1, 7) if k in present or (sacral and k == 4)}
+    canal = getattr(item, "canal", None)
+    return LevelSectors(name_text, sectors, tuple(np.asarray(lr_axis, dtype=float).reshape(-1)),
+                        canal if isinstance(canal, Mask) else None)
+
+
+def normalize_levels(
+    levels: Sequence[Any] | Mapping[str, Mapping[int, Mask]],
+) -> tuple[LevelSectors, ...]:
+    """Adapt the engine's ``levels`` argument to a cranio-caudally sorted tuple of LevelSectors.
+
+    Parameters
+    ----------
+    levels : sequence or mapping
+        LevelSectors / VertebraSectors-like objects, or a mapping ``{"L2": {1: Mask, ...}}``.
+    """
+    if isinstance(levels, Mapping):
+        items: Iterable[Any] = (
+            LevelSectors(str(name), sectors) for name, sectors in levels.items()
+        )
+    else:
+        items = levels
+    out = [as_level_sectors(item) for item in items]
+    if not out:
+        raise AnatomyError("no vertebral level was given; expected at least one level's sectors")
+    names = [lv.level for lv in out]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise AnatomyError(f"level(s) {duplicates} given more than once")
+    grid = out[0].grid
+    for lv in out[1:]:
+        grid.require_same(lv.grid, what=f"levels {out[0].level} and {lv.level}")
+    return tuple(sorted(out, key=lambda lv: lv.order))
+
+
+# ---- mask arithmetic on bounding boxes ------------------------------------------------------
+def overlap_voxels(a: Mask, b: Mask) -> int:
+    """Number of voxels in both masks (only their common box is visited)."""
+    common = a.box.intersection(b.box)
+    if common.is_empty:
+        return 0
+    return int(np.count_nonzero(a.in_box(common) & b.in_box(common)))
+
+
+def union_of(grid: ImageGrid, masks: Iterable[Mask]) -> Mask:
+    """Union of masks on ``grid`` (an empty mask when none has a voxel)."""
+    chosen = [m for m in masks if not m.is_empty]
+    if not chosen:
+        return Mask.empty(grid)
+    box = chosen[0].box
+    for m in chosen[1:]:
+        box = box.union(m.box)
+    out = np.zeros(box.shape, dtype=bool)
+    for m in chosen:
+        out |= m.in_box(box)
+    return Mask.from_box(grid, box, out)
+
+
+def difference_of(a: Mask, b: Mask) -> Mask:
+    """Voxels of ``a`` not in ``b``."""
+    if a.is_empty:
+        return a
+    return Mask.from_box(a.grid, a.box, a.box_array & ~b.in_box(a.box))
+
+
+def require_grid(grid: ImageGrid, mask: Mask, what: str) -> None:
+    """Raise :class:`GeometryMismatchError` unless ``mask`` lies on ``grid``."""
+    if not grid.matches(mask.grid):
+        raise GeometryMismatchError(
+            f"{what} is on {mask.grid.describe()}, but the sectors are on {grid.describe()}"
+        )
+
+
+# ---- body classification --------------------------------------------------------------------
+@dataclass(frozen=True)
+class BodyInvolvement:
+    """How the GTV involves the vertebral body (or sacral body).
+
+    Parameters
+    ----------
+    body_class : str
+        ``focal``, ``lateralized`` or ``diffuse``.
+    side : str or None
+        ``left`` / ``right`` (patient) for a lateralized lesion, else None.
+    fraction : float
+        GTV volume inside the body over body volume.
+    offset_range_mm : tuple of float
+        Least and greatest signed distance (mm) of GTV voxel centres in the body from the
+        mid-sagittal plane; positive is the patient's left.
+    reaches_left_third, reaches_right_third : bool
+        Whether the GTV reaches each lateral third of the body.
+    """
+
+    body_class: str
+    side: str | None
+    fraction: float
+    offset_range_mm: tuple[float, float]
+    reaches_left_third: bool
+    reaches_right_third: bool
+
+
+def _points_lps(grid: ImageGrid, box: BoundingBox, array: NDArray[np.bool_]) -> NDArray[np.float64]:
+    ijk = np.argwhere(array) + np.asarray(box.start)
+    return grid.index_to_lps(ijk)
+
+
+def classify_body(
+    body: Mask,
+    gtv: Mask,
+    *,
+    lr_axis_lps: ArrayLike = (1.0, 0.0, 0.0),
+    midline_tolerance_mm: float = 2.0,
+    diffuse_fraction: float = 0.5,
+) -> BodyInvolvement | None:
+    """Classify the GTV's involvement of the body (None when the GTV misses the body).
+
+    Parameters
+    ----------
+    body : Mask
+        Sector 1.
+    gtv : Mask
+        The GTV, on the body's grid.
+    lr_axis_lps : array_like of 3 float
+        Unit LPS vector to the patient's left.
+    midline_tolerance_mm : float
+        How far (mm) a lateralized lesion may cross the mid-sagittal plane.
+    diffuse_fraction : float
+        Fraction of the body from which the involvement is diffuse.
+    """
+    inside = body.box_array & gtv.in_box(body.box)
+    count = int(np.count_nonzero(inside))
+    if count == 0:
+        return None
+    axis = np.asarray(lr_axis_lps, dtype=float)
+    axis = axis / np.linalg.norm(axis)
+    body_points = _points_lps(body.grid, body.box, body.box_array)
+    centre = body_points.mean(axis=0)
+    body_offsets = (body_points - centre) @ axis
+    gtv_offsets = (_points_lps(body.grid, body.box, inside) - centre) @ axis
+    low, high = float(gtv_offsets.min()), float(gtv_offsets.max())
+    third = (float(body_offsets.max()) - float(body_offsets.min())) / 3.0
+    reaches_left = high >= float(body_offsets.max()) - third
+    reaches_right = low <= float(body_offsets.min()) + third
+    fraction = count / int(np.count_nonzero(body.box_array))
+    # Diffuse is tested first: a lesion filling most of the body is not "lateralized" even
+    # when it happens to stop short of the midline by less than the tolerance.
+    if fraction >= diffuse_fraction or (reaches_left and reaches_right):
+        body_class, side = "diffuse", None
+    elif low >= -midline_tolerance_mm and high > midline_tolerance_mm:
+        body_class, side = "lateralized", "left"
+    elif high <= midline_tolerance_mm and low < -midline_tolerance_mm:
+        body_class, side = "lateralized", "right"
+    else:
+        # Crosses the midline, or sits on it within the tolerance: no side to favour.
+        body_class, side = "focal", None
+    return BodyInvolvement(body_class, side, fraction, (low, high), reaches_left, reaches_right)
+
+
+# ---- per level ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LevelInvolvement:
+    """The GTV's involvement of one level.
+
+    Parameters
+    ----------
+    level, region : str
+    sector_volumes_cc : mapping of int to float
+        Volume of each sector in cc.
+    overlaps_cc : mapping of int to float
+        GTV volume inside each sector in cc.
+    involved : tuple of int
+        Sectors with overlap >= ``min_overlap_cc``, ascending.
+    body : BodyInvolvement or None
+        Body classification when the body is involved.
+    """
+
+    level: str
+    region: str
+    sector_volumes_cc: Mapping[int, float]
+    overlaps_cc: Mapping[int, float]
+    involved: tuple[int, ...]
+    body: BodyInvolvement | None
+
+    @property
+    def touched(self) -> bool:
+        """True when the GTV has any voxel in any sector of the level."""
+        return any(v > 0 for v in self.overlaps_cc.values())
+
+
+def measure_involvement(
+    gtv: Mask,
+    level: LevelSectors,
+    *,
+    min_overlap_cc: float = 0.02,
+    midline_tolerance_mm: float = 2.0,
+    diffuse_fraction: float = 0.5,
+) -> LevelInvolvement:
+    """Overlaps, involved sectors and body class of one level.
+
+    Parameters
+    ----------
+    gtv : Mask
+        The GTV on the sectors' grid.
+    level : LevelSectors
+    min_overlap_cc : float
+        Overlap (cc) from which a sector is involved.
+    midline_tolerance_mm, diffuse_fraction : float
+        See :func:`classify_body`.
+    """
+    require_grid(level.grid, gtv, "the GTV")
+    voxel_cc = level.grid.voxel_volume_cc
+    overlaps = {k: overlap_voxels(gtv, m) * voxel_cc for k, m in level.sectors.items()}
+    volumes = {k: m.volume_cc for k, m in level.sectors.items()}
+    # A small epsilon keeps an overlap of exactly min_overlap_cc (voxel-count * voxel volume)
+    # from failing on floating-point round-off.
+    involved = tuple(
+        k for k in range(1, 7) if overlaps[k] > 0 and overlaps[k] >= min_overlap_cc - 1e-9
+    )
+    body = None
+    if 1 in involved:
+        body = classify_body(
+            level.sectors[1], gtv, lr_axis_lps=level.lr_axis_lps,
+            midline_tolerance_mm=midline_tolerance_mm, diffuse_fraction=diffuse_fraction,
+        )
+    return LevelInvolvement(
+        level=level.level, region=level.region,
+        sector_volumes_cc=MappingProxyType(volumes), overlaps_cc=MappingProxyType(overlaps),
+        involved=involved, body=body,
+    )

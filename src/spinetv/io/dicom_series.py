@@ -1,0 +1,934 @@
+"""DICOM image series in and out: one consistent single-frame CT or MR volume per series.
+
+Reading parses headers only (``stop_before_pixels``); pixel data are decoded when the returned
+:class:`~spinetv.io.image.Image`'s ``voxels`` are first read. Slices are ordered by their
+position along the slice normal (the cross product of the ImageOrientationPatient row and
+column directions), never by file name or InstanceNumber, and the series is checked to be one
+regular volume: one orientation, one pixel size, no gantry tilt, no duplicate or missing slice.
+
+Writing makes one CT Image Storage (or MR Image Storage) file per slice, for any
+:class:`ImageGrid` (head- or feet-first, supine, prone, decubitus, oblique, anisotropic).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import ArrayLike, NDArray
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
+
+from spinetv import __version__
+from spinetv.errors import DicomInputError, OutputExistsError, SpinetvWarning
+from spinetv.geometry.grid import ImageGrid
+from spinetv.io.image import Image
+from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
+
+__all__ = [
+    "DicomInputWarning",
+    "SeriesSummary",
+    "list_series",
+    "read_dicom_series",
+    "write_dicom_series",
+    "patient_position_of",
+]
+
+_PYDICOM_3 = int(pydicom.__version__.split(".")[0]) >= 3
+
+#: Relative tolerance on slice steps (fraction of the mean step): scanners round positions to
+#: a few micrometres, a missing slice changes a step by 100 %.
+SLICE_STEP_TOLERANCE = 0.01
+#: Largest sideways drift of a slice step (fraction of the step) before calling it gantry tilt.
+TILT_TOLERANCE = 0.01
+#: Largest departure of ImageOrientationPatient from orthonormal that is repaired silently.
+_ORIENTATION_TOLERANCE = 1e-3
+
+_NON_IMAGE_MODALITIES = frozenset(
+    {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "RTIMAGE", "REG", "SEG", "PR", "KO", "SR", "DOC"}
+)
+_MULTIFRAME_CLASS_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET
+)
+
+# Axial ImageOrientationPatient of each standard patient position (row cosines, column cosines).
+_POSITION_ORIENTATIONS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    "HFS": ((1, 0, 0), (0, 1, 0)),
+    "FFS": ((-1, 0, 0), (0, 1, 0)),
+    "HFP": ((-1, 0, 0), (0, -1, 0)),
+    "FFP": ((1, 0, 0), (0, -1, 0)),
+    "HFDR": ((0, -1, 0), (1, 0, 0)),
+    "HFDL": ((0, 1, 0), (-1, 0, 0)),
+    "FFDR": ((0, 1, 0), (1, 0, 0)),
+    "FFDL": ((0, -1, 0), (-1, 0, 0)),
+}
+
+
+class DicomInputWarning(SpinetvWarning):
+    """A tolerated oddity in a DICOM series (empty UIDs, ignored files, missing FoR...)."""
+
+
+# ================================================================================================
+# writing
+# ================================================================================================
+def patient_position_of(grid: ImageGrid) -> str:
+    """The DICOM PatientPosition (HFS, FFS, HFP...) whose axial orientation ``grid`` has.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        An image grid; its row axis (array axis 2) and column axis (array axis 1) are compared
+        with the standard axial orientations of each patient position.
+
+    Returns
+    -------
+    str
+        "HFS", "FFS", "HFP", "FFP", "HFDR", "HFDL", "FFDR" or "FFDL"; "" when the grid is not an
+        axial grid in one of those orientations (sagittal, coronal, oblique).
+    """
+    row_lps = grid.direction[:, 2]
+    column_lps = grid.direction[:, 1]
+    for position, (row, column) in _POSITION_ORIENTATIONS.items():
+        if np.allclose(row_lps, row, atol=0.05) and np.allclose(column_lps, column, atol=0.05):
+            return position
+    return ""
+
+
+def _stored_values(
+    voxels: NDArray[np.generic], intercept: float, what: str
+) -> tuple[NDArray[np.generic], int]:
+    """Voxel values minus ``intercept``, rounded, as uint16 or int16, and PixelRepresentation."""
+    stored = np.rint(np.asarray(voxels, dtype=np.float64) - intercept)
+    if not np.all(np.isfinite(stored)):
+        raise DicomInputError(f"{what}: voxels hold NaN or infinite values; expected finite HU")
+    low, high = float(stored.min()), float(stored.max())
+    if low >= 0 and high <= np.iinfo(np.uint16).max:
+        return stored.astype(np.uint16), 0
+    if low >= np.iinfo(np.int16).min and high <= np.iinfo(np.int16).max:
+        return stored.astype(np.int16), 1
+    raise DicomInputError(
+        f"{what}: voxel values {low + intercept:g}..{high + intercept:g} minus the rescale "
+        f"intercept {intercept:g} do not fit 16 bits; expected a range of at most 65535"
+    )
+
+
+def _ds_string(value: float) -> str:
+    """A DICOM DS string (at most 16 characters) for a float."""
+    text = f"{value:.10g}"
+    if len(text) > 16:
+        text = f"{value:.8g}"
+    if len(text) > 16:
+        text = f"{value:.6e}"
+    return text
+
+
+def _base_dataset(
+    grid: ImageGrid,
+    *,
+    modality: str,
+    patient: Mapping[str, str],
+    study: Mapping[str, str],
+    study_uid: str,
+    series_uid: str,
+    frame_uid: str,
+    series_description: str,
+    patient_position: str,
+    pixel_representation: int,
+    intercept: float | None,
+) -> Dataset:
+    now = _dt.datetime.now()
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = CTImageStorage if modality == "CT" else MRImageStorage
+    ds.InstanceCreationDate = date
+    ds.InstanceCreationTime = time
+    # Patient module (type 2 unless given).
+    ds.PatientName = patient.get("PatientName", "")
+    ds.PatientID = patient.get("PatientID", "")
+    ds.PatientBirthDate = patient.get("PatientBirthDate", "")
+    ds.PatientSex = patient.get("PatientSex", "")
+    # General Study module.
+    ds.StudyInstanceUID = study_uid
+    ds.StudyDate = study.get("StudyDate", date)
+    ds.StudyTime = study.get("StudyTime", time)
+    ds.StudyID = study.get("StudyID", "")
+    ds.AccessionNumber = study.get("AccessionNumber", "")
+    ds.ReferringPhysicianName = study.get("ReferringPhysicianName", "")
+    if study.get("StudyDescription"):
+        ds.StudyDescription = study["StudyDescription"]
+    # General Series module.
+    ds.Modality = modality
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = "1"
+    ds.SeriesDate = date
+    ds.SeriesTime = time
+    if series_description:
+        ds.SeriesDescription = series_description
+    ds.PatientPosition = patient_position
+    # Type 2C in General Series; dciodvfy requires it when ImageLaterality is absent.
+    ds.Laterality = ""
+    # Frame of Reference and General Equipment modules.
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = "spinetv"
+    ds.SoftwareVersions = f"spinetv {__version__}"
+    # General Image / Acquisition.
+    ds.ContentDate = date
+    ds.ContentTime = time
+    ds.AcquisitionNumber = "1"
+    ds.ImageType = (
+        ["DERIVED", "SECONDARY", "AXIAL"] if modality == "CT" else ["DERIVED", "SECONDARY", "OTHER"]
+    )
+    # Image Plane module.
+    row_lps, column_lps = grid.direction[:, 2], grid.direction[:, 1]
+    ds.ImageOrientationPatient = [_ds_string(float(v)) for v in (*row_lps, *column_lps)]
+    ds.PixelSpacing = [_ds_string(grid.spacing_mm[1]), _ds_string(grid.spacing_mm[2])]
+    ds.SliceThickness = _ds_string(grid.spacing_mm[0])
+    ds.SpacingBetweenSlices = _ds_string(grid.spacing_mm[0])
+    # Image Pixel module.
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = grid.shape[1]
+    ds.Columns = grid.shape[2]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = pixel_representation
+    if modality == "CT":
+        ds.KVP = ""
+        ds.RescaleIntercept = _ds_string(float(intercept or 0.0))
+        ds.RescaleSlope = "1"
+        ds.RescaleType = "HU"
+        ds.WindowCenter = "40"
+        ds.WindowWidth = "400"
+    else:
+        # MR Image module: type 1 sequence attributes get the "research mode" values.
+        ds.ScanningSequence = "RM"
+        ds.SequenceVariant = "NONE"
+        ds.ScanOptions = ""
+        ds.MRAcquisitionType = "3D"
+        ds.RepetitionTime = ""
+        ds.EchoTime = ""
+        ds.EchoTrainLength = ""
+    return ds
+
+
+def _save(ds: Dataset, path: Path) -> None:
+    if _PYDICOM_3:
+        pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    else:  # pragma: no cover - pydicom 2.4
+        ds.is_little_endian = True
+        ds.is_implicit_VR = False
+        pydicom.dcmwrite(path, ds, write_like_original=False)
+
+
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: is a file, expected a folder for the DICOM series")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{out}: folder exists and is not empty; pass overwrite=True (--force) to replace it"
+        )
+
+
+def _move_into_place(temp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished ``temp`` folder onto ``out`` (replacing it only when allowed)."""
+    _check_out_dir(out, overwrite)
+    if not out.exists():
+        os.replace(temp, out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    os.replace(out, old)
+    try:
+        os.replace(temp, out)
+    except OSError:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_dicom_series(
+    voxels: ArrayLike,
+    grid: ImageGrid,
+    out_dir: str | os.PathLike[str],
+    *,
+    modality: str = "CT",
+    patient: Mapping[str, str] | None = None,
+    study: Mapping[str, str] | None = None,
+    series_description: str = "",
+    overwrite: bool = False,
+    rescale_intercept: float = -1024.0,
+    patient_position: str | None = None,
+) -> SeriesReference:
+    """Write a volume as a DICOM series, one single-frame file per slice.
+
+    Parameters
+    ----------
+    voxels : array_like, shape = grid.shape
+        Values in array order (slice, row, column): HU for CT. Rounded to whole numbers and
+        stored as 16-bit integers (unsigned when they fit, else signed).
+    grid : ImageGrid
+        Geometry. Array axis 2 (columns) gives the first ImageOrientationPatient triplet, axis 1
+        (rows) the second; slice ``k`` is written at ImagePositionPatient
+        ``grid.index_to_lps((k, 0, 0))``, so any grid (HFS, FFS, HFP, decubitus, oblique,
+        anisotropic) round-trips. ``grid.frame_of_reference_uid`` is used when set, else a new
+        UID is made.
+    out_dir : path-like
+        Folder to create. An existing non-empty folder is refused unless ``overwrite``.
+    modality : {"CT", "MR"}
+        CT Image Storage or MR Image Storage.
+    patient : mapping, optional
+        PatientName, PatientID, PatientBirthDate, PatientSex (empty when absent).
+    study : mapping, optional
+        StudyDate, StudyTime, StudyID, AccessionNumber, ReferringPhysicianName,
+        StudyDescription, and optionally StudyInstanceUID to add the series to an existing study.
+    series_description : str
+        SeriesDescription.
+    overwrite : bool
+        Replace a non-empty ``out_dir`` (the whole folder is replaced).
+    rescale_intercept : float
+        CT RescaleIntercept in HU (RescaleSlope is 1); stored value = HU - intercept. Ignored
+        for MR, whose values are stored as they are.
+    patient_position : str, optional
+        PatientPosition; by default derived from the grid direction (see
+        :func:`patient_position_of`), left empty for a non-axial grid.
+
+    Returns
+    -------
+    SeriesReference
+        The written series: its grid (with the FrameOfReferenceUID used), the UIDs in slice
+        order, patient and study values, and the file paths.
+
+    Raises
+    ------
+    DicomInputError
+        The voxels do not match the grid, are not finite or do not fit 16 bits.
+    OutputExistsError
+        ``out_dir`` is a file, or a non-empty folder and ``overwrite`` is false.
+
+    Notes
+    -----
+    Files are written into a temporary folder beside ``out_dir`` that is renamed onto it once
+    complete, so a failure leaves no partial series.
+    """
+    modality = modality.upper()
+    if modality not in ("CT", "MR"):
+        raise DicomInputError(f"cannot write modality {modality!r}; expected 'CT' or 'MR'")
+    array = np.asarray(voxels)
+    out = Path(out_dir)
+    if array.shape != grid.shape:
+        raise DicomInputError(
+            f"{out}: voxel array of shape {array.shape} does not match {grid.describe()}"
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise DicomInputError(f"{out}: voxels must be numbers, got dtype {array.dtype}")
+    _check_out_dir(out, overwrite)
+    patient = dict(patient or {})
+    study = dict(study or {})
+    unknown = (set(patient) - set(PATIENT_KEYWORDS)) | (
+        set(study) - set(STUDY_KEYWORDS) - {"StudyInstanceUID"}
+    )
+    if unknown:
+        raise DicomInputError(
+            f"{out}: unknown patient/study keywords {sorted(unknown)}; expected some of "
+            f"{list(PATIENT_KEYWORDS)} and {[*STUDY_KEYWORDS, 'StudyInstanceUID']}"
+        )
+    intercept = float(rescale_intercept) if modality == "CT" else 0.0
+    stored, pixel_representation = _stored_values(array, intercept, str(out))
+    frame_uid = grid.frame_of_reference_uid or generate_uid()
+    study_uid = study.pop("StudyInstanceUID", "") or generate_uid()
+    series_uid = generate_uid()
+    position = patient_position if patient_position is not None else patient_position_of(grid)
+    base = _base_dataset(
+        grid,
+        modality=modality,
+        patient=patient,
+        study=study,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        frame_uid=frame_uid,
+        series_description=series_description,
+        patient_position=position,
+        pixel_representation=pixel_representation,
+        intercept=intercept,
+    )
+    sop_uids = tuple(generate_uid() for _ in range(grid.shape[0]))
+    names = tuple(f"{modality}{k + 1:04d}.dcm" for k in range(grid.shape[0]))
+    positions_lps = grid.index_to_lps(
+        np.stack([np.arange(grid.shape[0]), np.zeros(grid.shape[0]), np.zeros(grid.shape[0])], 1)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        for k, (sop_uid, name) in enumerate(zip(sop_uids, names)):
+            ds = copy.deepcopy(base)  # never share elements between slices
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = base.SOPClassUID
+            meta.MediaStorageSOPInstanceUID = sop_uid
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.file_meta = meta
+            ds.SOPInstanceUID = sop_uid
+            ds.InstanceNumber = str(k + 1)
+            ds.ImagePositionPatient = [_ds_string(float(v)) for v in positions_lps[k]]
+            ds.SliceLocation = _ds_string(float(positions_lps[k] @ grid.slice_normal_lps))
+            ds.PixelData = (
+                np.ascontiguousarray(stored[k]).astype(stored.dtype.newbyteorder("<")).tobytes()
+            )
+            ds["PixelData"].VR = "OW"
+            _save(ds, temp / name)
+        _move_into_place(temp, out, overwrite)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+    ref_grid = grid.with_frame_of_reference(frame_uid)
+    return SeriesReference(
+        grid=ref_grid,
+        sop_instance_uids=sop_uids,
+        sop_class_uid=str(base.SOPClassUID),
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        modality=modality,
+        patient={k: str(base.get(k, "")) for k in PATIENT_KEYWORDS},
+        study={k: str(base.get(k, "")) for k in STUDY_KEYWORDS},
+        paths=tuple(out / name for name in names),
+    )
+
+
+# ================================================================================================
+# reading
+# ================================================================================================
+@dataclass(frozen=True)
+class SeriesSummary:
+    """One image series found among DICOM files.
+
+    Parameters
+    ----------
+    series_instance_uid : str
+        The series UID ("" when the files leave it empty).
+    series_description : str
+        SeriesDescription ("" when absent).
+    modality : str
+        Modality of the slices.
+    series_number : str
+        SeriesNumber as written ("" when absent).
+    slice_count : int
+        Number of image files of the series.
+    rows, columns : int
+        Slice size in pixels (of the first file).
+    multiframe : bool
+        True when the files are multi-frame (enhanced) images, which spinetv does not read.
+    paths : tuple of Path
+        The files, in the order found.
+    """
+
+    series_instance_uid: str
+    series_description: str
+    modality: str
+    series_number: str
+    slice_count: int
+    rows: int
+    columns: int
+    multiframe: bool
+    paths: tuple[Path, ...] = field(default=(), repr=False)
+
+    def describe(self) -> str:
+        """One line: UID, description, modality and slice count."""
+        kind = " multi-frame" if self.multiframe else ""
+        return (
+            f"{self.series_instance_uid or '<empty UID>'} '{self.series_description}' "
+            f"{self.modality}{kind}, {self.slice_count} file(s), {self.rows}x{self.columns}"
+        )
+
+
+@dataclass(frozen=True)
+class _Header:
+    path: Path
+    ds: Dataset
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_uid: str
+    multiframe: bool
+    numbers: dict[str, NDArray[np.float64]] = field(default_factory=dict, compare=False)
+
+
+def _source_files(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> tuple[str, list[Path]]:
+    """A name for messages and the candidate files (a folder's files, not its sub-folders)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            return str(path), files
+        if path.is_file():
+            return str(path), [path]
+        raise DicomInputError(f"{path}: no such folder or file; expected a DICOM series folder")
+    files = [Path(p) for p in source]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise DicomInputError(f"DICOM files not found: {', '.join(missing[:5])}")
+    name = str(files[0].parent) if files else "<empty file list>"
+    return name, files
+
+
+def _raw_text(ds: Dataset, keyword: str) -> str:
+    """A text element (UI, CS, IS...) as a stripped string, from its raw bytes when unparsed.
+
+    Skipping pydicom's conversion and validation halves header-only reading of a large series.
+    """
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in ds:
+        return ""
+    value = ds.get_item(tag).value
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip(" \x00")
+    return str(value).strip()
+
+
+def _read_header(path: Path) -> _Header | None:
+    """The header of an image file; None for non-DICOM and non-image files."""
+    try:
+        # specific_tags makes pydicom slower here, so the whole header is parsed.
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+    meta = getattr(ds, "file_meta", None) or Dataset()
+    modality = _raw_text(ds, "Modality").upper()
+    if modality in _NON_IMAGE_MODALITIES or "Rows" not in ds or "Columns" not in ds:
+        return None
+    sop_class = _raw_text(ds, "SOPClassUID") or _raw_text(meta, "MediaStorageSOPClassUID")
+    sop_uid = _raw_text(ds, "SOPInstanceUID") or _raw_text(meta, "MediaStorageSOPInstanceUID")
+    frames = _raw_text(ds, "NumberOfFrames")
+    multiframe = sop_class.startswith(_MULTIFRAME_CLASS_PREFIXES) or frames not in ("", "1")
+    return _Header(path, ds, sop_class, sop_uid, _raw_text(ds, "SeriesInstanceUID"), multiframe)
+
+
+def _group(headers: Sequence[_Header]) -> dict[str, list[_Header]]:
+    groups: dict[str, list[_Header]] = {}
+    for header in headers:
+        groups.setdefault(header.series_uid, []).append(header)
+    return groups
+
+
+def _summary(uid: str, members: Sequence[_Header]) -> SeriesSummary:
+    first = members[0].ds
+    return SeriesSummary(
+        series_instance_uid=uid,
+        series_description=str(first.get("SeriesDescription", "")),
+        modality=str(first.get("Modality", "")),
+        series_number=str(first.get("SeriesNumber", "") or ""),
+        slice_count=len(members),
+        rows=int(first.Rows),
+        columns=int(first.Columns),
+        multiframe=any(m.multiframe for m in members),
+        paths=tuple(m.path for m in members),
+    )
+
+
+def _scan(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> tuple[str, dict[str, list[_Header]]]:
+    name, files = _source_files(source)
+    headers = [h for h in (_read_header(p) for p in files) if h is not None]
+    return name, _group(headers)
+
+
+def list_series(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[SeriesSummary]:
+    """The image series among DICOM files, reading headers only.
+
+    Parameters
+    ----------
+    source : path-like or iterable of path-like
+        A folder (its files, not sub-folders; names starting with "." are skipped), one file,
+        or a list of files. Non-DICOM files and non-image objects (RTSTRUCT, RTPLAN, RTDOSE,
+        SEG, SR...) are ignored.
+
+    Returns
+    -------
+    list of SeriesSummary
+        One per SeriesInstanceUID, ordered by SeriesNumber then UID.
+    """
+    _, groups = _scan(source)
+    summaries = [_summary(uid, members) for uid, members in groups.items()]
+    return sorted(summaries, key=lambda s: (_number_key(s.series_number), s.series_instance_uid))
+
+
+def _number_key(text: str) -> tuple[int, float]:
+    try:
+        return (0, float(text))
+    except ValueError:
+        return (1, 0.0)
+
+
+def _raw_numbers(ds: Dataset, keyword: str) -> list[float]:
+    """Numbers of a DS/IS/US element, parsed from the raw bytes (much faster than pydicom's
+    validated conversion, which dominates header-only reading of a large series)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in ds:
+        return []
+    value = ds.get_item(tag).value
+    if value is None:
+        return []
+    if isinstance(value, bytes):
+        text = value.decode("ascii", "replace").strip(" \x00")
+        return [float(part) for part in text.split("\\")] if text else []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [float(part) for part in value]
+    return [float(value)]
+
+
+def _floats(header: _Header, keyword: str, count: int) -> NDArray[np.float64]:
+    """``count`` finite numbers of ``keyword`` (cached on the header) or DicomInputError."""
+    cached = header.numbers.get(keyword)
+    if cached is not None:
+        return cached
+    try:
+        numbers = np.array(_raw_numbers(header.ds, keyword), dtype=np.float64)
+    except (TypeError, ValueError):
+        numbers = np.zeros(0)
+    if numbers.shape != (count,) or not np.all(np.isfinite(numbers)):
+        raise DicomInputError(
+            f"{header.path}: {keyword} is missing or invalid ({header.ds.get(keyword)!r}); "
+            f"expected {count} numbers"
+        )
+    header.numbers[keyword] = numbers
+    return numbers
+
+
+def _orthonormal_axes(iop: NDArray[np.float64], where: Path) -> tuple[NDArray[np.float64], ...]:
+    row, column = iop[:3], iop[3:]
+    if (
+        abs(np.linalg.norm(row) - 1) > _ORIENTATION_TOLERANCE
+        or abs(np.linalg.norm(column) - 1) > _ORIENTATION_TOLERANCE
+        or abs(float(row @ column)) > _ORIENTATION_TOLERANCE
+    ):
+        raise DicomInputError(
+            f"{where}: ImageOrientationPatient {list(iop)} is not two orthogonal unit vectors"
+        )
+    # Headers carry ~6 decimals; re-orthonormalise so the grid's strict check passes.
+    row = row / np.linalg.norm(row)
+    column = column - (column @ row) * row
+    column = column / np.linalg.norm(column)
+    return row, column, np.cross(row, column)
+
+
+def _check_same(members: Sequence[_Header], name: str) -> None:
+    first = members[0]
+    iop0 = _floats(first, "ImageOrientationPatient", 6)
+    spacing0 = _floats(first, "PixelSpacing", 2)
+    size0 = (int(first.ds.Rows), int(first.ds.Columns))
+    for member in members[1:]:
+        iop = _floats(member, "ImageOrientationPatient", 6)
+        if not np.allclose(iop, iop0, atol=1e-4):
+            raise DicomInputError(
+                f"{name}: mixed orientations in one series: {member.path.name} has "
+                f"ImageOrientationPatient {list(iop)}, {first.path.name} has {list(iop0)}"
+            )
+        spacing = _floats(member, "PixelSpacing", 2)
+        size = (int(member.ds.Rows), int(member.ds.Columns))
+        if not np.allclose(spacing, spacing0, rtol=1e-4, atol=1e-6) or size != size0:
+            raise DicomInputError(
+                f"{name}: mixed pixel spacing or size in one series: {member.path.name} has "
+                f"{list(spacing)} mm, {size[0]}x{size[1]}; {first.path.name} has "
+                f"{list(spacing0)} mm, {size0[0]}x{size0[1]}"
+            )
+
+
+def _slice_geometry(members: Sequence[_Header], name: str) -> tuple[list[_Header], ImageGrid]:
+    """Sort slices along the normal, check the volume is regular, and build its grid."""
+    _check_same(members, name)
+    first = members[0]
+    iop = _floats(first, "ImageOrientationPatient", 6)
+    row_lps, column_lps, normal_lps = _orthonormal_axes(iop, first.path)
+    pixel_spacing = _floats(first, "PixelSpacing", 2)
+    positions = np.array([_floats(m, "ImagePositionPatient", 3) for m in members])
+    along_mm = positions @ normal_lps
+    order = np.argsort(along_mm, kind="stable")
+    ordered = [members[i] for i in order]
+    positions, along_mm = positions[order], along_mm[order]
+    if len(ordered) > 1:
+        steps_mm = np.diff(along_mm)
+        step_scale = max(float(np.median(steps_mm)), 1e-6)
+        duplicate = np.flatnonzero(steps_mm < 1e-3 * max(step_scale, float(pixel_spacing.min())))
+        if duplicate.size:
+            i = int(duplicate[0])
+            raise DicomInputError(
+                f"{name}: duplicate slice position {along_mm[i]:.3f} mm along the slice normal in "
+                f"{ordered[i].path.name} and {ordered[i + 1].path.name}; expected one slice per "
+                "position (two acquisitions in one series?)"
+            )
+        sideways = (positions[1:] - positions[:-1]) - steps_mm[:, None] * normal_lps
+        drift = np.linalg.norm(sideways, axis=1)
+        if np.any(drift > TILT_TOLERANCE * steps_mm):
+            i = int(np.argmax(drift / steps_mm))
+            angle = float(np.degrees(np.arctan2(drift[i], steps_mm[i])))
+            raise DicomInputError(
+                f"{name}: gantry tilt or sheared series: slice positions step {drift[i]:.3f} mm "
+                f"sideways per {steps_mm[i]:.3f} mm along the normal ({angle:.2f} deg) between "
+                f"{ordered[i].path.name} and {ordered[i + 1].path.name}; expected steps along "
+                "the ImageOrientationPatient normal"
+            )
+        spacing_mm = float(along_mm[-1] - along_mm[0]) / (len(ordered) - 1)
+        uneven = np.flatnonzero(np.abs(steps_mm - spacing_mm) > SLICE_STEP_TOLERANCE * spacing_mm)
+        if uneven.size:
+            i = int(uneven[0])
+            raise DicomInputError(
+                f"{name}: uneven slice spacing (missing slice?): step {steps_mm[i]:.3f} mm between "
+                f"{ordered[i].path.name} and {ordered[i + 1].path.name} at {along_mm[i]:.3f} mm, "
+                f"steps range {steps_mm.min():.3f}..{steps_mm.max():.3f} mm; expected an even "
+                f"step within {SLICE_STEP_TOLERANCE:.0%}"
+            )
+    else:
+        spacing_mm = _single_slice_spacing(first.ds)
+    direction = np.column_stack([normal_lps, column_lps, row_lps])
+    grid = ImageGrid(
+        shape=(len(ordered), int(first.ds.Rows), int(first.ds.Columns)),
+        spacing_mm=(spacing_mm, float(pixel_spacing[0]), float(pixel_spacing[1])),
+        origin_lps_mm=(float(positions[0, 0]), float(positions[0, 1]), float(positions[0, 2])),
+        direction=direction,
+        frame_of_reference_uid=str(first.ds.get("FrameOfReferenceUID", "") or ""),
+    )
+    return ordered, grid
+
+
+def _single_slice_spacing(ds: Dataset) -> float:
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(ds.get(keyword) or 0.0)
+        except (TypeError, ValueError):
+            value = 0.0
+        if value > 0:
+            return value
+    return 1.0
+
+
+def _choose(
+    name: str, groups: Mapping[str, list[_Header]], series_uid: str | None
+) -> tuple[str, list[_Header]]:
+    listing = "; ".join(_summary(uid, m).describe() for uid, m in groups.items())
+    if not groups:
+        raise DicomInputError(f"{name}: no DICOM image data found (no CT/MR image files)")
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise DicomInputError(
+                f"{name}: no series with SeriesInstanceUID {series_uid!r}; found: {listing}"
+            )
+        return series_uid, _single_frame_part(name, series_uid, groups[series_uid])
+    single = {uid: m for uid, m in groups.items() if not any(h.multiframe for h in m)}
+    if len(groups) == 1 or len(single) == 1:
+        uid = next(iter(single or groups))
+        if len(groups) > 1:
+            warnings.warn(
+                f"{name}: ignored multi-frame series next to the single-frame series {uid!r}",
+                DicomInputWarning,
+                stacklevel=3,
+            )
+        return uid, _single_frame_part(name, uid, groups[uid])
+    raise DicomInputError(
+        f"{name}: {len(groups)} image series found; pass series_uid to choose one of: {listing}"
+    )
+
+
+def _single_frame_part(name: str, uid: str, members: list[_Header]) -> list[_Header]:
+    """The single-frame files of a series; multi-frame ones beside them are dropped, warned."""
+    single = [m for m in members if not m.multiframe]
+    if single and len(single) < len(members):
+        dropped = ", ".join(m.path.name for m in members if m.multiframe)
+        warnings.warn(
+            f"{name}: ignored multi-frame file(s) {dropped} in series {uid!r}",
+            DicomInputWarning,
+            stacklevel=4,
+        )
+        return single
+    return members
+
+
+def _identity(members: Sequence[_Header], name: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """Study, series and SOP class UIDs plus SOP instance UIDs, with the file-meta fallbacks."""
+    first = members[0].ds
+    study_uid = str(first.get("StudyInstanceUID", "") or "")
+    series_uid = str(first.get("SeriesInstanceUID", "") or "")
+    sop_class = members[0].sop_class_uid
+    sop_uids = tuple(m.sop_instance_uid for m in members)
+    empties = [
+        k for k, v in (("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid)) if not v
+    ]
+    if any(not str(m.ds.get("SOPInstanceUID", "")) for m in members):
+        empties.append("SOPInstanceUID (file meta MediaStorageSOPInstanceUID used)")
+    if not str(first.get("SOPClassUID", "")):
+        empties.append("SOPClassUID (file meta MediaStorageSOPClassUID used)")
+    if empties:
+        warnings.warn(
+            f"{name}: empty {', '.join(empties)} in the image files; an RTSTRUCT referencing "
+            "this series will carry the same (possibly empty) UIDs",
+            DicomInputWarning,
+            stacklevel=3,
+        )
+    if len(set(sop_uids)) != len(sop_uids) or not all(sop_uids):
+        raise DicomInputError(
+            f"{name}: SOPInstanceUIDs are missing or repeated; expected one unique UID per slice"
+        )
+    return study_uid, series_uid, sop_class, sop_uids
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value)
+
+
+def read_dicom_series(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    series_uid: str | None = None,
+) -> Image:
+    """Read one single-frame CT or MR series as an :class:`Image` (headers now, pixels later).
+
+    Parameters
+    ----------
+    source : path-like or iterable of path-like
+        A folder (its files, not sub-folders), one file, or a list of files. Non-DICOM files
+        and non-image objects (RTSTRUCT, RTPLAN...) are ignored.
+    series_uid : str, optional
+        The SeriesInstanceUID to read when several series are present.
+
+    Returns
+    -------
+    Image
+        Grid in LPS mm (array order slice, row, column; slices sorted along the
+        ImageOrientationPatient normal, so ``grid.direction[:, 0]`` is that normal), the
+        :class:`SeriesReference` (``None`` if the series has no FrameOfReferenceUID, with a
+        :class:`DicomInputWarning`), and lazily decoded voxels (HU for CT).
+
+    Raises
+    ------
+    DicomInputError
+        No image data; several series and no ``series_uid``; an enhanced multi-frame image;
+        mixed orientations, pixel spacing or size; duplicate slice positions; gantry tilt;
+        uneven slice spacing (a missing slice). The message names the folder and files.
+
+    Notes
+    -----
+    Empty SOPInstanceUIDs fall back to the file meta MediaStorageSOPInstanceUID (and an empty
+    SOPClassUID to MediaStorageSOPClassUID), with a warning. Empty Study/SeriesInstanceUIDs are
+    kept empty (never invented) and warned about.
+    """
+    name, groups = _scan(source)
+    uid, members = _choose(name, groups, series_uid)
+    if any(m.multiframe for m in members):
+        raise DicomInputError(
+            f"{name}: series {uid!r} is an enhanced or multi-frame image "
+            f"({members[0].path.name}); spinetv reads single-frame series only; convert it "
+            "to single-frame slices first"
+        )
+    ordered, grid = _slice_geometry(members, name)
+    first = ordered[0].ds
+    modality = _text(first, "Modality")
+    study_uid, series_instance_uid, sop_class, sop_uids = _identity(ordered, name)
+    reference: SeriesReference | None = None
+    if grid.frame_of_reference_uid:
+        reference = SeriesReference(
+            grid=grid,
+            sop_instance_uids=sop_uids,
+            sop_class_uid=sop_class,
+            study_instance_uid=study_uid,
+            series_instance_uid=series_instance_uid,
+            modality=modality,
+            patient={k: _text(first, k) for k in PATIENT_KEYWORDS},
+            study={k: _text(first, k) for k in STUDY_KEYWORDS},
+            paths=tuple(m.path for m in ordered),
+        )
+    else:
+        warnings.warn(
+            f"{name}: the series has no FrameOfReferenceUID; the image is read without a "
+            "series reference (grid.frame_of_reference_uid is ''), so no RTSTRUCT can be "
+            "written against it",
+            DicomInputWarning,
+            stacklevel=2,
+        )
+    paths = tuple(m.path for m in ordered)
+    rescale = tuple(_rescale(m) for m in ordered)
+    return Image.lazy(
+        grid,
+        lambda: _decode_pixels(paths, rescale, grid.shape),
+        modality=modality,
+        reference=reference,
+    )
+
+
+def _rescale(header: _Header) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept of a slice (1 and 0 when absent, as for MR)."""
+    try:
+        slope = _raw_numbers(header.ds, "RescaleSlope")
+        intercept = _raw_numbers(header.ds, "RescaleIntercept")
+    except (TypeError, ValueError):
+        slope = intercept = [float("nan")]
+    values = (slope[0] if slope else 1.0, intercept[0] if intercept else 0.0)
+    if not all(np.isfinite(values)) or values[0] == 0:
+        raise DicomInputError(
+            f"{header.path}: invalid RescaleSlope/RescaleIntercept "
+            f"{header.ds.get('RescaleSlope')!r}/{header.ds.get('RescaleIntercept')!r}"
+        )
+    return values
+
+
+def _decode_pixels(
+    paths: Sequence[Path],
+    rescale: Sequence[tuple[float, float]],
+    shape: tuple[int, int, int],
+) -> NDArray[np.generic]:
+    """Decode every slice and apply the rescale; int16 while the values are whole and fit."""
+    integral = all(s == 1.0 and float(i).is_integer() for s, i in rescale)
+    out: NDArray[Any] = np.empty(shape, dtype=np.int16 if integral else np.float32)
+    int16 = np.iinfo(np.int16)
+    for k, (path, (slope, intercept)) in enumerate(zip(paths, rescale)):
+        try:
+            ds = pydicom.dcmread(path)
+            pixels = ds.pixel_array
+        except Exception as error:  # noqa: BLE001 - decoder errors vary by plugin
+            raise DicomInputError(
+                f"{path}: cannot decode pixel data ({type(error).__name__}: {error}); for JPEG "
+                "2000 or JPEG-LS install Pillow or pylibjpeg"
+            ) from error
+        if pixels.shape != shape[1:]:
+            raise DicomInputError(
+                f"{path}: pixel data of shape {pixels.shape}; expected {shape[1:]} (one frame)"
+            )
+        if out.dtype == np.int16:
+            shift = int(intercept)
+            low, high = int(pixels.min()) + shift, int(pixels.max()) + shift
+            if int16.min <= low and high <= int16.max:
+                # Wrapping 16-bit arithmetic lands on the right value whenever the result fits.
+                out[k] = pixels.astype(np.int16, copy=False)
+                out[k] += np.int16((shift + 32768) % 65536 - 32768)
+                continue
+            out = out.astype(np.float32)
+        out[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    return out
