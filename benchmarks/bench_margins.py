@@ -114,7 +114,7 @@ def _analytic_sphere_sum(radius_mm: float, semi_mm: tuple[float, float, float]) 
     x, y, z = _offsets_mm(box)  # type: ignore[arg-type]
     points = np.stack(np.broadcast_arrays(x, y, z), axis=-1).reshape(-1, 3)
     distance = _distance_to_ellipsoid(points, np.asarray(semi_mm, dtype=float))
-    full[box] = (distance <= radius_mm + 1e-9).reshape(full[box].shape)  # type: ignore[index]
+    full[box] = (distance <= radius_mm + 1e-9).reshape(full[box].shape)
     return full
 
 
@@ -154,14 +154,16 @@ def run_case(
     t_element, _ = _timed(lambda: expand(mask, margin, method="element"), repeats=3)
     spinetv_full = grown.to_array()
 
-    t_scipy, scipy_full = _timed(
-        lambda: ndimage.binary_dilation(ctv, structure=element), repeats=2
-    )
+    t_scipy, scipy_full = _timed(lambda: ndimage.binary_dilation(ctv, structure=element), repeats=2)
 
     t_convert_start = time.perf_counter()
     image = sitk.GetImageFromArray(ctv.astype(np.uint8))
     t_convert = time.perf_counter() - t_convert_start
-    radius_xyz = [int(round(margin.left_mm)), int(round(margin.posterior_mm)), int(round(margin.superior_mm))]
+    radius_xyz = [
+        int(round(margin.left_mm)),
+        int(round(margin.posterior_mm)),
+        int(round(margin.superior_mm)),
+    ]
     t_sitk, sitk_image = _timed(
         lambda: sitk.BinaryDilate(image, radius_xyz, sitk.sitkBall, 0.0, 1.0), repeats=2
     )
@@ -202,13 +204,18 @@ def main() -> None:
     sphere_radius_mm = (3 * 50000.0 / (4 * np.pi)) ** (1 / 3)  # 50 cc
     sphere = _sphere(sphere_radius_mm)
     cases = []
-    for margin, semi in ((Margin.axial_si(2, 5), (2.0, 2.0, 5.0)), (Margin.isotropic(3), (3.0,) * 3)):
+    for margin, semi in (
+        (Margin.axial_si(2, 5), (2.0, 2.0, 5.0)),
+        (Margin.isotropic(3), (3.0,) * 3),
+    ):
         cases.append(run_case("lumpy CTV", ctv, margin, None))
         analytic = _analytic_sphere_sum(sphere_radius_mm, semi)
         cases.append(run_case(f"sphere r={sphere_radius_mm:.2f} mm", sphere, margin, analytic))
 
-    print(f"{'case':<22}{'margin':<22}{'spinetv s':>11}{'scipy s':>10}{'sitk s':>9}"
-          f"{'x scipy':>9}{'x sitk':>8}{'Dice sitk':>10}{'Dice an.':>10}")
+    print(
+        f"{'case':<22}{'margin':<22}{'spinetv s':>11}{'scipy s':>10}{'sitk s':>9}"
+        f"{'x scipy':>9}{'x sitk':>8}{'Dice sitk':>10}{'Dice an.':>10}"
+    )
     for case in cases:
         t = case["times_s"]
         an = case.get("vs_analytic", {}).get("spinetv", {}).get("dice", float("nan"))

@@ -18,13 +18,27 @@ from spinetv.errors import SpinetvError
 
 __all__ = ["main", "build_parser"]
 
-COMMAND_MODULES: tuple[str, ...] = ("convert", "phantom")
+#: Sub-command -> module in :mod:`spinetv.commands` (a module may register several commands).
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "plan": "plan",
+    "sectors": "sectors",
+    "ctv": "ctv",
+    "audit": "ctv",
+    "convert": "convert",
+    "phantom": "phantom",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 EXIT_USER_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every sub-command, or only the module serving ``only``.
+
+    Importing every command pulls in matplotlib, SimpleITK and scikit-image; a run of one
+    command imports only its own module, which keeps start-up short.
+    """
     parser = argparse.ArgumentParser(
         prog="spinetv",
         description="Consensus spine SBRT target volumes from a CT and an RTSTRUCT.",
@@ -32,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spinetv {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[only],) if only in COMMANDS else COMMAND_MODULES
+    for name in modules:
         module = importlib.import_module(f"spinetv.commands.{name}")
         module.register(subparsers)
     return parser
@@ -45,8 +60,10 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 2 bad input or refused output)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(first)
+    args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR

@@ -1,11 +1,11 @@
-"""Exact Euclidean margins: grow or shrink a mask by a (possibly anisotropic) distance in mm.
+r"""Exact Euclidean margins: grow or shrink a mask by a (possibly anisotropic) distance in mm.
 
 A :class:`Margin` gives a distance in millimetres towards each of the six patient directions.
 It defines a convex structuring set in patient (LPS) millimetres,
 
 .. math::
 
-    B = \\{\\, d : \\sum_{a \\in \\{x, y, z\\}} (d_a / r_a(\\operatorname{sign} d_a))^2 \\le 1 \\,\\}
+    B = \{\, d : \sum_{a \in \{x, y, z\}} (d_a / r_a(\operatorname{sign} d_a))^2 \le 1 \,\}
 
 where :math:`r_x(+) =` left, :math:`r_x(-) =` right, :math:`r_y(-) =` anterior, :math:`r_y(+) =`
 posterior, :math:`r_z(+) =` superior and :math:`r_z(-) =` inferior (LPS: +x is the patient's left,
@@ -26,7 +26,7 @@ of the mask to the left when expanding and to the right when shrinking, so
 ``shrink(expand(x, m), m)`` is the morphological closing of ``x`` by ``B``.
 
 Tolerance: a voxel centre counts as inside ``B`` when its squared normalised distance
-:math:`\\sum (d_a / r_a)^2` is at most ``1 + 1e-6``, i.e. when it lies within half a part per
+:math:`\sum (d_a / r_a)^2` is at most ``1 + 1e-6``, i.e. when it lies within half a part per
 million of the margin beyond the surface (5 nm for a 10 mm margin). Centres exactly on the surface
 (a 3 mm margin on 1 mm voxels) are therefore included whatever the floating-point rounding.
 
@@ -38,8 +38,8 @@ takes ``"separable"`` on axis-aligned grids, ``"edt"`` for isotropic margins on 
   for margins that are symmetric along every array axis of an axis-aligned grid (or isotropic
   margins on any grid);
 * ``"separable"``: for axis-aligned grids and any margin, the exact minimum-convolution of the
-  indicator with the separable function :math:`\\sum_i g_i(o_i)`, one array axis at a time
-  (:math:`g_i(o) = (o s_i / r_i(\\operatorname{sign} o))^2`): the squared normalised distance
+  indicator with the separable function :math:`\sum_i g_i(o_i)`, one array axis at a time
+  (:math:`g_i(o) = (o s_i / r_i(\operatorname{sign} o))^2`): the squared normalised distance
   is a sum of per-axis terms, so the three-dimensional minimum splits exactly into three
   one-dimensional ones;
 * ``"element"``: binary dilation with the structuring element sampled at integer index offsets
@@ -204,7 +204,7 @@ class Margin:
 
     # ---- properties -----------------------------------------------------------------------
     def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        """The six values in mm, in the order left, right, anterior, posterior, superior, inferior."""
+        """The six values in mm: left, right, anterior, posterior, superior, inferior."""
         return (
             self.left_mm,
             self.right_mm,
@@ -310,7 +310,7 @@ def _side_of(vector_lps: NDArray[np.float64]) -> str:
 
 
 def _array_semi_axes(grid: ImageGrid, margin: Margin) -> tuple[list[float], list[float]]:
-    """For an axis-aligned grid: the margin (mm) towards decreasing and increasing index, per axis."""
+    """For an axis-aligned grid: the margin (mm) towards lower and higher index, per axis."""
     negative: list[float] = []
     positive: list[float] = []
     for axis in range(3):
@@ -352,7 +352,9 @@ def _normalised_distance_squared(
         r = np.where(d > 0, margin.semi_axis_mm(axis, 1), margin.semi_axis_mm(axis, -1))
         moving = np.abs(d) > _ZERO_DISPLACEMENT_MM
         with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(moving, np.where(r > 0, (d / np.where(r > 0, r, 1.0)) ** 2, np.inf), 0.0)
+            term = np.where(
+                moving, np.where(r > 0, (d / np.where(r > 0, r, 1.0)) ** 2, np.inf), 0.0
+            )
         total = total + term
     return total
 
@@ -405,18 +407,14 @@ def _dilate_separable(
     return np.asarray(field <= _THRESHOLD)
 
 
-def _dilate_element(
-    array: NDArray[np.bool_], grid: ImageGrid, margin: Margin
-) -> NDArray[np.bool_]:
+def _dilate_element(array: NDArray[np.bool_], grid: ImageGrid, margin: Margin) -> NDArray[np.bool_]:
     element = _sampled_element(grid, margin)
     return np.asarray(ndimage.binary_dilation(array, structure=element))
 
 
 def _choose_method(grid: ImageGrid, margin: Margin, method: MarginMethod) -> MarginMethod:
     aligned = grid.is_axis_aligned
-    edt_ok = margin.is_isotropic or (
-        aligned and margin.is_symmetric and min(margin.as_tuple()) > 0
-    )
+    edt_ok = margin.is_isotropic or (aligned and margin.is_symmetric and min(margin.as_tuple()) > 0)
     if method == "auto":
         # On the cropped box the separable minimum-convolution is 3-4x faster than the EDT
         # (7 ms against 30 ms for 50 cc + 2/5 mm on 1 mm voxels), so the EDT serves oblique grids.
@@ -528,9 +526,7 @@ def expand_with_report(
 
     depth_mm: dict[str, float] = {}
     depth_voxels: dict[str, int] = {}
-    occupied_axes = [
-        grown.any(axis=tuple(a for a in range(3) if a != axis)) for axis in range(3)
-    ]
+    occupied_axes = [grown.any(axis=tuple(a for a in range(3) if a != axis)) for axis in range(3)]
     for axis in range(3):
         occupied = np.flatnonzero(occupied_axes[axis])
         column = grid.direction[:, axis]
@@ -591,9 +587,7 @@ def expand(
     return expand_with_report(mask, margin, method=method, name=name, warn=True).mask
 
 
-def shrink(
-    mask: Mask, margin: Margin, *, method: MarginMethod = "auto"
-) -> Mask:
+def shrink(mask: Mask, margin: Margin, *, method: MarginMethod = "auto") -> Mask:
     """Shrink a mask by an exact margin (the Minkowski difference, or erosion, by its set).
 
     A voxel is kept when every centre within the margin of its own centre is in the mask;

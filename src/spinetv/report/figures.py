@@ -127,7 +127,8 @@ def _draw(
         ax.contour(xs, ys, section.astype(float), levels=[0.5], colors=[color], linewidths=1.2)
         handles.append(Line2D([0], [0], color=color, lw=2, label=overlay.name))
     if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.6)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                  framealpha=0.9)
     ax.set_axis_off()
     return base
 
@@ -176,7 +177,7 @@ def save_axial_figure(
     overwrite: bool = False,
 ) -> Path:
     """Save an axial PNG through the centroid of ``focus`` with ``overlays`` outlined."""
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
     base = _draw(ax, ct, grid, "axial", focus.centroid_lps(), overlays, window)
     _crop_view(ax, base, focus, grid, "axial", half_width_mm)
     ax.set_title(
@@ -205,7 +206,7 @@ def save_sagittal_figure(
     overwrite: bool = False,
 ) -> Path:
     """Save a sagittal PNG through the centroid of ``focus`` (anterior left, superior up)."""
-    fig, ax = plt.subplots(figsize=(5.5, 7.0))
+    fig, ax = plt.subplots(figsize=(7.5, 7.0))
     base = _draw(ax, ct, grid, "sagittal", focus.centroid_lps(), overlays, window)
     _crop_view(ax, base, focus, grid, "sagittal", half_width_mm)
     for name, mask in (level_labels or {}).items():

@@ -1,0 +1,567 @@
+"""The six ISRC sectors of a vertebra (Cox et al., IJROBP 2012;83:e597).
+
+=====  ========================================  ===============================
+label  vertebra (C1-L5)                          sacral segment (S1-S5, Dunne 2020)
+=====  ========================================  ===============================
+1      vertebral body (C1: anterior arch)        body
+2      left pedicle                              left ala / lateral mass
+3      left transverse process and lamina        left lamina / posterior elements
+4      spinous process                           median crest
+5      right transverse process and lamina       right lamina / posterior elements
+6      right pedicle                             right ala / lateral mass
+=====  ========================================  ===============================
+
+Left and right are the patient's (+x in LPS is left).
+
+Geometric definition (clinical rules section 2), in the vertebra's :class:`LocalFrame`
+(``u`` towards the patient's left, ``v`` posterior, ``s`` superior, mm), with the canal's
+anterior wall ``a``, posterior wall ``p``, centre ``c = (a + p) / 2``, lateral centre ``uc`` and
+lateral half-width ``w``:
+
+* ``v < a``: sector 1;
+* ``a <= v < c``: sector 2 if ``u > uc`` else 6;
+* ``v >= c``: sector 4 if ``v > p`` and ``|u - uc| <= w``, else 3 if ``u > uc`` else 5.
+
+Refinements of the reference definition (each tested):
+
+* Bone between ``a`` and ``c`` inside the canal's lateral bounds (the lateral recesses of a
+  trefoil canal) goes by side to 2/6; bone between ``c`` and ``p`` inside the bounds (the
+  inner face of the laminae) by side to 3/5. This makes the six sectors a partition.
+* The canal walls come from the canal's cross-section: for a derived canal, from the projected
+  ring of this vertebra over its whole height (one set of walls per vertebra); for a contoured
+  canal, measured per slab of ``slab_mm`` along the local SI axis, slabs with too small a
+  cross-section taking the nearest good slab's walls.
+* C1 (detected by level name) has no body: the bone anterior to the canal is its anterior
+  arch, which takes sector 1 by the rule above; its canal is the whole ring including the space
+  of the dens (measured before C2's bone is removed from the canal).
+* C2 (detected by level name): the dens belongs to sector 1: bone superior to the highest
+  posterior-element voxel (sectors 3-5) and within the canal's lateral bounds is set to 1.
+* Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` within
+  ``sacral_body_half_width_ratio * w`` of the midline; bone anterior to ``a`` beyond it is
+  ala (2/6), since the alae lie lateral to the bodies.
+* A voxel exactly on the midline (``u == uc``) is counted right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spinetv.anatomy.canal import (
+    CanalOptions,
+    CanalResult,
+    ProjectedCanal,
+    derive_canal,
+    prism_box,
+)
+from spinetv.anatomy.frame import LocalFrame, local_frame
+from spinetv.anatomy.levels import is_sacral, parse_level
+from spinetv.errors import AnatomyError
+from spinetv.geometry.grid import BoundingBox, ImageGrid
+from spinetv.geometry.labels import LabelMap
+from spinetv.geometry.mask import Mask
+
+__all__ = [
+    "SECTOR_NAMES",
+    "SACRAL_SECTOR_NAMES",
+    "SectorOptions",
+    "CanalWalls",
+    "VertebraSectors",
+    "label_sectors",
+    "label_spine",
+    "assign_sectors",
+]
+
+SECTOR_NAMES: dict[int, str] = {
+    1: "body",
+    2: "left pedicle",
+    3: "left transverse process and lamina",
+    4: "spinous process",
+    5: "right transverse process and lamina",
+    6: "right pedicle",
+}
+SACRAL_SECTOR_NAMES: dict[int, str] = {
+    1: "body",
+    2: "left ala",
+    3: "left lamina",
+    4: "median crest",
+    5: "right lamina",
+    6: "right ala",
+}
+
+METHOD_GIVEN = "given"
+# The canal points within this fraction of a voxel of the outermost one make its extreme band.
+_BAND_FRACTION = 0.3
+
+
+@dataclass(frozen=True)
+class SectorOptions:
+    """Tunables of sector labelling (reported with every result).
+
+    Parameters
+    ----------
+    slab_mm : float or None
+        Thickness of the slabs along the local SI axis in which the walls of a contoured canal
+        are measured, in mm; default the largest voxel spacing.
+    min_slab_canal_fraction : float
+        A slab whose canal cross-section has fewer voxels than this fraction of the median
+        slab takes the walls of the nearest good slab. Default 0.5.
+    c2_dens_to_body : bool
+        Give C2's dens to sector 1 (default True).
+    sacral_body_half_width_ratio : float
+        Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
+        the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
+        the same proportion holds down to S4).
+    frame_iterations : int
+        Refinements of the AP axis of the local frame (default 3).
+    canal : CanalOptions
+        Options of the canal derivation used when no canal is given.
+    """
+
+    slab_mm: float | None = None
+    min_slab_canal_fraction: float = 0.5
+    c2_dens_to_body: bool = True
+    sacral_body_half_width_ratio: float = 1.6
+    frame_iterations: int = 3
+    canal: CanalOptions = field(default_factory=CanalOptions)
+
+    def __post_init__(self) -> None:
+        if self.slab_mm is not None and self.slab_mm <= 0:
+            raise AnatomyError(f"SectorOptions.slab_mm must be > 0, got {self.slab_mm}")
+        if not 0.0 <= self.min_slab_canal_fraction <= 1.0:
+            raise AnatomyError(
+                "SectorOptions.min_slab_canal_fraction must lie in [0, 1], got "
+                f"{self.min_slab_canal_fraction}"
+            )
+        if self.sacral_body_half_width_ratio <= 0:
+            raise AnatomyError(
+                "SectorOptions.sacral_body_half_width_ratio must be > 0, got "
+                f"{self.sacral_body_half_width_ratio}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as plain values, for reports."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class CanalWalls:
+    """Canal walls in a local frame, per slab along its SI axis (all mm).
+
+    Parameters
+    ----------
+    slab_edges_mm : ndarray, shape (n + 1,)
+        SI edges of the slabs (a single slab spanning everything for constant walls).
+    anterior_mm, posterior_mm, lr_centre_mm, half_width_mm : ndarray, shape (n,)
+        ``a``, ``p``, ``uc`` and ``w`` per slab.
+    """
+
+    slab_edges_mm: NDArray[np.float64]
+    anterior_mm: NDArray[np.float64]
+    posterior_mm: NDArray[np.float64]
+    lr_centre_mm: NDArray[np.float64]
+    half_width_mm: NDArray[np.float64]
+
+    @property
+    def centre_mm(self) -> NDArray[np.float64]:
+        """``c = (a + p) / 2`` per slab."""
+        return 0.5 * (self.anterior_mm + self.posterior_mm)
+
+    def slab_of(self, si_mm: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Slab index of each SI position (clamped to the first and last slab)."""
+        n = self.anterior_mm.size
+        index = np.searchsorted(self.slab_edges_mm, si_mm, side="right") - 1
+        return np.clip(index, 0, n - 1).astype(np.int64)
+
+    def summary(self) -> dict[str, float]:
+        """Median a, c, p, w and canal LR centre, mm."""
+        return {
+            "anterior_wall_mm": float(np.median(self.anterior_mm)),
+            "centre_mm": float(np.median(self.centre_mm)),
+            "posterior_wall_mm": float(np.median(self.posterior_mm)),
+            "half_width_mm": float(np.median(self.half_width_mm)),
+            "lr_centre_mm": float(np.median(self.lr_centre_mm)),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class VertebraSectors:
+    """The sectors of one vertebra.
+
+    Parameters
+    ----------
+    level : str
+        Level name ("" when not given).
+    labels : LabelMap
+        Sector 1..6 on exactly the vertebra's voxels, 0 elsewhere.
+    canal : Mask
+        The canal used.
+    canal_method : str
+        How that canal was obtained ("contoured", "ring closure", ..., "given").
+    frame : LocalFrame
+        The vertebra's local frame.
+    volumes_cc : dict of int to float
+        Volume of each sector 1..6 in cc (0.0 for an absent sector).
+    walls : CanalWalls
+        The canal walls the sectors were cut at.
+    options : SectorOptions
+        The options used.
+    scheme : str
+        "vertebra" or "sacral" (which naming of labels applies).
+    """
+
+    level: str
+    labels: LabelMap
+    canal: Mask
+    canal_method: str
+    frame: LocalFrame
+    volumes_cc: dict[int, float]
+    walls: CanalWalls
+    options: SectorOptions
+    scheme: str = "vertebra"
+
+    def sector(self, number: int) -> Mask:
+        """The mask of one sector (1..6)."""
+        if number not in SECTOR_NAMES:
+            raise AnatomyError(f"sector must be 1..6, got {number}")
+        return self.labels.mask_of(number)
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Sector names for this scheme."""
+        return SACRAL_SECTOR_NAMES if self.scheme == "sacral" else SECTOR_NAMES
+
+
+def assign_sectors(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    *,
+    sacral: bool = False,
+    sacral_body_half_width_ratio: float = 1.0,
+) -> NDArray[np.uint8]:
+    """Sector 1..6 of bone points given in a local frame.
+
+    Parameters
+    ----------
+    local_mm : ndarray, shape (n, 3)
+        Points in the local frame (lr, ap, si), mm.
+    walls : CanalWalls
+        Canal walls in that frame.
+    sacral : bool
+        Use the sacral body/ala split.
+    sacral_body_half_width_ratio : float
+        See :class:`SectorOptions`.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n,)
+        Labels 1..6 (every point gets one).
+    """
+    slab = walls.slab_of(local_mm[:, 2])
+    a = walls.anterior_mm[slab]
+    p = walls.posterior_mm[slab]
+    c = walls.centre_mm[slab]
+    w = walls.half_width_mm[slab]
+    u = local_mm[:, 0] - walls.lr_centre_mm[slab]
+    v = local_mm[:, 1]
+    left = u > 0
+    lateral_left = np.where(left, 2, 6).astype(np.uint8)
+    posterior_left = np.where(left, 3, 5).astype(np.uint8)
+    within = np.abs(u) <= w
+    labels = np.where(v < a, 1, np.where(v < c, lateral_left, posterior_left)).astype(np.uint8)
+    labels[(v >= c) & (v > p) & within] = 4
+    if sacral:
+        ala = (v < a) & (np.abs(u) > sacral_body_half_width_ratio * w)
+        labels[ala] = lateral_left[ala]
+    return labels
+
+
+def _wall_between(
+    canal_uv: NDArray[np.float64],
+    bone_uv: NDArray[np.float64],
+    axis: int,
+    sign: float,
+    band_mm: float,
+    fallback_mm: float,
+) -> float:
+    """Where the canal meets the bone on one side: midway between the outermost canal point
+    and the nearest bone point beyond it, both taken over the canal's extreme band.
+
+    ``axis`` 0 (LR) or 1 (AP); ``sign`` +1 for the wall at the high end, -1 for the low end.
+    Taking both sides makes the estimate unbiased whether the voxel centres project onto a
+    lattice (axis-aligned vertebra) or densely (tilted or rotated vertebra).
+    """
+    along = sign * canal_uv[:, axis]
+    extreme = float(along.max())
+    other = 1 - axis
+    band = canal_uv[along >= extreme - band_mm, other]
+    # At least a voxel wide, so that a single outermost canal point still faces bone.
+    low, high = float(band.min()) - fallback_mm, float(band.max()) + fallback_mm
+    bone_along = sign * bone_uv[:, axis]
+    beyond = (
+        (bone_along > extreme)
+        & (bone_uv[:, other] >= low)
+        & (bone_uv[:, other] <= high)
+    )
+    if not beyond.any():
+        return sign * (extreme + fallback_mm)
+    return sign * 0.5 * (extreme + float(bone_along[beyond].min()))
+
+
+def _walls_of(
+    canal_local: NDArray[np.float64],
+    bone_local: NDArray[np.float64],
+    band_mm: float,
+    fallback_mm: float,
+) -> tuple[float, float, float, float]:
+    """(a, p, lr_low, lr_high) of one canal cross-section, mm."""
+    canal_uv, bone_uv = canal_local[:, :2], bone_local[:, :2]
+    return (
+        _wall_between(canal_uv, bone_uv, 1, -1.0, band_mm, fallback_mm),
+        _wall_between(canal_uv, bone_uv, 1, 1.0, band_mm, fallback_mm),
+        _wall_between(canal_uv, bone_uv, 0, -1.0, band_mm, fallback_mm),
+        _wall_between(canal_uv, bone_uv, 0, 1.0, band_mm, fallback_mm),
+    )
+
+
+def _lattice_mm(grid: ImageGrid) -> float:
+    return sorted(grid.spacing_mm)[1]
+
+
+def _walls_from_section(
+    section: ProjectedCanal,
+    frame: LocalFrame,
+    vertebra: Mask,
+    bone_local: NDArray[np.float64],
+    extend_mm: float,
+) -> CanalWalls:
+    """Canal walls from this vertebra's projected ring: the voxel centres inside the prism
+    against the vertebra's bone, over the vertebra's whole height."""
+    grid = vertebra.grid
+    box = prism_box(section, grid, 0.0)
+    ijk = np.indices(box.shape).reshape(3, -1).T + np.asarray(box.start)
+    free = ~vertebra.in_box(box).reshape(-1)
+    points = grid.index_to_lps(ijk[free])
+    in_section = section.frame.to_local(points)
+    low, high = section.si_range_mm
+    inside = (in_section[:, 2] >= low) & (in_section[:, 2] <= high)
+    inside[inside] = section.contains(in_section[inside])
+    if int(inside.sum()) < 3:
+        # A canal thinner than the voxels: fall back on the hole's pixels.
+        canal_local = frame.to_local(section.hole_points_lps())
+    else:
+        canal_local = frame.to_local(points[inside])
+    lattice = _lattice_mm(grid)
+    a, p, lr_low, lr_high = _walls_of(canal_local, bone_local, _BAND_FRACTION * lattice, 0.5 * lattice)
+    return CanalWalls(
+        np.array([-np.inf, np.inf]),
+        np.array([a]),
+        np.array([p]),
+        np.array([0.5 * (lr_low + lr_high)]),
+        np.array([0.5 * (lr_high - lr_low)]),
+    )
+
+
+def _walls_per_slab(
+    canal_local: NDArray[np.float64],
+    bone_local: NDArray[np.float64],
+    slab_mm: float,
+    min_fraction: float,
+    name: str,
+    lattice_mm: float,
+) -> CanalWalls:
+    si_range = (float(bone_local[:, 2].min()), float(bone_local[:, 2].max()))
+    n_slabs = max(1, int(np.ceil((si_range[1] - si_range[0]) / slab_mm)))
+    edges = si_range[0] + slab_mm * np.arange(n_slabs + 1)
+    edges[-1] = max(edges[-1], si_range[1])
+    keep = (canal_local[:, 2] >= edges[0]) & (canal_local[:, 2] <= edges[-1])
+    points = canal_local[keep]
+    if points.shape[0] == 0:
+        raise AnatomyError(f"{name}: the canal has no voxel at the vertebra's height")
+    index = np.clip(np.searchsorted(edges, points[:, 2], side="right") - 1, 0, n_slabs - 1)
+    bone_index = np.clip(
+        np.searchsorted(edges, bone_local[:, 2], side="right") - 1, 0, n_slabs - 1
+    )
+    counts = np.bincount(index, minlength=n_slabs)
+    nonzero = counts[counts > 0]
+    good = counts >= max(3.0, min_fraction * float(np.median(nonzero)))
+    if not good.any():
+        good = counts == counts.max()
+    walls = np.full((n_slabs, 4), np.nan)
+    for slab in np.flatnonzero(good):
+        walls[slab] = _walls_of(
+            points[index == slab], bone_local[bone_index == slab], _BAND_FRACTION * lattice_mm,
+            0.5 * lattice_mm,
+        )
+    good_slabs = np.flatnonzero(good)
+    nearest = good_slabs[np.abs(np.arange(n_slabs)[:, None] - good_slabs[None, :]).argmin(axis=1)]
+    anterior, posterior, lr_low, lr_high = walls[nearest].T
+    return CanalWalls(
+        edges, anterior, posterior, 0.5 * (lr_low + lr_high), 0.5 * (lr_high - lr_low)
+    )
+
+
+def _local_points(mask: Mask, box: BoundingBox, frame: LocalFrame) -> NDArray[np.float64]:
+    ijk = np.argwhere(mask.in_box(box)) + np.asarray(box.start)
+    return frame.to_local(mask.grid.index_to_lps(ijk))
+
+
+def label_sectors(
+    vertebra: Mask,
+    *,
+    canal: Mask | CanalResult | None = None,
+    cord: Mask | None = None,
+    level: str | None = None,
+    neighbours: Mapping[str, Mask] | None = None,
+    options: SectorOptions = SectorOptions(),
+) -> VertebraSectors:
+    """Label every voxel of a vertebra with its ISRC sector 1..6.
+
+    Parameters
+    ----------
+    vertebra : Mask
+        The vertebra (or sacral segment).
+    canal : Mask or CanalResult, optional
+        The spinal canal: a contoured mask (walls measured per slab), or the result of
+        :func:`derive_canal` (walls from this level's projected ring). Derived from the
+        vertebra, its neighbours and the cord when absent.
+    cord : Mask, optional
+        Spinal cord, used only to derive the canal.
+    level : str, optional
+        Level name ("L2", "Vertebra_C2"...): selects the C1/C2/sacral rules and lets the
+        neighbours give the SI direction.
+    neighbours : mapping of str to Mask, optional
+        Neighbouring vertebrae by level name (used only to derive the canal's SI direction).
+    options : SectorOptions
+        Tunables.
+
+    Returns
+    -------
+    VertebraSectors
+        Labels 1..6 exactly on the vertebra's voxels; see the module docstring for the rule.
+
+    Raises
+    ------
+    AnatomyError
+        When the vertebra is empty or no canal can be found at its height.
+    GeometryMismatchError
+        When the masks are on different grids.
+    """
+    canonical = parse_level(level) if level else None
+    name = canonical or level or "vertebra"
+    if vertebra.is_empty:
+        raise AnatomyError(f"{name}: the vertebra mask is empty; expected its voxels")
+    key = level or "vertebra"
+    result: CanalResult | None
+    if canal is None:
+        vertebrae = {**dict(neighbours or {}), key: vertebra}
+        result = derive_canal(vertebrae, cord=cord, levels=[key], options=options.canal)
+    elif isinstance(canal, CanalResult):
+        result = canal
+    else:
+        result = None
+    canal_mask = result.mask if result is not None else canal
+    assert isinstance(canal_mask, Mask)
+    vertebra.grid.require_same(canal_mask.grid, what=f"{name} vertebra and canal")
+    if result is None:
+        method = METHOD_GIVEN
+    else:
+        method = result.per_level.get(key, result.per_level.get(name, result.method))
+    section = None if result is None else result.cross_sections.get(key)
+    frame = local_frame(
+        vertebra, canal_mask, iterations=options.frame_iterations, level=name
+    )
+    bone = _local_points(vertebra, vertebra.box, frame)
+    if section is not None:
+        walls = _walls_from_section(section, frame, vertebra, bone, options.canal.extend_mm)
+    else:
+        window = vertebra.box.padded(
+            vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape
+        )
+        walls = _walls_per_slab(
+            _local_points(canal_mask, window, frame),
+            bone,
+            options.slab_mm or max(vertebra.grid.spacing_mm),
+            options.min_slab_canal_fraction,
+            name,
+            _lattice_mm(vertebra.grid),
+        )
+    sacral = canonical is not None and is_sacral(canonical)
+    values = assign_sectors(
+        bone,
+        walls,
+        sacral=sacral,
+        sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+    )
+    if canonical == "C2" and options.c2_dens_to_body:
+        values = _dens_to_body(bone, values, walls)
+    array = np.zeros(vertebra.box.shape, dtype=np.uint8)
+    array[vertebra.box_array] = values
+    labels = LabelMap(vertebra.grid, vertebra.box, array)
+    counts = np.bincount(values, minlength=7)
+    volumes = {k: float(counts[k]) * vertebra.grid.voxel_volume_cc for k in range(1, 7)}
+    return VertebraSectors(
+        canonical or (level or ""),
+        labels,
+        canal_mask,
+        method,
+        frame,
+        volumes,
+        walls,
+        options,
+        "sacral" if sacral else "vertebra",
+    )
+
+
+def _dens_to_body(
+    bone: NDArray[np.float64], values: NDArray[np.uint8], walls: CanalWalls
+) -> NDArray[np.uint8]:
+    posterior = np.isin(values, (3, 4, 5))
+    if not posterior.any():
+        return values
+    top_of_arch = float(bone[posterior, 2].max())
+    slab = walls.slab_of(bone[:, 2])
+    within = np.abs(bone[:, 0] - walls.lr_centre_mm[slab]) <= walls.half_width_mm[slab]
+    dens = (bone[:, 2] > top_of_arch) & within
+    out = values.copy()
+    out[dens] = 1
+    return out
+
+
+def label_spine(
+    vertebrae: Mapping[str, Mask],
+    *,
+    cord: Mask | None = None,
+    canal: Mask | None = None,
+    options: SectorOptions = SectorOptions(),
+) -> dict[str, VertebraSectors]:
+    """Sectors of every vertebra, with one canal derivation for all of them.
+
+    Parameters
+    ----------
+    vertebrae : mapping of str to Mask
+        Level name -> vertebra mask (see :func:`~spinetv.anatomy.levels.find_vertebrae`).
+    cord : Mask, optional
+        Spinal cord (helps derive the canal).
+    canal : Mask, optional
+        A contoured spinal canal, used as is.
+    options : SectorOptions
+        Tunables.
+
+    Returns
+    -------
+    dict of str to VertebraSectors
+        Per level, in the order of ``vertebrae``' levels from the top down.
+    """
+    result = derive_canal(vertebrae, cord=cord, contoured=canal, options=options.canal)
+    ordered = list(result.per_level) + [lv for lv in vertebrae if lv not in result.per_level]
+    return {
+        level: label_sectors(
+            vertebrae[level], canal=result, level=level, options=options
+        )
+        for level in ordered
+    }

@@ -1,0 +1,213 @@
+"""Reading one case from files: the image, the GTV, the vertebrae and the organs at risk.
+
+The edge between files and the pure pipeline: everything here returns values on the image
+grid, and every problem is a :class:`~spinetv.errors.SpinetvError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spinetv.anatomy.levels import find_vertebrae, parse_level
+from spinetv.errors import RtstructError, SpinetvError
+from spinetv.geometry.mask import Mask
+from spinetv.io.dicom_series import read_dicom_series
+from spinetv.io.image import Image
+from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
+from spinetv.io.reference import SeriesReference
+from spinetv.io.rtstruct import RtstructData, rasterize_roi_with_report, read_rtstruct
+from spinetv.io.totalsegmentator import read_totalsegmentator
+from spinetv.pipeline import Anatomy
+
+__all__ = ["Case", "load_case", "ORGAN_ALIASES", "is_image_file"]
+
+#: ROI names recognised for each organ role (compared case-insensitively, first match wins).
+ORGAN_ALIASES: dict[str, tuple[str, ...]] = {
+    "cord": ("SpinalCord", "Spinal_Cord", "Cord", "spinal_cord"),
+    "canal": ("SpinalCanal", "Spinal_Canal", "Canal", "spinal_canal"),
+    "thecal_sac": ("ThecalSac", "Thecal_Sac", "CaudaEquina", "Cauda_Equina"),
+    "sacral_canal": ("SacralCanal", "Sacral_Canal"),
+    "sacral_foramina": ("SacralForamina", "Sacral_Foramina"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case read from files.
+
+    Parameters
+    ----------
+    image : Image
+        The planning image (voxels decoded only on request).
+    reference : SeriesReference or None
+        The DICOM series an output RTSTRUCT will reference (None for NIfTI images).
+    rtstruct : RtstructData or None
+        The input structure set, if any.
+    gtv : Mask or None
+        The GTV, when one was named.
+    anatomy : Anatomy
+        Vertebrae and organs on the image grid.
+    sources : dict
+        Where each input came from (ROI name or file), for the report.
+    read_warnings : tuple of str
+        What was tolerated while reading contours.
+    """
+
+    image: Image
+    reference: SeriesReference | None
+    rtstruct: RtstructData | None
+    gtv: Mask | None
+    anatomy: Anatomy
+    sources: dict[str, str] = field(default_factory=dict)
+    read_warnings: tuple[str, ...] = ()
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names a NIfTI, NRRD or MHA file."""
+    name = str(path).lower()
+    return any(name.endswith(suffix) for suffix in IMAGE_SUFFIXES)
+
+
+def _find_roi(data: RtstructData, aliases: Sequence[str]) -> str | None:
+    lowered = {n.lower(): n for n in data.names}
+    for alias in aliases:
+        if alias.lower() in lowered:
+            return lowered[alias.lower()]
+    return None
+
+
+def _vertebra_request(
+    vertebrae: str | Sequence[str] | Mapping[str, str] | None,
+) -> tuple[list[str] | None, dict[str, str] | None]:
+    """(levels to keep or None for all, user mapping or None)."""
+    if vertebrae is None or vertebrae == "auto":
+        return None, None
+    if isinstance(vertebrae, Mapping):
+        return None, dict(vertebrae)
+    items = [vertebrae] if isinstance(vertebrae, str) else list(vertebrae)
+    levels = []
+    for item in items:
+        level = parse_level(item)
+        if level is None:
+            raise SpinetvError(f"--vertebrae: {item!r} is not a vertebral level (e.g. L2, T12, S1)")
+        levels.append(level)
+    return levels, None
+
+
+def load_case(
+    image: str | os.PathLike[str] | Image,
+    rtstruct: str | os.PathLike[str] | None = None,
+    *,
+    gtv: str | os.PathLike[str] | None = None,
+    vertebrae: str | Sequence[str] | Mapping[str, str] | None = "auto",
+    labelmap: str | os.PathLike[str] | None = None,
+    labelmap_task: str = "total",
+    organ_names: Mapping[str, str] | None = None,
+    series_uid: str | None = None,
+) -> Case:
+    """Read a case: image series, GTV, vertebrae (RTSTRUCT or label map) and organs.
+
+    Parameters
+    ----------
+    image : path or Image
+        DICOM series folder (or a NIfTI/NRRD/MHA file), or an already read image.
+    rtstruct : path, optional
+        RTSTRUCT with the GTV, vertebrae and organs.
+    gtv : str or path, optional
+        ROI name of the GTV in ``rtstruct``, or a mask image file on the image grid.
+    vertebrae : "auto", list of levels, or mapping
+        Which vertebrae to use: all recognised by name ("auto"), only the given levels, or an
+        explicit mapping (level -> ROI name, or ROI name -> level) overriding the names.
+    labelmap : path, optional
+        A TotalSegmentator label map on the image grid, used for the vertebrae (and the cord)
+        instead of (or beside) the RTSTRUCT's ROIs.
+    labelmap_task : str
+        TotalSegmentator task of ``labelmap`` ("total" or "vertebrae_pp").
+    organ_names : mapping, optional
+        ROI names per role ("cord", "canal", "thecal_sac", "sacral_canal",
+        "sacral_foramina") overriding :data:`ORGAN_ALIASES`.
+    series_uid : str, optional
+        Which series to read when the folder holds several.
+    """
+    if isinstance(image, Image):
+        img = image
+    elif is_image_file(image):
+        from spinetv.io.images import read_image
+
+        img = read_image(image)
+    else:
+        img = read_dicom_series(image, series_uid=series_uid)
+    grid = img.grid
+    data = read_rtstruct(rtstruct) if rtstruct is not None else None
+    sources: dict[str, str] = {}
+    warnings_seen: list[str] = []
+
+    def roi_mask(name: str) -> Mask:
+        assert data is not None
+        mask, report = rasterize_roi_with_report(data, name, grid)
+        warnings_seen.extend(f"{name}: {w}" for w in report.warnings)
+        return mask
+
+    gtv_mask = None
+    if gtv is not None:
+        if is_image_file(gtv) and Path(gtv).exists():
+            labels = read_label_map(gtv, grid=grid)
+            gtv_mask = Mask.from_box(grid, labels.box, labels.box_array != 0)
+            sources["GTV"] = str(gtv)
+        else:
+            if data is None:
+                raise SpinetvError(f"GTV {str(gtv)!r}: no RTSTRUCT given and no such mask file")
+            name = data.roi(str(gtv)).name
+            gtv_mask = roi_mask(name)
+            sources["GTV"] = f"{Path(data.path).name}:{name}"
+        if gtv_mask.is_empty:
+            raise RtstructError(f"GTV {str(gtv)!r} is empty on the image grid")
+
+    levels_wanted, mapping = _vertebra_request(vertebrae)
+    vertebra_masks: dict[str, Mask] = {}
+    organs: dict[str, Mask] = {}
+    if labelmap is not None:
+        from_map = read_totalsegmentator(labelmap, task=labelmap_task, grid=grid)
+        for name, mask in from_map.items():
+            level = parse_level(name)
+            if level is not None:
+                vertebra_masks[level] = mask
+                sources[level] = f"{Path(labelmap).name}:{name}"
+            elif name == "SpinalCord":
+                organs["cord"] = mask
+                sources["cord"] = f"{Path(labelmap).name}:{name}"
+    if data is not None:
+        non_target = [n for n in data.names if str(gtv or "").lower() != n.lower()]
+        by_level = find_vertebrae(non_target, mapping=mapping)
+        for level, name in by_level.items():
+            if level in vertebra_masks or (levels_wanted and not _keep(level, levels_wanted)):
+                continue
+            vertebra_masks[level] = roi_mask(name)
+            sources[level] = f"{Path(data.path).name}:{name}"
+        chosen = dict(organ_names or {})
+        for role, aliases in ORGAN_ALIASES.items():
+            if role in organs:
+                continue
+            found = chosen.get(role) or _find_roi(data, aliases)
+            if found is None:
+                continue
+            roi_name = data.roi(found).name
+            mask = roi_mask(roi_name)
+            if not mask.is_empty:
+                organs[role] = mask
+                sources[role] = f"{Path(data.path).name}:{roi_name}"
+    if levels_wanted:
+        vertebra_masks = {lv: m for lv, m in vertebra_masks.items() if _keep(lv, levels_wanted)}
+    vertebra_masks = {lv: m for lv, m in vertebra_masks.items() if not m.is_empty}
+    anatomy = Anatomy(grid, vertebra_masks, **organs)
+    return Case(img, img.reference, data, gtv_mask, anatomy, sources, tuple(warnings_seen))
+
+
+def _keep(level: str, wanted: Sequence[str]) -> bool:
+    # The sacrum below S1 comes as one ROI: asking for any of S2..S5 keeps it.
+    if level == "Sacrum":
+        return any(w in ("Sacrum", "S2", "S3", "S4", "S5") for w in wanted)
+    return level in wanted

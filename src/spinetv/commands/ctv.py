@@ -1,0 +1,184 @@
+"""``spinetv ctv`` and ``spinetv audit``: the guideline CTV, and a clinician's CTV against it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from spinetv import __version__
+from spinetv.case import Case
+from spinetv.commands._case import add_case_options, case_from_args, rename, write_structures
+from spinetv.commands._common import add_common_options
+from spinetv.errors import SpinetvError
+from spinetv.geometry.mask import Mask
+from spinetv.guidelines import audit_ctv, list_guidelines
+from spinetv.io.atomic import check_writable
+from spinetv.pipeline import _level_pool, candidate_levels, label_case_sectors, make_ctv
+from spinetv.report.json_report import write_json_report
+from spinetv.structure import Provenance, RoiType, Structure
+
+__all__ = ["register", "run_ctv", "run_audit"]
+
+CTV_EPILOG = f"""guidelines shipped: {", ".join(list_guidelines())}
+
+examples:
+  spinetv ctv CT/ --rtstruct RS.dcm --gtv GTV --out RS_ctv.dcm --report ctv.json
+  spinetv ctv CT/ --rtstruct RS.dcm --gtv GTV --guideline isrc-2012,whole-vertebra \\
+      --out RS_arms.dcm
+      both trial arms in one RTSTRUCT: CTV_isrc-2012 and CTV_whole-vertebra (names cut to 16)
+"""
+
+AUDIT_EPILOG = """examples:
+  spinetv audit CT/ --rtstruct RS.dcm --gtv GTV --ctv CTV --report audit.json
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``ctv`` and ``audit`` sub-commands."""
+    ctv = subparsers.add_parser(
+        "ctv",
+        help="the consensus CTV of a GTV, with its explanation",
+        description="Build the CTV a consensus guideline prescribes from the GTV and the "
+        "labelled vertebrae, and explain every decision.",
+        epilog=CTV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_case_options(ctv)
+    ctv.add_argument(
+        "--guideline",
+        default="isrc-2012",
+        metavar="NAME[,NAME]|FILE",
+        help="guideline(s) (default isrc-2012)",
+    )
+    ctv.add_argument("--name", default="CTV", help="ROI name of the CTV (default CTV)")
+    ctv.add_argument(
+        "--circumferential-epidural",
+        action="store_true",
+        help="the GTV has circumferential epidural disease (ring CTV)",
+    )
+    ctv.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
+    ctv.add_argument("--report", metavar="r.json", help="JSON report")
+    add_common_options(ctv)
+    ctv.set_defaults(func=run_ctv)
+
+    audit = subparsers.add_parser(
+        "audit",
+        help="deviations of an existing CTV from the guideline",
+        description="Compare a clinician's CTV with the guideline CTV per level: uncovered "
+        "involved sector, omitted adjacent sector, unwarranted circumferential CTV.",
+        epilog=AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_case_options(audit)
+    audit.add_argument("--ctv", required=True, metavar="NAME", help="ROI name of the CTV")
+    audit.add_argument("--guideline", default="isrc-2012", metavar="NAME|FILE")
+    audit.add_argument("--report", metavar="r.json", help="JSON report")
+    add_common_options(audit)
+    audit.set_defaults(func=run_audit)
+
+
+def _gtv_of(case: Case) -> Mask:
+    if case.gtv is None:
+        raise SpinetvError("give --gtv: the ROI name of the GTV or a mask file")
+    return case.gtv
+
+
+def _sectors_for(case: Any, gtv: Any) -> Any:
+    levels = candidate_levels(gtv, _level_pool(case.anatomy))
+    return label_case_sectors(case.anatomy, levels)
+
+
+def run_ctv(args: argparse.Namespace) -> int:
+    """Run ``spinetv ctv``."""
+    guidelines = [g.strip() for g in args.guideline.split(",") if g.strip()]
+    check_writable(args.out, overwrite=args.force)
+    if args.report:
+        check_writable(args.report, overwrite=args.force)
+    case = case_from_args(args)
+    gtv = _gtv_of(case)
+    sectors = _sectors_for(case, gtv)
+    structures, reports = [], []
+    for guideline in guidelines:
+        result = make_ctv(
+            gtv,
+            sectors,
+            guideline=guideline,
+            circumferential_epidural=args.circumferential_epidural,
+        )
+        name = args.name if len(guidelines) == 1 else f"{args.name}_{guideline}"
+        structures.append(
+            Structure(
+                name[:16],
+                result.mask,
+                RoiType.CTV,
+                (255, 128, 0),
+                Provenance("AUTOMATIC", result.roi_description, result.explanation_as_dict()),
+            )
+        )
+        reports.append(
+            {
+                "roi": name[:16],
+                "guideline": result.guideline_id,
+                "ctv_volume_cc": round(result.volume_cc, 4),
+                "levels": [
+                    {
+                        "level": e.level,
+                        "involved_sectors": list(e.involvement.involved),
+                        "ctv_sectors": list(e.sectors),
+                        "rows": [r.row_id for r in e.fired],
+                        "canal": sectors.canal_methods.get(e.level),
+                    }
+                    for e in result.levels
+                ],
+                "explanation": result.explanation_as_dict(),
+            }
+        )
+        print(f"{name[:16]}: {result.roi_description}; {result.volume_cc:.1f} cc")
+    write_structures(
+        case,
+        rename(structures, ""),
+        args.out,
+        overwrite=args.force,
+        description=f"spinetv {__version__} ctv",
+    )
+    if args.report:
+        write_json_report(
+            {
+                "spinetv_version": __version__,
+                "sources": case.sources,
+                "ctvs": reports,
+                "output": str(args.out),
+            },
+            args.report,
+            overwrite=args.force,
+        )
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Run ``spinetv audit``."""
+    if args.report:
+        check_writable(args.report, overwrite=args.force)
+    case = case_from_args(args)
+    if case.rtstruct is None:
+        raise SpinetvError("--ctv needs --rtstruct")
+    from spinetv.io.rtstruct import rasterize_roi
+
+    ctv = rasterize_roi(case.rtstruct, case.rtstruct.roi(args.ctv).name, case.image.grid)
+    sectors = _sectors_for(case, case.gtv)
+    result = audit_ctv(
+        ctv, _gtv_of(case), list(sectors.by_level.values()), guideline=args.guideline
+    )
+    print(result.text())
+    if args.report:
+        write_json_report(
+            {
+                "spinetv_version": __version__,
+                "sources": case.sources,
+                "ctv": args.ctv,
+                **result.as_dict(),
+            },
+            args.report,
+            overwrite=args.force,
+        )
+    return 0

@@ -1,0 +1,138 @@
+"""``spinetv sectors``: the six ISRC sectors of each vertebra (sacral compartments too)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from spinetv import __version__
+from spinetv.anatomy.levels import level_order
+from spinetv.commands._case import add_case_options, case_from_args, write_structures
+from spinetv.commands._common import add_common_options
+from spinetv.io.atomic import check_writable
+from spinetv.io.images import write_label_image
+from spinetv.pipeline import _level_pool, _sector_structures, label_case_sectors
+from spinetv.report.json_report import write_json_report
+from spinetv.structure import Provenance, RoiType, Structure
+
+__all__ = ["register", "run"]
+
+EPILOG = """examples:
+  spinetv sectors CT/ --rtstruct RS.dcm --out RS_sectors.dcm --report sectors.json
+  spinetv sectors CT/ --rtstruct RS.dcm --vertebrae L1,L2 --labels-out labels/ --out RS_s.dcm
+  spinetv sectors CT/ --labelmap seg.nii.gz --rtstruct RS.dcm --out RS_s.dcm
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``sectors`` sub-command."""
+    parser = subparsers.add_parser(
+        "sectors",
+        help="ISRC sectors of each vertebra, and the derived canal",
+        description="Label each vertebra's six ISRC sectors (1 body, 2 left pedicle, 3 left "
+        "TP+lamina, 4 spinous, 5 right TP+lamina, 6 right pedicle; patient's left/right) and "
+        "write them as <Level>_Sector<k> ROIs (sacrum: <Segment>_Body, _Ala_L, ...).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_case_options(parser, gtv=False)
+    parser.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
+    parser.add_argument(
+        "--labels-out",
+        metavar="DIR",
+        help="also write <Level>_sectors.nii.gz label maps (0-6) here",
+    )
+    parser.add_argument("--report", metavar="r.json", help="JSON report")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``spinetv sectors``."""
+    check_writable(args.out, overwrite=args.force)
+    if args.report:
+        check_writable(args.report, overwrite=args.force)
+    case = case_from_args(args, need_gtv=False)
+    levels = sorted(_level_pool(case.anatomy), key=level_order)
+    sectors = label_case_sectors(case.anatomy, levels)
+    structures = _sector_structures(sectors)
+    derived = []
+    if case.anatomy.canal is None and sectors.canal is not None:
+        derived.append(
+            Structure(
+                "SpinalCanal",
+                sectors.canal,
+                RoiType.ORGAN,
+                (200, 200, 200),
+                Provenance("AUTOMATIC", "derived from the vertebrae"),
+            )
+        )
+    if case.anatomy.sacral_canal is None and sectors.sacral_canal is not None:
+        derived.append(
+            Structure(
+                "SacralCanal",
+                sectors.sacral_canal,
+                RoiType.ORGAN,
+                (200, 200, 200),
+                Provenance("AUTOMATIC", "derived"),
+            )
+        )
+    if (
+        case.anatomy.sacral_foramina is None
+        and sectors.sacral_foramina is not None
+        and not sectors.sacral_foramina.is_empty
+    ):
+        derived.append(
+            Structure(
+                "SacralForamina",
+                sectors.sacral_foramina,
+                RoiType.AVOIDANCE,
+                (150, 150, 150),
+                Provenance("AUTOMATIC", "derived"),
+            )
+        )
+    write_structures(
+        case,
+        structures + derived,
+        args.out,
+        overwrite=args.force,
+        description=f"spinetv {__version__} sectors",
+    )
+    label_files = []
+    if args.labels_out:
+        folder = Path(args.labels_out)
+        for level, result in sectors.by_level.items():
+            label_files.append(
+                str(
+                    write_label_image(
+                        result.labels, folder / f"{level}_sectors.nii.gz", overwrite=args.force
+                    )
+                )
+            )
+    if args.report:
+        write_json_report(
+            {
+                "spinetv_version": __version__,
+                "levels": [
+                    {
+                        "level": lv,
+                        "scheme": r.scheme,
+                        "canal": r.canal_method,
+                        "sector_volumes_cc": {
+                            f"{k} {r.names[k]}": round(v, 4) for k, v in r.volumes_cc.items()
+                        },
+                    }
+                    for lv, r in sectors.by_level.items()
+                ],
+                "sources": case.sources,
+                "label_files": label_files,
+                "output": str(args.out),
+            },
+            args.report,
+            overwrite=args.force,
+        )
+    for lv, r in sectors.by_level.items():
+        volumes = " ".join(f"{k}:{v:.1f}" for k, v in r.volumes_cc.items())
+        print(f"{lv}: sectors cc {volumes}; canal {r.canal_method}")
+    return 0

@@ -1,0 +1,631 @@
+"""The whole job on masks: sectors -> guideline CTV -> planning volumes, with a report.
+
+Pure functions over :class:`~spinetv.geometry.mask.Mask` values, so that a planning-system
+plugin can call them on arrays without any file; :mod:`spinetv.case` reads the files and
+:mod:`spinetv.commands` writes the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spinetv.anatomy.canal import derive_canal
+from spinetv.anatomy.levels import is_sacral, level_order
+from spinetv.anatomy.sacrum import (
+    derive_sacral_canal,
+    derive_sacral_foramina,
+    label_sacral_segment,
+    split_sacrum,
+)
+from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
+from spinetv.errors import AnatomyError
+from spinetv.geometry.booleans import overlap_cc, union
+from spinetv.geometry.grid import ImageGrid
+from spinetv.geometry.margins import Margin, expand
+from spinetv.geometry.mask import Mask
+from spinetv.guidelines import CtvResult, build_ctv, load_guideline
+from spinetv.planning.protocols import Protocol, load_protocol
+from spinetv.planning.volumes import (
+    VolumeResult,
+    cord_evaluation_volume,
+    make_prv,
+    make_ptv,
+    make_ptv_eval,
+    restrict_to_si_range,
+    si_extent_mm,
+)
+from spinetv.structure import Provenance, RoiType, Structure
+
+__all__ = [
+    "Anatomy",
+    "PlanOptions",
+    "PlanResult",
+    "SectorResult",
+    "label_case_sectors",
+    "make_ctv",
+    "plan",
+    "candidate_levels",
+]
+
+#: How far (mm) around the GTV a vertebra is looked at: epidural or paraspinal disease next
+#: to a vertebra still makes that vertebra a candidate; the guideline decides involvement.
+CANDIDATE_REACH_MM = 3.0
+
+SECTOR_COLOURS: dict[int, tuple[int, int, int]] = {
+    1: (230, 159, 0),
+    2: (86, 180, 233),
+    3: (0, 158, 115),
+    4: (240, 228, 66),
+    5: (0, 114, 178),
+    6: (213, 94, 0),
+}
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """The anatomy of one case on one grid.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        The image grid every mask lives on.
+    vertebrae : mapping of str to Mask
+        Canonical level ("L2", "S1", "Sacrum" for the sacrum below S1 or the whole sacrum) ->
+        vertebra mask.
+    cord, canal, thecal_sac, sacral_canal, sacral_foramina : Mask, optional
+        Contoured structures; the canal, the thecal sac below the conus, the sacral canal and
+        foramina are derived when absent.
+    """
+
+    grid: ImageGrid
+    vertebrae: Mapping[str, Mask]
+    cord: Mask | None = None
+    canal: Mask | None = None
+    thecal_sac: Mask | None = None
+    sacral_canal: Mask | None = None
+    sacral_foramina: Mask | None = None
+
+    def __post_init__(self) -> None:
+        for name, mask in self.named_masks().items():
+            self.grid.require_same(mask.grid, what=f"{name} and the image")
+
+    def named_masks(self) -> dict[str, Mask]:
+        """Every mask present, by role."""
+        named = {f"vertebra {lv}": m for lv, m in self.vertebrae.items()}
+        for role in ("cord", "canal", "thecal_sac", "sacral_canal", "sacral_foramina"):
+            mask = getattr(self, role)
+            if mask is not None:
+                named[role] = mask
+        return named
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Choices of one run, all reported.
+
+    Parameters
+    ----------
+    protocol : str or Protocol
+        Protocol preset (name, file or loaded value); default ``sib-sbrt-2025``.
+    guideline : str, optional
+        Override the protocol's guideline (a name or a guideline file).
+    guideline_parameters : mapping, optional
+        Overrides of the guideline's named parameters (``min_overlap_cc``...).
+    ptv_margin : Margin, optional
+        Override the protocol's PTV margin.
+    circumferential_epidural : bool or collection of str
+        The user states circumferential epidural disease (all levels, or the named ones).
+    levels : collection of str, optional
+        Restrict the candidate levels to these.
+    sector_options : SectorOptions
+        Tunables of sector labelling.
+    """
+
+    protocol: str | Protocol = "sib-sbrt-2025"
+    guideline: str | None = None
+    guideline_parameters: Mapping[str, Any] | None = None
+    ptv_margin: Margin | None = None
+    circumferential_epidural: bool | Collection[str] = False
+    levels: Collection[str] | None = None
+    sector_options: SectorOptions = field(default_factory=SectorOptions)
+
+    def resolved_protocol(self) -> Protocol:
+        """The protocol value."""
+        if isinstance(self.protocol, Protocol):
+            return self.protocol
+        return load_protocol(self.protocol)
+
+
+@dataclass(frozen=True)
+class SectorResult:
+    """Sectors of the candidate levels and the canal structures derived on the way."""
+
+    by_level: Mapping[str, VertebraSectors]
+    canal: Mask | None
+    canal_methods: Mapping[str, str]
+    sacral_canal: Mask | None
+    sacral_foramina: Mask | None
+    sacral_segments: Mapping[str, Mask]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Everything one run made, ready to be written."""
+
+    structures: tuple[Structure, ...]
+    sectors: SectorResult
+    ctv: CtvResult
+    protocol: Protocol
+    report: dict[str, Any]
+
+
+# ---- levels -------------------------------------------------------------------------------
+def _ordered(levels: Collection[str]) -> list[str]:
+    return sorted(levels, key=level_order)
+
+
+def _sacral_segments(anatomy: Anatomy) -> dict[str, Mask]:
+    """S1..S5 from the vertebrae given (a whole sacrum, or S1 plus the rest, or segments)."""
+    given = {lv: m for lv, m in anatomy.vertebrae.items() if is_sacral(lv)}
+    if not given:
+        return {}
+    if "Sacrum" not in given:
+        return {lv: given[lv] for lv in _ordered(given)}
+    sacrum = given["Sacrum"]
+    s1 = given.get("S1")
+    return split_sacrum(sacrum, s1=s1, canal=anatomy.sacral_canal)
+
+
+def candidate_levels(
+    gtv: Mask, vertebrae: Mapping[str, Mask], *, only: Collection[str] | None = None
+) -> list[str]:
+    """Levels whose vertebra the GTV touches or comes within :data:`CANDIDATE_REACH_MM` of.
+
+    Raises
+    ------
+    AnatomyError
+        When the GTV is empty, or touches no vertebra (the message names the nearest levels).
+    """
+    if gtv.is_empty:
+        raise AnatomyError("the GTV is empty")
+    reach = expand(gtv, Margin.isotropic(CANDIDATE_REACH_MM))
+    pool = {lv: m for lv, m in vertebrae.items() if only is None or lv in only}
+    if only is not None:
+        missing = sorted(set(only) - set(vertebrae))
+        if missing:
+            raise AnatomyError(
+                f"level(s) {', '.join(missing)} requested but no such vertebra was given; "
+                f"available: {', '.join(_ordered(vertebrae)) or 'none'}"
+            )
+    found = [lv for lv, m in pool.items() if overlap_cc(reach, m) > 0]
+    if not found:
+        available = ", ".join(_ordered(pool)) or "none"
+        raise AnatomyError(
+            f"the GTV ({gtv.volume_cc:.2f} cc) touches none of the vertebrae {available} "
+            f"(within {CANDIDATE_REACH_MM:g} mm): check the GTV and the vertebra contours"
+        )
+    return _ordered(found)
+
+
+# ---- sectors ------------------------------------------------------------------------------
+def label_case_sectors(
+    anatomy: Anatomy,
+    levels: Collection[str],
+    *,
+    options: SectorOptions | None = None,
+) -> SectorResult:
+    """Sectors of ``levels`` (canonical names; sacral segments "S1".."S5" included).
+
+    The spinal canal is derived once over the levels and their neighbours (or taken as
+    contoured); the sacral canal and foramina likewise over the sacral segments.
+    """
+    opts = options or SectorOptions()
+    spinal = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
+    segments = _sacral_segments(anatomy)
+    wanted_spinal = [lv for lv in levels if lv in spinal]
+    wanted_sacral = [lv for lv in levels if lv in segments]
+    unknown = sorted(set(levels) - set(wanted_spinal) - set(wanted_sacral))
+    if unknown:
+        raise AnatomyError(f"no vertebra for level(s) {', '.join(unknown)}")
+
+    by_level: dict[str, VertebraSectors] = {}
+    canal_methods: dict[str, str] = {}
+    canal_mask: Mask | None = anatomy.canal
+    if wanted_spinal:
+        neighbours = _with_neighbours(wanted_spinal, spinal)
+        canal = derive_canal(
+            spinal,
+            cord=anatomy.cord,
+            contoured=anatomy.canal,
+            levels=neighbours,
+            options=opts.canal,
+        )
+        canal_mask = canal.mask
+        for lv in wanted_spinal:
+            by_level[lv] = label_sectors(
+                spinal[lv],
+                canal=canal,
+                cord=anatomy.cord,
+                level=lv,
+                neighbours=spinal,
+                options=opts,
+            )
+            canal_methods[lv] = by_level[lv].canal_method
+
+    sacral_canal = anatomy.sacral_canal
+    foramina = anatomy.sacral_foramina
+    if segments and (wanted_sacral or anatomy.sacral_canal is None):
+        sacral = derive_sacral_canal(
+            segments,
+            cord=anatomy.thecal_sac or anatomy.cord,
+            contoured=anatomy.sacral_canal,
+            neighbours=spinal,
+            options=opts.canal,
+        )
+        sacral_canal = sacral.mask
+        if foramina is None:
+            foramina = derive_sacral_foramina(segments, sacral.mask)
+        for lv in wanted_sacral:
+            by_level[lv] = label_sacral_segment(
+                segments[lv], level=lv, canal=sacral, neighbours=spinal, options=opts
+            )
+            canal_methods[lv] = by_level[lv].canal_method
+    ordered = {lv: by_level[lv] for lv in _ordered(by_level)}
+    return SectorResult(ordered, canal_mask, canal_methods, sacral_canal, foramina, segments)
+
+
+def _with_neighbours(levels: list[str], available: Mapping[str, Mask]) -> list[str]:
+    ordered = _ordered(available)
+    keep: set[str] = set()
+    for lv in levels:
+        i = ordered.index(lv)
+        keep.update(ordered[max(0, i - 1) : i + 2])
+    return _ordered(keep)
+
+
+# ---- CTV ----------------------------------------------------------------------------------
+def make_ctv(
+    gtv: Mask,
+    sectors: SectorResult,
+    *,
+    guideline: str,
+    parameters: Mapping[str, Any] | None = None,
+    circumferential_epidural: bool | Collection[str] = False,
+) -> CtvResult:
+    """The guideline CTV over the labelled levels (see :func:`spinetv.guidelines.build_ctv`)."""
+    return build_ctv(
+        gtv,
+        list(sectors.by_level.values()),
+        guideline=guideline,
+        parameters=parameters,
+        circumferential_epidural=circumferential_epidural,
+        canal=sectors.canal,
+    )
+
+
+# ---- planning volumes ---------------------------------------------------------------------
+def _sector_structures(sectors: SectorResult) -> list[Structure]:
+    out = []
+    for lv, result in sectors.by_level.items():
+        for number, name in result.names.items():
+            mask = result.labels.mask_of(number)
+            if mask.is_empty:
+                continue
+            roi = _sector_roi_name(lv, number, result.scheme)
+            out.append(
+                Structure(
+                    roi,
+                    mask,
+                    RoiType.CONTROL,
+                    SECTOR_COLOURS[number],
+                    Provenance(
+                        "AUTOMATIC",
+                        f"{lv} {name} (sector {number}); canal: {result.canal_method}"[:64],
+                        {"level": lv, "sector": number, "canal": result.canal_method},
+                    ),
+                )
+            )
+    return out
+
+
+_SACRAL_ROI_SUFFIX = {1: "Body", 2: "Ala_L", 3: "Lamina_L", 4: "Crest", 5: "Lamina_R", 6: "Ala_R"}
+
+
+def _sector_roi_name(level: str, number: int, scheme: str) -> str:
+    if scheme == "sacral":
+        return f"{level}_{_SACRAL_ROI_SUFFIX[number]}"
+    return f"{level}_Sector{number}"
+
+
+def _below(level: str, limit: str) -> bool:
+    return level_order(level) > level_order(limit)
+
+
+def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> PlanResult:
+    """Sectors, CTV, PTV, PTV_Eval, PRVs and the cord evaluation volume for one GTV.
+
+    Parameters
+    ----------
+    gtv : Mask
+        The gross tumour volume (bone, epidural and paraspinal parts).
+    anatomy : Anatomy
+        Vertebrae and organs on the same grid.
+    options : PlanOptions
+        Protocol and overrides.
+
+    Returns
+    -------
+    PlanResult
+        The structures to write (sectors, CTV, PTV, PTV_Eval, PRVs, cord evaluation volume,
+        derived canal structures) and a JSON-ready report of every decision.
+    """
+    opts = options or PlanOptions()
+    protocol = opts.resolved_protocol()
+    anatomy.grid.require_same(gtv.grid, what="GTV and the image")
+    guideline_name = opts.guideline or protocol.guideline
+    load_guideline(guideline_name)  # fail early on a bad guideline, before any geometry
+
+    levels = candidate_levels(gtv, _level_pool(anatomy), only=opts.levels)
+    sectors = label_case_sectors(anatomy, levels, options=opts.sector_options)
+    ctv = make_ctv(
+        gtv,
+        sectors,
+        guideline=guideline_name,
+        parameters=opts.guideline_parameters,
+        circumferential_epidural=opts.circumferential_epidural,
+    )
+    involved = [e.level for e in ctv.levels if e.sectors]
+    sacral_target = any(is_sacral(lv) for lv in involved)
+    spinal_target = any(not is_sacral(lv) for lv in involved)
+
+    structures: list[Structure] = _sector_structures(sectors)
+    volumes: dict[str, dict[str, Any]] = {}
+
+    def add(
+        name: str,
+        mask: Mask,
+        roi_type: RoiType,
+        colour: tuple[int, int, int],
+        steps: tuple[str, ...],
+        details: Mapping[str, Any],
+        clipped: tuple[str, ...] = (),
+    ) -> None:
+        description = "; ".join(steps)[:64]
+        structures.append(
+            Structure(
+                name, mask, roi_type, colour, Provenance("AUTOMATIC", description, dict(details))
+            )
+        )
+        volumes[name] = {
+            "volume_cc": round(mask.volume_cc, 4),
+            "made_by": list(steps),
+            "clipped_at_image_edge": list(clipped),
+            **details,
+        }
+
+    add(
+        "CTV",
+        ctv.mask,
+        RoiType.CTV,
+        (255, 128, 0),
+        (ctv.roi_description,),
+        {"guideline": ctv.guideline_id, "guideline_version": ctv.guideline_version},
+    )
+
+    available = _available_masks(anatomy, sectors)
+    margin = opts.ptv_margin or Margin(*protocol.ptv.margin.as_tuple())
+    trims = [(n, available[n]) for n in protocol.ptv.subtract if n in available]
+    skipped = [n for n in protocol.ptv.subtract if n not in available]
+    ptv = make_ptv(ctv.mask, margin, subtract_masks=trims)
+    add(
+        "PTV",
+        ptv.mask,
+        RoiType.PTV,
+        (0, 90, 255),
+        ptv.steps,
+        {
+            "margin_mm": margin.describe(),
+            "source": protocol.ptv.source,
+            "not_trimmed_at_absent": skipped,
+        },
+        ptv.clipped_sides,
+    )
+
+    if protocol.ptv_eval is not None:
+        rule = protocol.ptv_eval
+        names = list(rule.spine_subtract if spinal_target else ())
+        names += [n for n in (rule.sacrum_subtract if sacral_target else ()) if n not in names]
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise AnatomyError(
+                f"PTV_Eval needs {', '.join(missing)}, which is neither contoured nor derivable"
+            )
+        evaluation = make_ptv_eval(ptv.mask, [(n, available[n]) for n in names])
+        add(
+            rule.name,
+            evaluation.mask,
+            RoiType.PTV,
+            (255, 0, 255),
+            evaluation.steps,
+            {"source": rule.source},
+        )
+
+    notes: list[str] = []
+    for prv_rule in protocol.prvs:
+        organ = available.get(prv_rule.structure)
+        if organ is None or organ.is_empty:
+            notes.append(f"{prv_rule.name} not made: no {prv_rule.structure} contoured")
+            continue
+        prv = make_prv(organ, prv_rule.margin_mm, organ_name=prv_rule.structure)
+        add(
+            prv_rule.name,
+            prv.mask,
+            RoiType.AVOIDANCE,
+            (0, 255, 255),
+            prv.steps,
+            {"source": prv_rule.source},
+            prv.clipped_sides,
+        )
+
+    if protocol.thecal_sac is not None:
+        rule_ts = protocol.thecal_sac
+        if any(_below(lv, rule_ts.below_level) for lv in involved):
+            thecal = _thecal_sac(anatomy, sectors, ctv.mask, rule_ts.below_level)
+            if thecal is None:
+                notes.append("thecal sac not made: no canal or thecal sac available")
+            else:
+                add(
+                    rule_ts.name,
+                    thecal.mask,
+                    RoiType.ORGAN,
+                    (0, 200, 100),
+                    thecal.steps,
+                    {"source": rule_ts.source},
+                )
+
+    if protocol.cord_evaluation is not None and anatomy.cord is not None:
+        rule_c = protocol.cord_evaluation
+        cev = cord_evaluation_volume(
+            anatomy.cord, ptv.mask, above_mm=rule_c.above_mm, below_mm=rule_c.below_mm
+        )
+        if cev.mask.is_empty:
+            notes.append(f"{rule_c.name} is empty: the cord does not reach the target's levels")
+        else:
+            add(
+                rule_c.name,
+                cev.mask,
+                RoiType.ORGAN,
+                (100, 100, 255),
+                cev.steps,
+                {"source": rule_c.source},
+            )
+
+    for name, mask, roi_type, made_by in _derived_structures(anatomy, sectors, involved):
+        add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
+
+    report = {
+        "protocol": protocol.as_dict(),
+        "guideline": {
+            "id": ctv.guideline_id,
+            "version": ctv.guideline_version,
+            "all_used": list(ctv.guidelines),
+        },
+        "options": {
+            "guideline_parameters": dict(ctv.parameters),
+            "circumferential_epidural": opts.circumferential_epidural
+            if isinstance(opts.circumferential_epidural, bool)
+            else sorted(opts.circumferential_epidural),
+            "ptv_margin_mm": margin.describe(),
+            "candidate_reach_mm": CANDIDATE_REACH_MM,
+            "sector_options": opts.sector_options,
+        },
+        "gtv_volume_cc": round(gtv.volume_cc, 4),
+        "candidate_levels": levels,
+        "involved_levels": involved,
+        "levels": _level_reports(ctv, sectors),
+        "ctv": ctv.explanation_as_dict(),
+        "structures": volumes,
+        "notes": notes + list(ctv.warnings),
+    }
+    return PlanResult(tuple(structures), sectors, ctv, protocol, report)
+
+
+def _level_pool(anatomy: Anatomy) -> dict[str, Mask]:
+    """Vertebrae by canonical level with the sacrum split into segments."""
+    pool = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
+    pool.update(_sacral_segments(anatomy))
+    return pool
+
+
+def _available_masks(anatomy: Anatomy, sectors: SectorResult) -> dict[str, Mask]:
+    found: dict[str, Mask] = {}
+    if anatomy.cord is not None:
+        found["SpinalCord"] = anatomy.cord
+    if sectors.canal is not None:
+        found["SpinalCanal"] = sectors.canal
+    if sectors.sacral_canal is not None:
+        found["SacralCanal"] = sectors.sacral_canal
+    if sectors.sacral_foramina is not None:
+        found["SacralForamina"] = sectors.sacral_foramina
+    if anatomy.thecal_sac is not None:
+        found["ThecalSac"] = anatomy.thecal_sac
+    return found
+
+
+def _thecal_sac(
+    anatomy: Anatomy, sectors: SectorResult, target: Mask, below_level: str
+) -> VolumeResult | None:
+    if anatomy.thecal_sac is not None:
+        return VolumeResult(anatomy.thecal_sac, ("contoured ThecalSac, no margin",))
+    canals = [m for m in (sectors.canal, sectors.sacral_canal) if m is not None]
+    if not canals:
+        return None
+    canal = union(*canals)
+    limit = anatomy.vertebrae.get(below_level)
+    low, high = si_extent_mm(target)
+    high = high + 6.0
+    if limit is not None and not limit.is_empty:
+        high = min(high, si_extent_mm(limit)[0])
+    mask = restrict_to_si_range(canal, low - 6.0, high)
+    return VolumeResult(
+        mask,
+        (f"approximated by the spinal canal below {below_level}, target +-6 mm (not contoured)",),
+    )
+
+
+def _derived_structures(
+    anatomy: Anatomy, sectors: SectorResult, involved: list[str]
+) -> list[tuple[str, Mask, RoiType, str]]:
+    out = []
+    if anatomy.canal is None and sectors.canal is not None and not sectors.canal.is_empty:
+        methods = sorted({m for lv, m in sectors.canal_methods.items() if not is_sacral(lv)})
+        out.append(
+            (
+                "SpinalCanal",
+                sectors.canal,
+                RoiType.ORGAN,
+                f"derived: {', '.join(methods) or 'ring closure'}",
+            )
+        )
+    if (
+        anatomy.sacral_canal is None
+        and sectors.sacral_canal is not None
+        and not sectors.sacral_canal.is_empty
+        and any(is_sacral(lv) for lv in involved)
+    ):
+        out.append(("SacralCanal", sectors.sacral_canal, RoiType.ORGAN, "derived from sacrum"))
+    if (
+        anatomy.sacral_foramina is None
+        and sectors.sacral_foramina is not None
+        and not sectors.sacral_foramina.is_empty
+        and any(is_sacral(lv) for lv in involved)
+    ):
+        out.append(
+            (
+                "SacralForamina",
+                sectors.sacral_foramina,
+                RoiType.AVOIDANCE,
+                "derived: gaps lateral to the sacral canal",
+            )
+        )
+    return out
+
+
+def _level_reports(ctv: CtvResult, sectors: SectorResult) -> list[dict[str, Any]]:
+    explained = {e.level: e for e in ctv.levels}
+    reports = []
+    for lv, result in sectors.by_level.items():
+        explanation = explained.get(lv)
+        reports.append(
+            {
+                "level": lv,
+                "sector_volumes_cc": {str(k): round(v, 4) for k, v in result.volumes_cc.items()},
+                "canal": result.canal_method,
+                "involved_sectors": list(explanation.involvement.involved) if explanation else [],
+                "ctv_sectors": list(explanation.sectors) if explanation else [],
+                "rows": [row.row_id for row in explanation.fired] if explanation else [],
+            }
+        )
+    return reports

@@ -1,0 +1,139 @@
+"""Sectors and canal on the real TotalSegmentator labels of the 3 mm example CT (T12-L5, S1).
+
+Set SPINETV_FIGURE_DIR to keep the QA figures (axial slice per lumbar level, sagittal slice).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spinetv.anatomy.canal import derive_canal
+from spinetv.anatomy.sacrum import derive_sacral_canal, label_sacral_segment, split_sacrum
+from spinetv.anatomy.sectors import VertebraSectors, label_spine
+
+from conftest import RealSpine
+
+LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+
+
+@pytest.fixture(scope="module")
+def sectors(real_spine: RealSpine) -> dict[str, VertebraSectors]:
+    return label_spine(real_spine.vertebrae, cord=real_spine.cord)
+
+
+def test_canal_closes_over_the_height_on_every_level(real_spine: RealSpine) -> None:
+    # On single slices the ring is mostly open...
+    from scipy import ndimage
+
+    closed_slices = 0
+    total = 0
+    for level in LUMBAR:
+        for plane in real_spine.vertebrae[level].box_array:
+            total += 1
+            holes = ndimage.binary_fill_holes(plane) & ~plane
+            closed_slices += int(holes.sum() >= 5)
+    assert closed_slices < total / 2
+    # ...but the projected ring closes on every level, without and with the cord.
+    for cord in (None, real_spine.cord):
+        result = derive_canal(real_spine.vertebrae, cord=cord)
+        assert set(result.per_level) == set(real_spine.vertebrae)
+        expected = "cord-seeded ring closure" if cord is not None else "ring closure"
+        assert set(result.per_level.values()) == {expected}
+        assert 20.0 < result.mask.volume_cc < 80.0
+        for level, vertebra in real_spine.vertebrae.items():
+            assert not (result.mask.in_box(vertebra.box) & vertebra.box_array).any(), level
+
+
+def test_every_level_labelled_and_anatomically_placed(
+    real_spine: RealSpine, sectors: dict[str, VertebraSectors]
+) -> None:
+    assert list(sectors) == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    for level, result in sectors.items():
+        vertebra = real_spine.vertebrae[level]
+        assert np.array_equal(result.labels.to_array() > 0, vertebra.to_array()), level
+        assert set(result.labels.labels) == {1, 2, 3, 4, 5, 6}, level
+        centre = {k: result.sector(k).centroid_lps() for k in range(1, 7)}
+        canal_centre = result.frame.origin_lps
+        assert centre[1][1] < canal_centre[1] < centre[4][1], level  # body -y, spinous +y
+        assert abs(centre[4][0] - canal_centre[0]) < 6.0, level  # spinous on the midline
+        assert centre[2][0] > canal_centre[0] > centre[6][0], level  # left pedicle at +x
+        assert centre[3][0] > canal_centre[0] > centre[5][0], level
+        assert result.volumes_cc[1] > max(result.volumes_cc[k] for k in (2, 3, 4, 5, 6))
+        assert result.frame.lr_axis[0] > 0.9 and result.frame.ap_axis[1] > 0.6
+
+
+def test_sacrum_split_and_labelled(real_spine: RealSpine) -> None:
+    segments = split_sacrum(real_spine.sacrum, s1=real_spine.vertebrae["S1"])
+    assert list(segments) == ["S1", "S2", "S3", "S4", "S5"]
+    z = [segments[name].centroid_lps()[2] for name in segments]
+    assert all(a > b for a, b in zip(z, z[1:]))  # top to bottom
+    below = sum(segments[name].voxel_count for name in ("S2", "S3", "S4", "S5"))
+    s1_overlap = int((real_spine.vertebrae["S1"].to_array() & real_spine.sacrum.to_array()).sum())
+    assert below == real_spine.sacrum.voxel_count - s1_overlap
+    canal = derive_sacral_canal(
+        {"S1": segments["S1"], "S2": segments["S2"]},
+        cord=real_spine.cord,
+        neighbours={"L5": real_spine.vertebrae["L5"]},
+    )
+    assert set(canal.per_level) == {"S1", "S2"}
+    s1 = label_sacral_segment(segments["S1"], level="S1", canal=canal)
+    assert s1.scheme == "sacral"
+    assert s1.sector(2).centroid_lps()[0] > s1.sector(6).centroid_lps()[0]
+
+
+def _save_figures(
+    real_spine: RealSpine, sectors: dict[str, VertebraSectors], folder: Path
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    colours = ListedColormap(
+        ["tab:red", "tab:blue", "tab:cyan", "tab:green", "tab:orange", "tab:purple"]
+    )
+    labels = np.zeros(real_spine.grid.shape, dtype=np.uint8)
+    for result in sectors.values():
+        labels = np.maximum(labels, result.labels.to_array())
+    canal = next(iter(sectors.values())).canal.to_array()
+    written = []
+    # Screen convention: posterior at the top, the patient's left on the right (the example
+    # grid is RAS-stored: rows run anterior, columns run to the patient's right).
+    row_step = 1 if real_spine.grid.direction[1, 1] < 0 else -1
+    column_step = -1 if real_spine.grid.direction[0, 2] < 0 else 1
+    fig, axes = plt.subplots(1, len(LUMBAR) + 1, figsize=(4 * (len(LUMBAR) + 1), 4.5))
+    for ax, level in zip(axes, LUMBAR):
+        box = sectors[level].labels.box
+        k = (box.start[0] + box.stop[0]) // 2
+        view = (k, slice(box.start[1] - 4, box.stop[1] + 4), slice(box.start[2] - 4, box.stop[2] + 4))
+        shown = labels[view][::row_step, ::column_step]
+        ax.imshow(np.ma.masked_equal(shown, 0), cmap=colours, vmin=0.5, vmax=6.5,
+                  interpolation="nearest")
+        ax.contour(canal[view][::row_step, ::column_step], [0.5], colors="k", linewidths=1)
+        ax.set_title(f"{level} slice {k}: top posterior, right = patient left", fontsize=8)
+    column = int(round(real_spine.grid.lps_to_index(sectors["L3"].frame.origin_lps)[2]))
+    sagittal = labels[:, :, column][::-1]
+    axes[-1].imshow(np.ma.masked_equal(sagittal, 0), cmap=colours, vmin=0.5, vmax=6.5,
+                    interpolation="nearest", aspect="auto")
+    axes[-1].contour(canal[:, :, column][::-1], [0.5], colors="k", linewidths=1)
+    axes[-1].set_title(f"sagittal column {column}: up superior, left posterior", fontsize=8)
+    fig.tight_layout()
+    path = folder / "real_spine_sectors.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def test_figures_are_written(
+    real_spine: RealSpine, sectors: dict[str, VertebraSectors], tmp_path: Path
+) -> None:
+    folder = Path(os.environ.get("SPINETV_FIGURE_DIR", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in _save_figures(real_spine, sectors, folder):
+        assert path.stat().st_size > 10_000

@@ -1,0 +1,186 @@
+"""Sector labelling on analytic vertebrae: partition, laterality, open rings, the C1/C2/sacral rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from spinetv.anatomy.canal import CanalOptions, derive_canal
+from spinetv.anatomy.sectors import (
+    CanalWalls,
+    SectorOptions,
+    assign_sectors,
+    label_sectors,
+    label_spine,
+)
+from spinetv.errors import AnatomyError, GeometryMismatchError
+from spinetv.geometry import ImageGrid, Mask
+
+from _anatomy_synthetic import dice, make_column
+
+ONE_SLAB = np.array([-np.inf, np.inf])
+
+
+def _walls(a: float, p: float, uc: float, w: float) -> CanalWalls:
+    return CanalWalls(ONE_SLAB, np.array([a]), np.array([p]), np.array([uc]), np.array([w]))
+
+
+@given(
+    points=st.lists(
+        st.tuples(*(st.floats(-60, 60, allow_nan=False) for _ in range(3))), min_size=1, max_size=60
+    ),
+    a=st.floats(-12, -2),
+    depth=st.floats(4, 20),
+    uc=st.floats(-3, 3),
+    w=st.floats(3, 15),
+    sacral=st.booleans(),
+)
+def test_assign_sectors_is_a_mirror_symmetric_partition(
+    points: list[tuple[float, float, float]], a: float, depth: float, uc: float, w: float,
+    sacral: bool,
+) -> None:
+    local = np.asarray(points)
+    walls = _walls(a, a + depth, uc, w)
+    labels = assign_sectors(local, walls, sacral=sacral, sacral_body_half_width_ratio=1.6)
+    assert labels.shape == (len(points),)
+    assert set(np.unique(labels)) <= {1, 2, 3, 4, 5, 6}
+    v = local[:, 1]
+    u = local[:, 0] - uc
+    if not sacral:
+        assert np.all((labels == 1) == (v < a))
+    assert np.all(labels[(v >= a) & (v < a + depth / 2) & (u > 0)] == 2)
+    assert np.all(labels[(v > a + depth) & (np.abs(u) <= w)] == 4)
+    mirrored = local.copy()
+    mirrored[:, 0] = 2 * uc - local[:, 0]
+    swapped = assign_sectors(mirrored, walls, sacral=sacral, sacral_body_half_width_ratio=1.6)
+    off_midline = u != 0
+    swap = np.array([0, 1, 6, 5, 4, 3, 2], dtype=np.uint8)
+    assert np.array_equal(swap[labels[off_midline]], swapped[off_midline])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    orientation=st.sampled_from(["HFS", "FFS", "HFP"]),
+    tilt=st.floats(-30, 30),
+    rotation=st.floats(-15, 15),
+)
+def test_sectors_partition_the_vertebra_and_sit_anatomically(
+    orientation: str, tilt: float, rotation: float
+) -> None:
+    column = make_column(
+        spacing_mm=(2.0, 1.5, 1.5), orientation=orientation, tilt_deg=tilt, rotation_deg=rotation
+    )
+    result = label_spine(column.vertebrae)
+    for level, sectors in result.items():
+        vertebra = column.vertebrae[level]
+        labels = sectors.labels.to_array()
+        assert np.array_equal(labels > 0, vertebra.to_array())
+        assert set(sectors.labels.labels) == {1, 2, 3, 4, 5, 6}
+        assert sum(sectors.volumes_cc.values()) == pytest.approx(vertebra.volume_cc)
+        centre = {k: sectors.sector(k).centroid_lps() for k in range(1, 7)}
+        local = {k: sectors.frame.to_local(c) for k, c in centre.items()}
+        assert local[1][1] < local[2][1] < local[3][1] < local[4][1]  # body ... spinous, AP
+        assert local[2][0] > 0 > local[6][0] and local[3][0] > 0 > local[5][0]
+        assert centre[2][0] > centre[6][0] and centre[3][0] > centre[5][0]  # patient left = +x
+        assert centre[1][1] < centre[4][1]  # body anterior (-y) to the spinous process
+        for k in range(1, 7):
+            assert dice(sectors.sector(k), column.parts[level][k]) > 0.5
+
+
+def test_open_ring_closes_only_over_the_height() -> None:
+    column = make_column(spacing_mm=(1.5, 1.0, 1.0))
+    vertebra = column.vertebrae["L3"]
+    per_slice = np.stack([ndimage.binary_fill_holes(s) & ~s for s in vertebra.box_array])
+    assert not per_slice.any()  # slice-wise hole filling finds no canal at all
+    result = derive_canal(column.vertebrae)
+    assert result.per_level == {level: "ring closure" for level in ("L2", "L3", "L4")}
+    assert result.bridged_gap_mm["L3"] == 0.0
+    assert dice(result.mask, column.canal) > 0.85
+    assert result.centreline_lps.shape == (3, 3)
+    assert np.all(np.diff(result.centreline_lps[:, 2]) < 0)  # top to bottom
+    with_cord = derive_canal(column.vertebrae, cord=column.cord)
+    assert with_cord.method == "cord-seeded ring closure"
+
+
+def test_gap_in_the_ring_is_bridged_or_estimated() -> None:
+    column = make_column(spacing_mm=(1.5, 1.0, 1.0))
+    cut = {}
+    for level, mask in column.vertebrae.items():
+        local = np.argwhere(mask.box_array) + np.asarray(mask.box.start)
+        lps = mask.grid.index_to_lps(local)
+        keep = ~((np.abs(lps[:, 0]) < 2.0) & (lps[:, 1] > 5.0))
+        array = np.zeros(mask.grid.shape, dtype=bool)
+        array[tuple(local[keep].T)] = True
+        cut[level] = Mask.from_array(mask.grid, array)
+    result = derive_canal(cut)
+    assert result.bridged_gap_mm["L3"] > 0
+    assert dice(result.mask, column.canal) > 0.7
+    strict = derive_canal(cut, options=CanalOptions(max_gap_mm=0.0))
+    assert strict.per_level["L3"] == "estimated from arch"
+
+
+def test_contoured_canal_is_used_as_is() -> None:
+    column = make_column(spacing_mm=(1.5, 1.0, 1.0))
+    result = label_sectors(column.vertebrae["L3"], canal=column.canal, level="L3")
+    assert result.canal_method == "given"
+    assert result.canal is column.canal
+    assert min(dice(result.sector(k), column.parts["L3"][k]) for k in range(1, 7)) > 0.97
+    contoured = derive_canal(column.vertebrae, contoured=column.canal)
+    assert contoured.method == "contoured" and contoured.mask is column.canal
+
+
+def test_inputs_are_not_modified_and_errors_are_specific() -> None:
+    column = make_column(spacing_mm=(2.0, 1.5, 1.5))
+    vertebra = column.vertebrae["L3"]
+    before = vertebra.box_array.copy()
+    label_sectors(vertebra, level="L3", neighbours=column.vertebrae)
+    assert np.array_equal(before, vertebra.box_array)
+    with pytest.raises(AnatomyError, match="empty"):
+        label_sectors(Mask.empty(vertebra.grid), level="L3")
+    other = ImageGrid((5, 5, 5), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    with pytest.raises(GeometryMismatchError):
+        label_sectors(vertebra, canal=Mask.empty(other), level="L3")
+    far = np.zeros(vertebra.grid.shape, dtype=bool)
+    far[:2, :2, :2] = True
+    with pytest.raises(AnatomyError, match="canal"):
+        label_sectors(vertebra, canal=Mask.from_array(vertebra.grid, far), level="L3")
+    with pytest.raises(AnatomyError, match="slab_mm"):
+        SectorOptions(slab_mm=-1.0)
+
+
+def test_sacral_levels_split_body_and_ala() -> None:
+    column = make_column(spacing_mm=(2.0, 1.5, 1.5))
+    lumbar = label_sectors(column.vertebrae["L3"], canal=column.canal, level="L3")
+    sacral = label_sectors(column.vertebrae["L3"], canal=column.canal, level="S2")
+    assert lumbar.scheme == "vertebra" and sacral.scheme == "sacral"
+    assert sacral.names[2] == "left ala"
+    # Body bone beyond 1.6 canal half-widths becomes ala, nothing else changes.
+    moved = (lumbar.labels.to_array() == 1) & (sacral.labels.to_array() != 1)
+    assert moved.any()
+    assert set(np.unique(sacral.labels.to_array()[moved])) <= {2, 6}
+    assert sacral.volumes_cc[1] < lumbar.volumes_cc[1]
+    assert sacral.options.as_dict()["sacral_body_half_width_ratio"] == 1.6
+
+
+def test_c2_dens_goes_to_the_body() -> None:
+    column = make_column(spacing_mm=(1.5, 1.0, 1.0))
+    vertebra = column.vertebrae["L3"]
+    grid = vertebra.grid
+    lps = grid.index_to_lps(np.indices(grid.shape).reshape(3, -1).T)
+    # A dens rising from the body, its back reaching 2 mm behind the canal's anterior wall.
+    dens = (lps[:, 0] ** 2 + (lps[:, 1] + 9.0) ** 2 <= 16.0) & (lps[:, 2] > 12.0)
+    dens &= lps[:, 2] < 24.0
+    dens_mask = dens.reshape(grid.shape) & ~column.canal.to_array()
+    c2 = Mask.from_array(grid, vertebra.to_array() | dens_mask)
+    with_rule = label_sectors(c2, canal=column.canal, level="Vertebra_C2")
+    without = label_sectors(
+        c2, canal=column.canal, level="C2", options=SectorOptions(c2_dens_to_body=False)
+    )
+    assert with_rule.level == "C2"
+    assert np.all(with_rule.labels.to_array()[dens_mask] == 1)
+    assert np.any(without.labels.to_array()[dens_mask] != 1)
+    # Below the top of the arch nothing changes.
+    assert with_rule.volumes_cc[4] == pytest.approx(without.volumes_cc[4])
