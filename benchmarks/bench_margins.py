@@ -151,6 +151,7 @@ def run_case(
 
     t_spinetv, grown = _timed(lambda: expand(mask, margin), repeats=9)
     t_separable, _ = _timed(lambda: expand(mask, margin, method="separable"), repeats=5)
+    t_edt, _ = _timed(lambda: expand(mask, margin, method="edt"), repeats=5)
     t_element, _ = _timed(lambda: expand(mask, margin, method="element"), repeats=3)
     spinetv_full = grown.to_array()
 
@@ -177,6 +178,7 @@ def run_case(
         "times_s": {
             "spinetv_expand_auto": round(t_spinetv, 5),
             "spinetv_expand_separable": round(t_separable, 5),
+            "spinetv_expand_edt": round(t_edt, 5),
             "spinetv_expand_element": round(t_element, 5),
             "scipy_binary_dilation_full_grid": round(t_scipy, 4),
             "sitk_binary_dilate_ball_full_grid": round(t_sitk, 4),

@@ -9,10 +9,9 @@ half a millimetre: thin pedicles lose the most Dice there.
 from __future__ import annotations
 
 import pytest
+from _anatomy_synthetic import dice
 
 from spinetv.anatomy.sectors import label_spine
-
-from _anatomy_synthetic import dice
 
 phantom = pytest.importorskip("spinetv.phantom")
 

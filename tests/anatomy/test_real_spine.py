@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import RealSpine
 from spinetv.anatomy.canal import derive_canal
 from spinetv.anatomy.sacrum import derive_sacral_canal, label_sacral_segment, split_sacrum
 from spinetv.anatomy.sectors import VertebraSectors, label_spine
-
-from conftest import RealSpine
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
@@ -110,7 +109,8 @@ def _save_figures(
     for ax, level in zip(axes, LUMBAR):
         box = sectors[level].labels.box
         k = (box.start[0] + box.stop[0]) // 2
-        view = (k, slice(box.start[1] - 4, box.stop[1] + 4), slice(box.start[2] - 4, box.stop[2] + 4))
+        rows = slice(max(0, box.start[1] - 4), box.stop[1] + 4)
+        view = (k, rows, slice(max(0, box.start[2] - 4), box.stop[2] + 4))
         shown = labels[view][::row_step, ::column_step]
         ax.imshow(np.ma.masked_equal(shown, 0), cmap=colours, vmin=0.5, vmax=6.5,
                   interpolation="nearest")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _anatomy_synthetic import dice
 
 from spinetv.anatomy.sacrum import (
     derive_sacral_canal,
@@ -14,8 +15,6 @@ from spinetv.anatomy.sacrum import (
 )
 from spinetv.errors import AnatomyError
 from spinetv.geometry import Mask
-
-from _anatomy_synthetic import dice
 
 phantom = pytest.importorskip("spinetv.phantom")
 SEGMENTS = ("S1", "S2", "S3", "S4", "S5")

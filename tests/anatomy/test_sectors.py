@@ -1,9 +1,10 @@
-"""Sector labelling on analytic vertebrae: partition, laterality, open rings, the C1/C2/sacral rules."""
+"""Sectors on analytic vertebrae: partition, laterality, open rings, C2 and sacral rules."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from _anatomy_synthetic import dice, make_column
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
@@ -18,8 +19,6 @@ from spinetv.anatomy.sectors import (
 )
 from spinetv.errors import AnatomyError, GeometryMismatchError
 from spinetv.geometry import ImageGrid, Mask
-
-from _anatomy_synthetic import dice, make_column
 
 ONE_SLAB = np.array([-np.inf, np.inf])
 

@@ -5,10 +5,7 @@ Shapes are defined in LPS mm; a voxel is inside when its centre is. Analytic vol
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -79,15 +76,3 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * float((a & b).sum()) / total
 
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    """The "Error" lines dciodvfy prints for ``path`` (pytest skips when dciodvfy is absent)."""
-    import pytest
-
-    executable = shutil.which("dciodvfy")
-    if executable is None:
-        pytest.skip("dciodvfy (dicom3tools) is not installed")
-    result = subprocess.run(
-        [executable, str(path)], capture_output=True, text=True, timeout=120, check=False
-    )
-    return [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]

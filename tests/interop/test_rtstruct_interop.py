@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rtstruct_phantoms import dciodvfy_errors, dice, standard_shapes, voxel_centres_lps
+from rtstruct_phantoms import dice, standard_shapes, voxel_centres_lps
 from scipy import ndimage
 
+from dicom_checks import dciodvfy_errors
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.mask import Mask
 from spinetv.io.dicom_series import write_dicom_series

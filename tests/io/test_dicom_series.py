@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import SimpleITK as sitk  # noqa: N813
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from dicom_checks import dciodvfy_errors
 from spinetv.errors import DicomInputError, OutputExistsError
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io.dicom_series import (
@@ -102,11 +102,6 @@ def edit(path: Path, **values: object) -> None:
     for keyword, value in values.items():
         setattr(ds, keyword, value)
     ds.save_as(path)
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, check=False)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 @pytest.fixture()

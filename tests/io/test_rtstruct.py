@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 import spinetv
+from dicom_checks import dciodvfy_errors
 from spinetv.errors import (
     GeometryMismatchError,
     OutputExistsError,
@@ -46,14 +45,6 @@ DIRECTIONS = {
     "FFS": np.array([[0, 0, -1], [0, 1, 0], [-1, 0, 0]], dtype=float).T,
     "HFP": np.array([[0, 0, 1], [0, -1, 0], [-1, 0, 0]], dtype=float).T,
 }
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    executable = shutil.which("dciodvfy")
-    if executable is None:
-        pytest.skip("dciodvfy (dicom3tools) is not installed")
-    result = subprocess.run([executable, str(path)], capture_output=True, text=True, check=False)
-    return [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
 
 
 def centred_grid(

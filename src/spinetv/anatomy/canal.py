@@ -309,11 +309,14 @@ def _pick_hole(
         midline = float(lr_bone.mean())
         tolerance = 0.15 * float(lr_bone.max() - lr_bone.min())
         centres = ndimage.center_of_mass(holes, labels, candidates)
-        central = [c for c, centre in zip(candidates, centres) if abs(centre[0] - midline) <= tolerance]
+        central = [
+            int(c) for c, centre in zip(candidates, centres)
+            if abs(centre[0] - midline) <= tolerance
+        ]
         if central:
             candidates = np.asarray(central)
-    best = int(candidates[np.argmax(sizes[candidates])])
-    return np.asarray(labels == best)
+    chosen = int(candidates[np.argmax(sizes[candidates])])
+    return np.asarray(labels == chosen)
 
 
 def project_canal(
@@ -423,7 +426,9 @@ def project_canal(
     return None
 
 
-def _tilted(axis: NDArray[np.float64], about: NDArray[np.float64], deg: float) -> NDArray[np.float64]:
+def _tilted(
+    axis: NDArray[np.float64], about: NDArray[np.float64], deg: float
+) -> NDArray[np.float64]:
     """``axis`` turned by ``deg`` degrees about the unit vector ``about`` (Rodrigues)."""
     t = np.radians(deg)
     return (
@@ -519,15 +524,18 @@ def prism_box(projected: ProjectedCanal, grid: ImageGrid, extend_mm: float) -> B
     """The voxel box around the canal prism (a few percent of the vertebra's box)."""
     ij = np.argwhere(projected.hole)
     px = projected.pixel_mm
-    lr = (projected.lr0_mm + (ij[:, 0].min() - 1) * px, projected.lr0_mm + (ij[:, 0].max() + 1) * px)
-    ap = (projected.ap0_mm + (ij[:, 1].min() - 1) * px, projected.ap0_mm + (ij[:, 1].max() + 1) * px)
+    lr0, ap0 = projected.lr0_mm, projected.ap0_mm
+    lr = (lr0 + (ij[:, 0].min() - 1) * px, lr0 + (ij[:, 0].max() + 1) * px)
+    ap = (ap0 + (ij[:, 1].min() - 1) * px, ap0 + (ij[:, 1].max() + 1) * px)
     si = (projected.si_range_mm[0] - extend_mm, projected.si_range_mm[1] + extend_mm)
     corners = np.array([[a, b, c] for a in lr for b in ap for c in si])
     ijk = grid.lps_to_index(projected.frame.to_lps(corners))
     start = np.clip(np.floor(ijk.min(axis=0)).astype(int) - 1, 0, np.asarray(grid.shape))
     stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 2, 0, np.asarray(grid.shape))
     stop = np.maximum(stop, start)
-    return BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
+    return BoundingBox(
+        (int(start[0]), int(start[1]), int(start[2])), (int(stop[0]), int(stop[1]), int(stop[2]))
+    )
 
 
 def _extrude(

@@ -207,8 +207,9 @@ def local_frame(
         SI: line through the canal's slice centroids within the vertebra's slice range, turned
         superior. Origin: the point of that line nearest the vertebra's centroid. AP: from the
         centroid of the bone anterior to the canal's anterior wall and within 3 canal
-        half-widths of its midline (the body; the anterior arch at C1) to the origin, in the plane perpendicular to SI, turned posterior. LR: ``ap x
-        si``, which points to the patient's left.
+        half-widths of its midline (the body; the anterior arch at C1) to the origin, in the
+        plane perpendicular to SI, turned posterior. LR: ``ap x si``, which points to the
+        patient's left.
 
     Raises
     ------

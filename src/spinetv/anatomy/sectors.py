@@ -356,7 +356,9 @@ def _walls_from_section(
     else:
         canal_local = frame.to_local(points[inside])
     lattice = _lattice_mm(grid)
-    a, p, lr_low, lr_high = _walls_of(canal_local, bone_local, _BAND_FRACTION * lattice, 0.5 * lattice)
+    a, p, lr_low, lr_high = _walls_of(
+        canal_local, bone_local, _BAND_FRACTION * lattice, 0.5 * lattice
+    )
     return CanalWalls(
         np.array([-np.inf, np.inf]),
         np.array([a]),
@@ -376,7 +378,7 @@ def _walls_per_slab(
 ) -> CanalWalls:
     si_range = (float(bone_local[:, 2].min()), float(bone_local[:, 2].max()))
     n_slabs = max(1, int(np.ceil((si_range[1] - si_range[0]) / slab_mm)))
-    edges = si_range[0] + slab_mm * np.arange(n_slabs + 1)
+    edges = np.asarray(si_range[0] + slab_mm * np.arange(n_slabs + 1), dtype=np.float64)
     edges[-1] = max(edges[-1], si_range[1])
     keep = (canal_local[:, 2] >= edges[0]) & (canal_local[:, 2] <= edges[-1])
     points = canal_local[keep]
@@ -399,9 +401,13 @@ def _walls_per_slab(
         )
     good_slabs = np.flatnonzero(good)
     nearest = good_slabs[np.abs(np.arange(n_slabs)[:, None] - good_slabs[None, :]).argmin(axis=1)]
-    anterior, posterior, lr_low, lr_high = walls[nearest].T
+    anterior, posterior, lr_low, lr_high = np.asarray(walls[nearest].T, dtype=np.float64)
     return CanalWalls(
-        edges, anterior, posterior, 0.5 * (lr_low + lr_high), 0.5 * (lr_high - lr_low)
+        edges,
+        anterior,
+        posterior,
+        np.asarray(0.5 * (lr_low + lr_high), dtype=np.float64),
+        np.asarray(0.5 * (lr_high - lr_low), dtype=np.float64),
     )
 
 

@@ -464,42 +464,14 @@ def _virtual_box(
     return start, stop
 
 
-# ---- public functions ---------------------------------------------------------------------
-def expand_with_report(
+def _expand(
     mask: Mask,
     margin: Margin,
-    *,
-    method: MarginMethod = "auto",
-    name: str = "mask",
-    warn: bool = True,
+    method: MarginMethod,
+    name: str,
+    warn: bool,
+    stacklevel: int,
 ) -> MarginResult:
-    """Grow a mask by an exact margin and report whether the image edge cut the result.
-
-    Parameters
-    ----------
-    mask : Mask
-        The mask to grow (not modified).
-    margin : Margin
-        Distances in mm towards each patient direction (see the module notes for the exact set).
-    method : {"auto", "edt", "separable", "element"}, optional
-        Which exact algorithm to use; ``"auto"`` picks the fastest that applies. All give the
-        same voxels.
-    name : str, optional
-        What to call the mask in a warning.
-    warn : bool, optional
-        Emit a :class:`GeometryWarning` when the result is cut by the image edge (default True).
-
-    Returns
-    -------
-    MarginResult
-        The grown mask (within the image) and how much of the exact result fell outside.
-
-    Warns
-    -----
-    GeometryWarning
-        When part of the exact expansion lies outside the image, naming the patient sides, the
-        depth in mm and voxels, and the number of voxels cut.
-    """
     if margin.is_zero or mask.is_empty:
         return MarginResult(mask)
     grid = mask.grid
@@ -537,7 +509,7 @@ def expand_with_report(
             if cut > 0:
                 side = _side_of(vector)
                 if cut * spacing > depth_mm.get(side, 0.0):
-                    depth_mm[side] = cut * spacing
+                    depth_mm[side] = round(cut * spacing, 6)
                     depth_voxels[side] = cut
     sides = tuple(side for side in PATIENT_SIDES if side in depth_mm)
     if warn:
@@ -549,11 +521,50 @@ def expand_with_report(
             f"expanding {name} by {margin.describe()} reaches beyond the image on the {where}; "
             f"{clipped_voxels} voxels of the expansion were cut at the image edge",
             GeometryWarning,
-            stacklevel=3 if name == "mask" else 2,
+            stacklevel=stacklevel,
         )
     return MarginResult(
         result, True, sides, clipped_voxels, tuple(depth_mm[side] for side in sides)
     )
+
+
+# ---- public functions ---------------------------------------------------------------------
+def expand_with_report(
+    mask: Mask,
+    margin: Margin,
+    *,
+    method: MarginMethod = "auto",
+    name: str = "mask",
+    warn: bool = True,
+) -> MarginResult:
+    """Grow a mask by an exact margin and report whether the image edge cut the result.
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask to grow (not modified).
+    margin : Margin
+        Distances in mm towards each patient direction (see the module notes for the exact set).
+    method : {"auto", "edt", "separable", "element"}, optional
+        Which exact algorithm to use; ``"auto"`` picks the fastest that applies. All give the
+        same voxels.
+    name : str, optional
+        What to call the mask in a warning.
+    warn : bool, optional
+        Emit a :class:`GeometryWarning` when the result is cut by the image edge (default True).
+
+    Returns
+    -------
+    MarginResult
+        The grown mask (within the image) and how much of the exact result fell outside.
+
+    Warns
+    -----
+    GeometryWarning
+        When part of the exact expansion lies outside the image, naming the patient sides, the
+        depth in mm and voxels, and the number of voxels cut.
+    """
+    return _expand(mask, margin, method, name, warn, stacklevel=3)
 
 
 def expand(
@@ -584,7 +595,7 @@ def expand(
         When the image edge cuts the expansion; use :func:`expand_with_report` to get the
         details as values.
     """
-    return expand_with_report(mask, margin, method=method, name=name, warn=True).mask
+    return _expand(mask, margin, method, name, True, stacklevel=3).mask
 
 
 def shrink(mask: Mask, margin: Margin, *, method: MarginMethod = "auto") -> Mask:

@@ -1,0 +1,107 @@
+"""The whole job on phantoms with known answers: sectors -> CTV -> planning volumes."""
+
+from __future__ import annotations
+
+import pytest
+
+from spinetv import AnatomyError
+from spinetv.geometry.booleans import contains, dice, overlap_cc, union
+from spinetv.phantom import GtvSpec, make_spine_phantom
+from spinetv.pipeline import Anatomy, PlanOptions, plan
+from spinetv.structure import check_tg263_name
+
+
+def _anatomy(phantom) -> Anatomy:  # type: ignore[no-untyped-def]
+    return Anatomy(phantom.grid, dict(phantom.vertebrae), cord=phantom.cord)
+
+
+@pytest.fixture(scope="module")
+def lumbar():  # type: ignore[no-untyped-def]
+    return make_spine_phantom(
+        levels=("L1", "L2", "L3"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=GtvSpec(level="L2", sectors=(1, 2), body_side="left"),
+        seed=3,
+    )
+
+
+def test_lumbar_plan_follows_isrc_row_d_and_builds_every_volume(lumbar) -> None:  # type: ignore[no-untyped-def]
+    result = plan(lumbar.gtv, _anatomy(lumbar), PlanOptions(protocol="sib-sbrt-2025"))
+    by_name = {s.name: s for s in result.structures}
+    assert result.report["involved_levels"] == ["L2"]
+    level = result.report["levels"][0]
+    assert level["involved_sectors"] == [1, 2]
+    assert level["ctv_sectors"] == [1, 2, 3]
+    expected_ctv = union(lumbar.gtv, *(lumbar.parts["L2"][k] for k in (1, 2, 3)))
+    assert dice(by_name["CTV"].mask, expected_ctv) >= 0.97
+    assert contains(by_name["CTV"].mask, lumbar.gtv)
+    assert contains(by_name["PTV"].mask, by_name["CTV"].mask)
+    assert overlap_cc(by_name["PTV_Eval"].mask, by_name["SpinalCanal"].mask) == 0
+    assert contains(by_name["SpinalCord_PRV02"].mask, lumbar.cord)
+    for name in by_name:
+        assert check_tg263_name(name) == [], name
+    for name in ("CTV", "PTV", "PTV_Eval", "SpinalCord_PRV02"):
+        assert result.report["structures"][name]["volume_cc"] > 0
+        assert result.report["structures"][name]["made_by"]
+
+
+def test_trial_arms_differ_as_the_protocols_say(lumbar) -> None:  # type: ignore[no-untyped-def]
+    involved = plan(lumbar.gtv, _anatomy(lumbar), PlanOptions("chictr1900023401-involved"))
+    whole = plan(lumbar.gtv, _anatomy(lumbar), PlanOptions("chictr1900023401-whole"))
+    whole_ctv = next(s.mask for s in whole.structures if s.name == "CTV")
+    assert dice(whole_ctv, union(lumbar.vertebrae["L2"], lumbar.gtv)) >= 0.97
+    involved_ctv = next(s.mask for s in involved.structures if s.name == "CTV")
+    assert involved_ctv.volume_cc < whole_ctv.volume_cc
+    assert whole.report["levels"][0]["ctv_sectors"] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("orientation", ["FFS", "HFP"])
+def test_orientation_does_not_change_the_answer(lumbar, orientation: str) -> None:  # type: ignore[no-untyped-def]
+    turned = make_spine_phantom(
+        levels=("L1", "L2", "L3"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        orientation=orientation,
+        gtv=GtvSpec(level="L2", sectors=(1, 2), body_side="left"),
+        seed=3,
+    )
+    reference = plan(lumbar.gtv, _anatomy(lumbar)).report
+    other = plan(turned.gtv, _anatomy(turned)).report
+    assert other["levels"][0]["ctv_sectors"] == reference["levels"][0]["ctv_sectors"]
+    for name in ("CTV", "PTV", "PTV_Eval"):
+        assert other["structures"][name]["volume_cc"] == pytest.approx(
+            reference["structures"][name]["volume_cc"], rel=0.02
+        )
+
+
+def test_sacral_ptv_eval_excludes_canal_and_foramina() -> None:
+    phantom = make_spine_phantom(
+        levels=("L5", "S1", "S2", "S3", "S4", "S5"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=GtvSpec(level="S2", sectors=(1, 2), body_side="left"),
+        seed=5,
+    )
+    result = plan(phantom.gtv, _anatomy(phantom), PlanOptions(protocol="sib-sbrt-2025"))
+    by_name = {s.name: s for s in result.structures}
+    assert "S2" in result.report["involved_levels"]
+    steps = result.report["structures"]["PTV_Eval"]["made_by"]
+    assert "minus SacralCanal" in steps and "minus SacralForamina" in steps
+    assert overlap_cc(by_name["PTV_Eval"].mask, by_name["SacralCanal"].mask) == 0
+    assert overlap_cc(by_name["PTV_Eval"].mask, by_name["SacralForamina"].mask) == 0
+    assert any(name.startswith("S2_") for name in by_name)
+
+
+def test_gtv_far_from_any_vertebra_is_a_clear_error(lumbar) -> None:  # type: ignore[no-untyped-def]
+    far = make_spine_phantom(
+        levels=("T10", "T11"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=GtvSpec(level="T10", sectors=(1,)),
+        seed=1,
+    )
+    only_lumbar = Anatomy(far.grid, {"T11": far.vertebrae["T11"]})
+    with pytest.raises(AnatomyError, match="touches none of the vertebrae T11"):
+        plan(far.gtv, only_lumbar)
+
+
+def test_missing_requested_level_is_named(lumbar) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(AnatomyError, match="L4"):
+        plan(lumbar.gtv, _anatomy(lumbar), PlanOptions(levels=("L2", "L4")))
