@@ -28,6 +28,7 @@ fixed strings.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -115,7 +116,9 @@ def uid(*parts: str) -> str:
     return str(generate_uid(entropy_srcs=[_UID_SEED, *parts]))
 
 
-def to_axial_hfs(voxels: NDArray[np.generic], grid: ImageGrid) -> tuple[NDArray[np.generic], ImageGrid]:
+def to_axial_hfs(
+    voxels: NDArray[np.generic], grid: ImageGrid
+) -> tuple[NDArray[np.generic], ImageGrid]:
     """Re-index an axis-aligned volume so its rows run to patient left and columns posterior.
 
     Only axis swaps and flips are done (no resampling), so every voxel keeps its value and its
@@ -123,7 +126,9 @@ def to_axial_hfs(voxels: NDArray[np.generic], grid: ImageGrid) -> tuple[NDArray[
     head-first supine axial series.
     """
     if not grid.is_axis_aligned:
-        raise SpinetvError(f"{grid.describe()}: expected an axis-aligned grid, found an oblique one")
+        raise SpinetvError(
+            f"{grid.describe()}: expected an axis-aligned grid, found an oblique one"
+        )
     # Target array axes (slice, row, column) run along LPS z, y, x.
     axes_signs = [grid.axis_of(lps_axis) for lps_axis in (2, 1, 0)]
     source_axes = [axis for axis, _ in axes_signs]
@@ -136,7 +141,7 @@ def to_axial_hfs(voxels: NDArray[np.generic], grid: ImageGrid) -> tuple[NDArray[
         corner_ijk[source_axes[t]] = grid.shape[source_axes[t]] - 1
     origin = grid.index_to_lps(corner_ijk)
     hfs = ImageGrid(
-        shape=moved.shape,  # type: ignore[arg-type]
+        shape=moved.shape,
         spacing_mm=tuple(grid.spacing_mm[a] for a in source_axes),  # type: ignore[arg-type]
         origin_lps_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
         direction=AXIAL_HFS_DIRECTION.copy(),
@@ -146,8 +151,14 @@ def to_axial_hfs(voxels: NDArray[np.generic], grid: ImageGrid) -> tuple[NDArray[
 
 
 def body_mask(voxels_hu: NDArray[np.generic], grid: ImageGrid) -> Mask:
-    """The external contour: HU above the threshold, largest component, holes filled per slice."""
-    inside = np.asarray(voxels_hu) > BODY_THRESHOLD_HU
+    """The external contour: HU above the threshold, opened, largest component, holes filled.
+
+    The opening (one voxel, 6-connected) cuts the thin blanket and table shell that touch the
+    patient's back in this CT; without it they join the largest component.
+    """
+    inside = ndimage.binary_opening(
+        np.asarray(voxels_hu) > BODY_THRESHOLD_HU, ndimage.generate_binary_structure(3, 1)
+    )
     labels, count = ndimage.label(inside)
     if count == 0:
         return Mask.empty(grid)
@@ -165,15 +176,19 @@ def _canal_centre_lps(vertebra: Mask, cord: Mask) -> NDArray[np.float64]:
     cord_array = cord.to_array()
     ijk = np.argwhere(cord_array[slices]) + np.array([box.start[0], 0, 0])
     if ijk.size == 0:
-        raise SpinetvError(f"no spinal cord voxel within {GTV_LEVEL}'s slices; cannot place the GTV")
+        raise SpinetvError(
+            f"no spinal cord voxel within {GTV_LEVEL}'s slices; cannot place the GTV"
+        )
     return vertebra.grid.index_to_lps(ijk.mean(axis=0))
 
 
 def demonstration_gtv(vertebra: Mask, cord: Mask) -> tuple[Mask, NDArray[np.float64]]:
     """A sphere in the left posterior part of the vertebral body, clipped to the vertebra.
 
-    The body is taken as the vertebra's voxels anterior to the canal centre minus the sphere
-    radius' worth of canal; its posterior edge sets the sphere's AP position.
+    The canal centre is the cord's centroid within the vertebra's slices. The body's back wall
+    is the most posterior bone within 8 mm of the midline that lies more than 6 mm in front of
+    that centre (the thecal sac is about 12 mm deep here); the sphere is placed relative to
+    the canal centre (left-right) and that wall (front-back), at the body's mid-height.
 
     Returns
     -------
@@ -185,7 +200,7 @@ def demonstration_gtv(vertebra: Mask, cord: Mask) -> tuple[Mask, NDArray[np.floa
     points = vertebra.points_lps()
     # Bone within 8 mm of the canal centre in x and in front of it: the body's back wall.
     in_front = points[(np.abs(points[:, 0] - canal_lps[0]) < 8.0) & (points[:, 1] < canal_lps[1])]
-    canal_front_y = canal_lps[1] - 6.0  # the thecal sac is ~12 mm deep here
+    canal_front_y = canal_lps[1] - 6.0
     body_back = in_front[in_front[:, 1] < canal_front_y]
     body_back_y = float(body_back[:, 1].max())
     centre_z = float(np.median(body_back[:, 2]))
@@ -231,7 +246,9 @@ def build_case(source: Path) -> SampleCase:
         name for name in ("Sacrum", "SpinalCord") if name not in full
     ]
     if missing:
-        raise SpinetvError(f"{source}: labels {missing} not found; expected TotalSegmentator 2.18.0")
+        raise SpinetvError(
+            f"{source}: labels {missing} not found; expected TotalSegmentator 2.18.0 files"
+        )
     # "Sacrum" is the rest of the sacrum: S1 (from the vertebra file) is its own ROI.
     sacrum = subtract(full["Sacrum"], vertebrae["S1"])
     cord = full["SpinalCord"]
@@ -245,8 +262,8 @@ def build_case(source: Path) -> SampleCase:
             _COLORS["BODY"],
             Provenance(
                 "spinetv make_sample_case.py",
-                f"External contour: HU > {BODY_THRESHOLD_HU:g}, largest connected component, "
-                "holes filled per axial slice",
+                f"External contour: HU > {BODY_THRESHOLD_HU:g}, opened by one voxel, largest "
+                "connected component, holes filled per axial slice",
             ),
         ),
         Structure(
@@ -347,8 +364,8 @@ sacrum, the spinal cord, the body outline and a **demonstration GTV**.
 
 * Source: TotalSegmentator (Wasserthal et al.), `tests/reference_files/` as shipped in the PyPI
   sdist `totalsegmentator-2.18.0.tar.gz` (GitHub `wasserth/TotalSegmentator`).
-* Licence: Apache License 2.0; the full text is in `LICENSE` beside this file. The CT is
-  from University Hospital Basel's TotalSegmentator data.
+* Licence: Apache License 2.0 (the repository's; it has no separate data licence); the full
+  text is in `LICENSE` beside this file.
 * Files used: `example_ct.nii.gz` (CT, 122x101x112 voxels of 3 mm),
   `spine_report/totalseg_vertebrae.nii.gz` (vertebra labels) and
   `example_seg_fast_force_split.nii.gz` (sacrum label 25, spinal cord label 79).
@@ -363,7 +380,8 @@ sacrum, the spinal cord, the body outline and a **demonstration GTV**.
   * `T12`, `L1`-`L5`, `S1`, `Sacrum` (sacrum minus S1), `SpinalCord`: **TotalSegmentator
     v2.18.0 model predictions, not manual ground truth** (ROIGenerationAlgorithm AUTOMATIC).
     T11 is cut by the top of the image and left out; T12 reaches the top slice.
-  * `BODY` (EXTERNAL): HU > -500, largest connected component, holes filled per slice.
+  * `BODY` (EXTERNAL): HU > -500, opened by one voxel (drops the blanket and table shell),
+    largest connected component, holes filled per axial slice.
   * `GTV`: **synthetic, a demonstration lesion, not a patient's**: a {radius:g} mm sphere in
     the left posterior part of the L2 vertebral body, clipped to L2, reaching the left pedicle
     (ISRC sectors 1 and 2). There is no tumour in this CT.
@@ -396,13 +414,30 @@ def write_notice(case: SampleCase, reference: SeriesReference, rs: Path, out: Pa
     return path
 
 
+def _normal_permissions(folder: Path) -> None:
+    """Give ``folder`` and its content the umask's usual modes.
+
+    Temporary folders and atomically written files are created private (0700/0600); the
+    sample is meant to be shared and committed.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the script; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help=f"TotalSegmentator reference files (default {DEFAULT_SOURCE})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help=f"TotalSegmentator reference files (default {DEFAULT_SOURCE})",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing sample")
     args = parser.parse_args(argv)
     source, out = args.source, args.out
@@ -420,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         reference, rs = write_case(case, temp, overwrite=False)
         shutil.copyfile(source / "LICENSE", temp / "LICENSE")
         write_notice(case, reference, rs, temp)
+        _normal_permissions(temp)
         if out.exists():
             shutil.rmtree(out)
         temp.rename(out)
@@ -427,8 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {out}: {len(list((out / 'CT').iterdir()))} CT slices, RS_sample.dcm, "
-          f"LICENSE, NOTICE.md ({total / 1e6:.2f} MB)")
+    print(
+        f"wrote {out}: {len(list((out / 'CT').iterdir()))} CT slices, RS_sample.dcm, "
+        f"LICENSE, NOTICE.md ({total / 1e6:.2f} MB)"
+    )
     for structure in case.structures:
         print(f"  {structure.name:<11}{structure.roi_type.value:<9}{structure.volume_cc:8.1f} cc")
     return 0

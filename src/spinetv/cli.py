@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "audit": "ctv",
     "convert": "convert",
     "phantom": "phantom",
+    "batch": "batch",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -30,6 +30,7 @@ from spinetv.planning.protocols import Protocol, load_protocol
 from spinetv.planning.volumes import (
     VolumeResult,
     cord_evaluation_volume,
+    effective_margin_mm,
     make_prv,
     make_ptv,
     make_ptv_eval,
@@ -256,7 +257,9 @@ def label_case_sectors(
 
     sacral_canal = anatomy.sacral_canal
     foramina = anatomy.sacral_foramina
-    if segments and (wanted_sacral or anatomy.sacral_canal is None):
+    # The sacral canal is derived only for a sacral target: a lumbar plan must not fail on a
+    # sacrum far from the lesion.
+    if segments and wanted_sacral:
         sacral = derive_sacral_canal(
             segments,
             cord=anatomy.thecal_sac or anatomy.cord,
@@ -419,6 +422,17 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     trims = [(n, available[n]) for n in protocol.ptv.subtract if n in available]
     skipped = [n for n in protocol.ptv.subtract if n not in available]
     ptv = make_ptv(ctv.mask, margin, subtract_masks=trims)
+    reach = effective_margin_mm(anatomy.grid, margin)
+    short = {side: mm for side, mm in reach.items() if mm < margin.towards(side) - 0.5}
+    notes: list[str] = []
+    if short:
+        notes.append(
+            "PTV margin is exact on voxel centres, so on this grid it reaches only "
+            + ", ".join(
+                f"{side} {mm:g} mm (asked {margin.towards(side):g})" for side, mm in short.items()
+            )
+            + "; use a finer grid where the full margin matters"
+        )
     add(
         "PTV",
         ptv.mask,
@@ -429,6 +443,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             "margin_mm": margin.describe(),
             "source": protocol.ptv.source,
             "not_trimmed_at_absent": skipped,
+            "effective_margin_mm": reach,
         },
         ptv.clipped_sides,
     )
@@ -452,7 +467,6 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             {"source": rule.source},
         )
 
-    notes: list[str] = []
     for prv_rule in protocol.prvs:
         organ = available.get(prv_rule.structure)
         if organ is None or organ.is_empty:

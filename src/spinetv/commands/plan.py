@@ -145,8 +145,12 @@ def run_plan(
     report: Path | None,
     figures: Path | None,
     overwrite: bool,
+    html: Path | None = None,
 ) -> tuple[PlanResult, float]:
-    """Plan one protocol on a read case and write its outputs; returns the result and time."""
+    """Plan one protocol on a read case and write its outputs; returns the result and time.
+
+    ``html`` names a self-contained HTML report (figures embedded) to write as well.
+    """
     start = time.perf_counter()
     assert case.gtv is not None
     result = plan(
@@ -180,26 +184,27 @@ def run_plan(
             title=result.protocol.id,
         )
     seconds = time.perf_counter() - start
+    full_report = {
+        "spinetv_version": __version__,
+        "inputs": {
+            "image": str(case.image.reference.paths[0].parent)
+            if case.reference is not None and case.reference.paths
+            else None,
+            "rtstruct": str(case.rtstruct.path) if case.rtstruct else None,
+            "sources": case.sources,
+            "read_warnings": list(case.read_warnings),
+        },
+        "output": str(out),
+        "figures": [str(p) for p in figure_paths],
+        "name_suffix": suffix,
+        **result.report,
+        "seconds": round(seconds, 3),
+    }
     if report is not None:
-        write_json_report(
-            {
-                "spinetv_version": __version__,
-                "inputs": {
-                    "image": str(case.image.reference.paths[0].parent)
-                    if case.reference is not None and case.reference.paths
-                    else None,
-                    "rtstruct": str(case.rtstruct.path) if case.rtstruct else None,
-                    "sources": case.sources,
-                    "read_warnings": list(case.read_warnings),
-                },
-                "output": str(out),
-                "figures": [str(p) for p in figure_paths],
-                "name_suffix": suffix,
-                **result.report,
-                "seconds": round(seconds, 3),
-            },
-            report,
-            overwrite=overwrite,
-        )
+        write_json_report(full_report, report, overwrite=overwrite)
+    if html is not None:
+        from spinetv.report.html import write_html_report  # only when asked
+
+        write_html_report(full_report, figure_paths, html, overwrite=overwrite)
     log.info("%s: %d structures written to %s", protocol, len(structures), out)
     return result, seconds

@@ -46,10 +46,18 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         yield temp
         if not overwrite and target.exists():
             raise OutputExistsError(f"{target}: appeared while writing; not replaced")
+        # mkstemp makes the file private (0600); an output should get the user's usual mode.
+        os.chmod(temp, 0o666 & ~_current_umask())
         os.replace(temp, target)
     finally:
         if temp.exists():
             temp.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_with(

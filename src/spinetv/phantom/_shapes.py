@@ -24,6 +24,11 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 _BODY_POSTERIOR_EXPONENT = 4.0  # a flat posterior body wall with rounded corners
+_LINING_MM = 2.0  # thickness of the bony shell lining the front half of the canal
+# Voxel centres within this distance of a sector wall count as beyond it (posterior, lateral):
+# the same tie rule as spinetv.anatomy.sectors, so a row of voxels lying on the wall of an
+# axis-aligned grid goes to the same side in the ground truth and in the labelling.
+TIE_MM = 1e-6
 
 
 def _segment_distance(
@@ -113,6 +118,13 @@ def vertebra_bone(
     for side in (1.0, -1.0):
         dist = _segment_distance(u, v, (side * root_u, -dc - 2.0), (side * end_u, 1.0))
         bone |= _tube(dist, w - ped_w, r_ped, d.pedicle_height / 2.0)
+    # The bony ring lines the canal at the pedicles' height: a shell around the front half of
+    # the canal fills the lateral recesses and the lens between the flat back of the body and
+    # the elliptic canal, so the canal is exactly the space the ring encloses.
+    shell = (u / (canal_half_width + _LINING_MM)) ** 2 + (
+        v / (canal_half_depth + _LINING_MM)
+    ) ** 2 <= 1.0
+    bone |= shell & (v <= 0.0) & (np.abs(w - ped_w) <= d.pedicle_height / 2.0)
     # Posterior arch (laminae): a ring behind the canal's centre.
     outer_u = canal_half_width + d.pedicle_width
     outer_v = canal_half_depth + d.lamina_thickness
@@ -223,23 +235,27 @@ def label_parts(
     canal_half_width: FloatArray,
     canal_half_depth: FloatArray,
     *,
-    body_half_width: FloatArray | None = None,
+    body_half_width: FloatArray | float | None = None,
 ) -> NDArray[np.uint8]:
     """Sector (1-6) of every bone voxel by the geometric rule; 0 outside ``bone``.
 
     With the canal's anterior wall ``a = -d``, centre ``c = 0``, posterior wall ``p = +d`` and
     half-width ``w`` (all at the voxel's position along the centreline):
 
-    * ``v < a``: 1 (body) -- for a sacral segment only within ``|u| <= body_half_width``;
+    * ``v < a`` and ``|u| <= body_half_width``: 1 (body) -- bone in front of the canal but
+      lateral to the body (an anterolateral transverse process, a sacral ala) is not body;
     * ``v < c`` (otherwise): 2 if ``u > 0`` else 6 (pedicles; sacrum: alae);
     * ``v > p`` and ``|u| <= w``: 4 (spinous process; sacrum: median crest);
     * the rest: 3 if ``u > 0`` else 5 (transverse process and lamina).
+
+    ``body_half_width`` None: no lateral limit (C1, whose anterior arch is its "body").
+    A point within :data:`TIE_MM` of ``a`` or ``c`` counts as posterior to it.
     """
     left = u > 0
     sector = np.where(left, np.uint8(3), np.uint8(5))
     sector = np.where((v > canal_half_depth) & (np.abs(u) <= canal_half_width), np.uint8(4), sector)
-    sector = np.where(v < 0, np.where(left, np.uint8(2), np.uint8(6)), sector)
-    body_zone = v < -canal_half_depth
+    sector = np.where(v < -TIE_MM, np.where(left, np.uint8(2), np.uint8(6)), sector)
+    body_zone = v < -canal_half_depth - TIE_MM
     if body_half_width is not None:
         body_zone &= np.abs(u) <= body_half_width
     sector = np.where(body_zone, np.uint8(1), sector)

@@ -113,6 +113,8 @@ _CONUS_TAPER_MM = 20.0
 _SAC_SCALE = 0.78
 _CAUDA_SCALE = 0.6
 _LATERAL_CLEARANCE_MM = 4.0
+# Half-length of the ramp between the canals of touching (sacral) segments, mm.
+_CANAL_STEP_MM = 1e-3
 _SECTORS = (1, 2, 3, 4, 5, 6)
 _RING = ((1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 1))
 
@@ -479,9 +481,23 @@ class _Column:
         return np.interp(s, centres[order], np.asarray(values, dtype=float)[order])
 
     def canal_half(self, s: FloatArray) -> tuple[FloatArray, FloatArray]:
-        width = self._interp(s, [self.table[n].canal_width / 2 for n in LEVEL_NAMES], LEVEL_NAMES)
-        depth = self._interp(s, [self.table[n].canal_depth / 2 for n in LEVEL_NAMES], LEVEL_NAMES)
-        return width, depth
+        """Canal half-width and half-depth along the centreline, mm.
+
+        Constant over each level's height, so that the canal of a level is exactly the space
+        its bony ring encloses (the bone is built around that one cross-section); it changes
+        linearly only across the discs (between touching sacral segments: a step).
+        """
+        knots: list[float] = []
+        widths: list[float] = []
+        depths: list[float] = []
+        for name in sorted(LEVEL_NAMES, key=lambda n: self.s_centre[n]):
+            dims = self.table[name]
+            half_h = dims.body_height / 2 - _CANAL_STEP_MM
+            for knot in (self.s_centre[name] - half_h, self.s_centre[name] + half_h):
+                knots.append(knot)
+                widths.append(dims.canal_width / 2)
+                depths.append(dims.canal_depth / 2)
+        return np.interp(s, knots, widths), np.interp(s, knots, depths)
 
     def cord_half(self, s: FloatArray) -> tuple[FloatArray, FloatArray]:
         names = [n for n in LEVEL_NAMES if not n.startswith("S")]
@@ -803,7 +819,7 @@ def _paint_level(work: _Work, column: _Column, level: str, index: int, hiatus: b
     w = s - column.s_centre[level]
     half_w, half_d = column.canal_half(s)
     canal = work.canal[box.slices]
-    body_half_width = None
+    body_half_width: FloatArray | float | None = None
     if dims.is_sacral:
         body_width = column.sacral(s, "body_width")
         solid = _shapes.sacral_segment_bone(
@@ -845,6 +861,8 @@ def _paint_level(work: _Work, column: _Column, level: str, index: int, hiatus: b
         body_half_width = body_width / 2
     else:
         solid = _shapes.vertebra_bone(u, v, w, dims, half_w, half_d)
+        if level != "C1":
+            body_half_width = dims.body_width / 2
     owner = work.owner[box.slices]
     bone = solid & ~canal & (owner == 0)
     parts = _shapes.label_parts(u, v, bone, half_w, half_d, body_half_width=body_half_width)

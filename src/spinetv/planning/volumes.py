@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from spinetv.geometry.booleans import subtract
+from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import Margin, expand_with_report
 from spinetv.geometry.mask import Mask
 
 __all__ = [
     "VolumeResult",
+    "effective_margin_mm",
     "make_ptv",
     "make_ptv_eval",
     "make_prv",
@@ -69,6 +71,29 @@ def make_ptv(
         mask = subtract(mask, other)
         steps.append(f"minus {name}")
     return VolumeResult(mask, tuple(steps), tuple(expanded.clipped_sides))
+
+
+def effective_margin_mm(grid: ImageGrid, margin: Margin) -> dict[str, float]:
+    """How far a margin really reaches on ``grid``'s voxel centres, per patient side (mm).
+
+    A margin is exact on voxel centres, so along an axis with spacing ``s`` a margin ``m``
+    moves the surface by ``floor(m / s) * s``: a 2 mm margin on 3 mm pixels adds nothing
+    in-plane. Planners need to know; the pipeline reports these figures.
+    """
+    reach = {}
+    for side, lps_axis in (
+        ("left", 0),
+        ("right", 0),
+        ("anterior", 1),
+        ("posterior", 1),
+        ("superior", 2),
+        ("inferior", 2),
+    ):
+        axis, _ = grid.axis_of(lps_axis)
+        spacing = grid.spacing_mm[axis]
+        requested = margin.towards(side)
+        reach[side] = round(float(np.floor(requested / spacing + 1e-6) * spacing), 3)
+    return reach
 
 
 def make_ptv_eval(ptv: Mask, exclusions: Sequence[tuple[str, Mask]]) -> VolumeResult:

@@ -1,0 +1,779 @@
+"""Many cases and protocols in one run: a manifest in, one folder per case and a summary out.
+
+The engine behind ``spinetv batch`` (free of argparse, usable from a script or a notebook):
+
+- :func:`read_manifest` reads and checks a CSV manifest (one row per case);
+- :func:`run_batch` reads each case once, plans every protocol of its row on it, in parallel
+  worker processes, isolating failures (a bad case becomes a ``failed`` row with a one-line
+  message, the other cases finish) and resuming a run that was interrupted;
+- :func:`write_summary` writes ``summary.csv``, one row per case and protocol.
+
+Output layout: ``OUT/<case_id>/<protocol>/RS.dcm`` and ``report.json`` (``figures/`` and
+``report.html`` on request), a per-case done marker ``OUT/<case_id>/spinetv_done.json`` and
+``OUT/summary.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import logging
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NoReturn
+
+from spinetv import __version__
+from spinetv.anatomy.levels import parse_level
+from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
+from spinetv.io.atomic import write_text_atomic
+from spinetv.planning.protocols import load_protocol
+
+__all__ = [
+    "BatchCase",
+    "BatchRow",
+    "BatchStatus",
+    "BatchSummary",
+    "DONE_MARKER",
+    "MANIFEST_COLUMNS",
+    "ManifestError",
+    "ManifestWarning",
+    "SUMMARY_COLUMNS",
+    "default_jobs",
+    "parse_vertebrae",
+    "protocol_folder",
+    "read_manifest",
+    "run_batch",
+    "write_summary",
+]
+
+log = logging.getLogger("spinetv")
+
+#: Columns a manifest may have; ``rtstruct``, ``vertebrae`` and ``labelmap`` are optional.
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "image",
+    "rtstruct",
+    "gtv",
+    "vertebrae",
+    "protocols",
+    "labelmap",
+)
+_REQUIRED_COLUMNS = ("case_id", "image", "gtv", "protocols")
+
+#: Columns of ``summary.csv``, in order.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "protocol",
+    "status",
+    "levels",
+    "involved_sectors",
+    "ctv_sectors",
+    "ctv_cc",
+    "ptv_cc",
+    "ptv_eval_cc",
+    "seconds",
+    "error",
+    "warnings",
+)
+
+#: Name of the per-case marker recording the finished protocols (for resuming).
+DONE_MARKER = "spinetv_done.json"
+SUMMARY_NAME = "summary.csv"
+RTSTRUCT_NAME = "RS.dcm"
+REPORT_NAME = "report.json"
+HTML_NAME = "report.html"
+FIGURES_NAME = "figures"
+
+# Case ids become folder names: keep them portable (no separators, no leading dot).
+_CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+_LIST_SPLIT_RE = re.compile(r"[;|]")
+_VERTEBRA_SPLIT_RE = re.compile(r"[;|,]")
+
+
+class ManifestError(SpinetvError):
+    """The batch manifest is malformed (the message names the file, the row and the column)."""
+
+
+class ManifestWarning(SpinetvWarning):
+    """Something in the manifest was tolerated (an unknown column, ignored)."""
+
+
+class BatchStatus(str, enum.Enum):
+    """Outcome of one case and protocol (values are the strings written to summary.csv)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    RESUMED = "skipped-resumed"
+
+
+@dataclass(frozen=True)
+class BatchCase:
+    """One row of a manifest: a case and the protocols to plan on it.
+
+    Parameters
+    ----------
+    case_id : str
+        Folder name of the case's outputs (letters, digits, ``.``, ``_``, ``-``).
+    image : Path
+        DICOM series folder (or NIfTI/NRRD/MHA file) of the planning image.
+    gtv : str
+        ROI name of the GTV in ``rtstruct``, or a mask image file.
+    protocols : tuple of str
+        Protocol preset names or preset files, planned in this order.
+    rtstruct : Path or None
+        RTSTRUCT with the GTV, vertebrae and organs.
+    vertebrae : str
+        ``"auto"``, levels (``"L1;L2"``) or ``ROI=LEVEL`` pairs, as for ``spinetv plan``.
+    labelmap : Path or None
+        TotalSegmentator label map on the image grid, for the vertebrae.
+    row : int or None
+        Line of the manifest the case came from (for messages).
+    """
+
+    case_id: str
+    image: Path
+    gtv: str
+    protocols: tuple[str, ...]
+    rtstruct: Path | None = None
+    vertebrae: str = "auto"
+    labelmap: Path | None = None
+    row: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _CASE_ID_RE.match(self.case_id):
+            raise SpinetvError(
+                f"case_id {self.case_id!r}: expected letters, digits, '.', '_' or '-' "
+                "(it names the case's output folder)"
+            )
+        if not self.protocols:
+            raise SpinetvError(f"case {self.case_id}: no protocol given")
+        folders = [protocol_folder(p) for p in self.protocols]
+        if len(set(folders)) != len(folders):
+            raise SpinetvError(
+                f"case {self.case_id}: protocols {', '.join(self.protocols)} would share an "
+                "output folder (same name twice?)"
+            )
+        parse_vertebrae(self.vertebrae)
+
+    def inputs(self) -> dict[str, str]:
+        """The inputs as strings; a finished protocol is resumed only when they are unchanged."""
+        return {
+            "image": str(self.image),
+            "rtstruct": "" if self.rtstruct is None else str(self.rtstruct),
+            "gtv": self.gtv,
+            "vertebrae": self.vertebrae,
+            "labelmap": "" if self.labelmap is None else str(self.labelmap),
+        }
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """The outcome of one case and protocol (one row of ``summary.csv``).
+
+    Parameters
+    ----------
+    case_id, protocol : str
+        Which case and protocol.
+    status : BatchStatus
+        ``ok``, ``failed`` or ``skipped-resumed`` (finished by an earlier run, not redone).
+    levels : tuple of str
+        The levels whose CTV is not empty, cranial first.
+    involved_sectors, ctv_sectors : mapping of str to tuple of int
+        Per level, the sectors the GTV involves and the sectors the CTV takes.
+    ctv_cc, ptv_cc, ptv_eval_cc : float or None
+        Volumes in cc (None when not made).
+    seconds : float
+        Wall time of planning and writing this protocol (excluding reading the case), s.
+    error : str
+        One-line message of a failure ("" when ok).
+    warnings : tuple of str
+        Warnings raised while reading and planning.
+    """
+
+    case_id: str
+    protocol: str
+    status: BatchStatus
+    levels: tuple[str, ...] = ()
+    involved_sectors: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ctv_sectors: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ctv_cc: float | None = None
+    ptv_cc: float | None = None
+    ptv_eval_cc: float | None = None
+    seconds: float = 0.0
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (see :meth:`from_json`)."""
+        return {
+            "case_id": self.case_id,
+            "protocol": self.protocol,
+            "status": self.status.value,
+            "levels": list(self.levels),
+            "involved_sectors": {k: list(v) for k, v in self.involved_sectors.items()},
+            "ctv_sectors": {k: list(v) for k, v in self.ctv_sectors.items()},
+            "ctv_cc": self.ctv_cc,
+            "ptv_cc": self.ptv_cc,
+            "ptv_eval_cc": self.ptv_eval_cc,
+            "seconds": self.seconds,
+            "error": self.error,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BatchRow:
+        """The row :meth:`to_json` wrote."""
+        return cls(
+            case_id=str(data["case_id"]),
+            protocol=str(data["protocol"]),
+            status=BatchStatus(data["status"]),
+            levels=tuple(data.get("levels", ())),
+            involved_sectors={
+                k: tuple(int(s) for s in v) for k, v in data.get("involved_sectors", {}).items()
+            },
+            ctv_sectors={
+                k: tuple(int(s) for s in v) for k, v in data.get("ctv_sectors", {}).items()
+            },
+            ctv_cc=data.get("ctv_cc"),
+            ptv_cc=data.get("ptv_cc"),
+            ptv_eval_cc=data.get("ptv_eval_cc"),
+            seconds=float(data.get("seconds", 0.0)),
+            error=str(data.get("error", "")),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
+    def csv_fields(self) -> dict[str, str]:
+        """The row as ``summary.csv`` strings."""
+
+        def sectors(by_level: Mapping[str, tuple[int, ...]]) -> str:
+            return ";".join(f"{lv}:{','.join(map(str, s))}" for lv, s in by_level.items())
+
+        def cc(value: float | None) -> str:
+            return "" if value is None else f"{value:.3f}"
+
+        return {
+            "case_id": self.case_id,
+            "protocol": self.protocol,
+            "status": self.status.value,
+            "levels": ";".join(self.levels),
+            "involved_sectors": sectors(self.involved_sectors),
+            "ctv_sectors": sectors(self.ctv_sectors),
+            "ctv_cc": cc(self.ctv_cc),
+            "ptv_cc": cc(self.ptv_cc),
+            "ptv_eval_cc": cc(self.ptv_eval_cc),
+            "seconds": f"{self.seconds:.2f}",
+            "error": self.error,
+            "warnings": " | ".join(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Every row of a batch run and where the summary went."""
+
+    rows: tuple[BatchRow, ...]
+    summary_path: Path
+    seconds: float
+
+    def count(self, status: BatchStatus) -> int:
+        """How many rows have ``status``."""
+        return sum(1 for row in self.rows if row.status is status)
+
+    @property
+    def failed(self) -> tuple[BatchRow, ...]:
+        """The failed rows."""
+        return tuple(row for row in self.rows if row.status is BatchStatus.FAILED)
+
+
+# ---- manifest -------------------------------------------------------------------------------
+def protocol_folder(protocol: str) -> str:
+    """Output folder name of a protocol: the preset name, or a preset file's stem."""
+    return Path(protocol).stem
+
+
+def parse_vertebrae(text: str) -> str | list[str] | dict[str, str]:
+    """A manifest's ``vertebrae`` cell: ``auto``, levels or ``ROI=LEVEL`` pairs.
+
+    Items are separated by ``;``, ``|`` or ``,``: ``"L1;L2"``, ``"Vert_A=L2;Vert_B=L3"``.
+
+    Raises
+    ------
+    SpinetvError
+        A level that is not one, or a mix of levels and pairs.
+    """
+    text = text.strip()
+    if text in ("", "auto"):
+        return "auto"
+    parts = [p.strip() for p in _VERTEBRA_SPLIT_RE.split(text) if p.strip()]
+    if all("=" in p for p in parts):
+        pairs = [p.split("=", 1) for p in parts]
+        return {key.strip(): value.strip() for key, value in pairs}
+    if any("=" in p for p in parts):
+        raise SpinetvError(f"{text!r}: a mix of levels and ROI=LEVEL pairs")
+    bad = [p for p in parts if parse_level(p) is None]
+    if bad:
+        raise SpinetvError(
+            f"{', '.join(map(repr, bad))} is not a vertebral level (expected e.g. L2, T12, S1, "
+            "or 'auto')"
+        )
+    return parts
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _is_protocol_file(value: str) -> bool:
+    return value.endswith(".toml") or "/" in value or os.sep in value
+
+
+def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:
+    """Read a batch manifest (CSV with a header row).
+
+    Columns: ``case_id``, ``image``, ``rtstruct`` (optional), ``gtv``, ``vertebrae``
+    (optional, ``auto`` by default), ``protocols`` (one or several, separated by ``;`` or
+    ``|``), ``labelmap`` (optional). Relative paths (image, rtstruct, labelmap, protocol files)
+    are resolved against the manifest's folder. Blank rows and rows whose ``case_id`` starts
+    with ``#`` are skipped. Input files are not opened here: a missing file fails its case,
+    not the batch.
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest.
+
+    Returns
+    -------
+    tuple of BatchCase
+        In the order of the file.
+
+    Raises
+    ------
+    ManifestError
+        Unreadable file, a missing required column, an empty or duplicate ``case_id``, an empty
+        required cell, an unknown protocol, a bad ``vertebrae`` cell; the message names the
+        file, the row (line number) and the column.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ManifestError(f"{source}: no such manifest file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{source}: cannot read the manifest ({error})") from None
+    reader = csv.reader(io.StringIO(text))
+    header_row = next(reader, None)
+    if header_row is None or not any(h.strip() for h in header_row):
+        raise ManifestError(
+            f"{source}: row 1: expected a header row with columns {', '.join(MANIFEST_COLUMNS)}"
+        )
+    header = [h.strip().lower() for h in header_row]
+    missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ManifestError(
+            f"{source}: row 1: missing column(s) {', '.join(missing)}; found "
+            f"{', '.join(header)}; expected {', '.join(MANIFEST_COLUMNS)}"
+        )
+    duplicated = sorted({h for h in header if h and header.count(h) > 1})
+    if duplicated:
+        raise ManifestError(f"{source}: row 1: column(s) {', '.join(duplicated)} given twice")
+    unknown = [h for h in header if h and h not in MANIFEST_COLUMNS]
+    if unknown:
+        warnings.warn(
+            f"{source}: column(s) {', '.join(unknown)} ignored (known: "
+            f"{', '.join(MANIFEST_COLUMNS)})",
+            ManifestWarning,
+            stacklevel=2,
+        )
+    base = source.resolve().parent
+    protocols_checked: dict[str, str] = {}
+    cases: list[BatchCase] = []
+    seen: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            raise ManifestError(
+                f"{source}: row {line}: {len(cells)} cells but {len(header)} columns "
+                "(a comma inside an unquoted cell?)"
+            )
+        values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}
+        case_id = values["case_id"]
+        if case_id.startswith("#"):
+            continue
+
+        def fail(
+            column: str, message: str, line: int = line, case_id: str = case_id
+        ) -> NoReturn:
+            where = f"row {line}" + (f" (case {case_id})" if case_id else "")
+            raise ManifestError(f"{source}: {where}, column {column!r}: {message}")
+
+        for column in _REQUIRED_COLUMNS:
+            if not values[column]:
+                fail(column, "empty; a value is required")
+        if not _CASE_ID_RE.match(case_id):
+            fail("case_id", "expected letters, digits, '.', '_' or '-' (it names a folder)")
+        folded = case_id.lower()
+        if folded in seen:
+            fail("case_id", f"duplicate of row {seen[folded]}")
+        seen[folded] = line
+        protocols: list[str] = []
+        for item in _LIST_SPLIT_RE.split(values["protocols"]):
+            name = item.strip()
+            if not name:
+                continue
+            if _is_protocol_file(name):
+                name = str(_resolve(base, name))
+            if name not in protocols_checked:
+                try:
+                    protocols_checked[name] = load_protocol(name).id
+                except SpinetvError as error:
+                    fail("protocols", str(error))
+            protocols.append(name)
+        if not protocols:
+            fail("protocols", "no protocol named (separate several with ';' or '|')")
+        vertebrae = values.get("vertebrae", "") or "auto"
+        try:
+            parse_vertebrae(vertebrae)
+        except SpinetvError as error:
+            fail("vertebrae", str(error))
+        gtv = values["gtv"]
+        if gtv.lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
+            gtv = str(_resolve(base, gtv))
+        rtstruct = values.get("rtstruct", "")
+        labelmap = values.get("labelmap", "")
+        try:
+            cases.append(
+                BatchCase(
+                    case_id=case_id,
+                    image=_resolve(base, values["image"]),
+                    gtv=gtv,
+                    protocols=tuple(protocols),
+                    rtstruct=_resolve(base, rtstruct) if rtstruct else None,
+                    vertebrae=vertebrae,
+                    labelmap=_resolve(base, labelmap) if labelmap else None,
+                    row=line,
+                )
+            )
+        except SpinetvError as error:
+            fail("protocols", str(error))
+    if not cases:
+        raise ManifestError(f"{source}: no case rows below the header")
+    return tuple(cases)
+
+
+# ---- outputs and resuming -------------------------------------------------------------------
+def _protocol_dir(out_dir: Path, case_id: str, protocol: str) -> Path:
+    return out_dir / case_id / protocol_folder(protocol)
+
+
+def _expected_outputs(folder: Path, figures: bool, html: bool) -> list[Path]:
+    paths = [folder / RTSTRUCT_NAME, folder / REPORT_NAME]
+    if figures:
+        paths.append(folder / FIGURES_NAME)
+    if html:
+        paths.append(folder / HTML_NAME)
+    return paths
+
+
+def _read_marker(case_dir: Path) -> dict[str, Any] | None:
+    marker = case_dir / DONE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # A damaged marker only costs a redo of the case.
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _finished(
+    case: BatchCase, out_dir: Path, *, figures: bool, html: bool
+) -> dict[str, BatchRow]:
+    """Protocols of ``case`` an earlier run finished with the same inputs, as resumed rows."""
+    marker = _read_marker(out_dir / case.case_id)
+    if marker is None or marker.get("inputs") != case.inputs():
+        return {}
+    done: dict[str, BatchRow] = {}
+    for protocol, entry in dict(marker.get("protocols", {})).items():
+        if protocol not in case.protocols:
+            continue
+        folder = _protocol_dir(out_dir, case.case_id, protocol)
+        if not all(p.exists() for p in _expected_outputs(folder, figures, html)):
+            continue
+        try:
+            row = BatchRow.from_json(entry)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if row.status is BatchStatus.OK:
+            done[protocol] = replace(row, status=BatchStatus.RESUMED)
+    return done
+
+
+def _write_marker(case: BatchCase, out_dir: Path, rows: Mapping[str, BatchRow]) -> None:
+    marker = {
+        "spinetv_version": __version__,
+        "case_id": case.case_id,
+        "inputs": case.inputs(),
+        "protocols": {p: r.to_json() for p, r in rows.items()},
+    }
+    write_text_atomic(
+        out_dir / case.case_id / DONE_MARKER, json.dumps(marker, indent=2) + "\n", overwrite=True
+    )
+
+
+# ---- the work of one case (runs in a worker process) ----------------------------------------
+@dataclass(frozen=True)
+class _Task:
+    case: BatchCase
+    todo: tuple[str, ...]
+    out_dir: Path
+    figures: bool
+    html: bool
+    finished: Mapping[str, BatchRow]
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) if isinstance(error, SpinetvError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
+def _warning_texts(caught: Sequence[warnings.WarningMessage]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+
+
+def _ok_row(case_id: str, protocol: str, report: Mapping[str, Any], seconds: float) -> BatchRow:
+    involved = {str(e["level"]): tuple(e["involved_sectors"]) for e in report["levels"]}
+    chosen = {str(e["level"]): tuple(e["ctv_sectors"]) for e in report["levels"]}
+    volumes = report["structures"]
+
+    def cc(name: str) -> float | None:
+        entry = volumes.get(name)
+        return None if entry is None else float(entry["volume_cc"])
+
+    return BatchRow(
+        case_id=case_id,
+        protocol=protocol,
+        status=BatchStatus.OK,
+        levels=tuple(report["involved_levels"]),
+        involved_sectors={lv: s for lv, s in involved.items() if s},
+        ctv_sectors={lv: s for lv, s in chosen.items() if s},
+        ctv_cc=cc("CTV"),
+        ptv_cc=cc("PTV"),
+        ptv_eval_cc=cc("PTV_Eval"),
+        seconds=round(seconds, 3),
+    )
+
+
+def _run_case(task: _Task) -> list[BatchRow]:
+    """Read the case once and plan each protocol still to do; never raises for one case."""
+    # Imported here: the pipeline pulls in scipy/scikit-image, which only workers need.
+    from spinetv.case import load_case
+    from spinetv.commands.plan import run_plan
+
+    case = task.case
+    rows: list[BatchRow] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loaded = load_case(
+                case.image,
+                case.rtstruct,
+                gtv=case.gtv,
+                vertebrae=parse_vertebrae(case.vertebrae),
+                labelmap=case.labelmap,
+            )
+            if not loaded.anatomy.vertebrae:
+                raise AnatomyError(
+                    "no vertebra found: name ROIs like L2 / Vertebra_L2, map them in the "
+                    "'vertebrae' column (ROI=L2), or give a 'labelmap'"
+                )
+        except Exception as error:  # isolate the case: report it, let the others finish
+            log.debug("case %s could not be read", case.case_id, exc_info=True)
+            message = f"reading the case: {_one_line(error)}"
+            texts = _warning_texts(caught)
+            return [
+                BatchRow(case.case_id, p, BatchStatus.FAILED, error=message, warnings=texts)
+                for p in task.todo
+            ]
+        read_warnings = len(caught)
+        done = dict(task.finished)
+        for protocol in task.todo:
+            folder = _protocol_dir(task.out_dir, case.case_id, protocol)
+            start = time.perf_counter()
+            del caught[read_warnings:]
+            try:
+                result, _ = run_plan(
+                    loaded,
+                    protocol=protocol,
+                    guideline=None,
+                    margin=None,
+                    circumferential=False,
+                    suffix="",
+                    out=folder / RTSTRUCT_NAME,
+                    report=folder / REPORT_NAME,
+                    figures=folder / FIGURES_NAME if task.figures else None,
+                    overwrite=True,
+                    html=folder / HTML_NAME if task.html else None,
+                )
+            except Exception as error:  # isolate the protocol: report it, plan the next one
+                log.debug("case %s, %s failed", case.case_id, protocol, exc_info=True)
+                rows.append(
+                    BatchRow(
+                        case.case_id,
+                        protocol,
+                        BatchStatus.FAILED,
+                        seconds=round(time.perf_counter() - start, 3),
+                        error=_one_line(error),
+                        warnings=_warning_texts(caught),
+                    )
+                )
+                continue
+            row = _ok_row(case.case_id, protocol, result.report, time.perf_counter() - start)
+            row = replace(row, warnings=_warning_texts(caught))
+            rows.append(row)
+            done[protocol] = row
+            _write_marker(case, task.out_dir, done)
+    return rows
+
+
+# ---- the run --------------------------------------------------------------------------------
+def default_jobs() -> int:
+    """Worker processes by default: ``min(2, CPUs)`` (planning one case takes ~1 GB at most)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _check_fresh(cases: Sequence[BatchCase], out_dir: Path) -> None:
+    for case in cases:
+        folder = out_dir / case.case_id
+        if folder.is_dir() and any(folder.iterdir()):
+            raise OutputExistsError(
+                f"{folder}: holds outputs of an earlier run; resume it (the default), or pass "
+                "force=True (--force) to redo every case"
+            )
+
+
+def run_batch(
+    cases: Sequence[BatchCase],
+    out_dir: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    resume: bool = True,
+    force: bool = False,
+    figures: bool = False,
+    html: bool = False,
+    progress: Callable[[int, int, BatchRow], None] | None = None,
+) -> BatchSummary:
+    """Plan every protocol of every case; write the outputs and ``summary.csv``.
+
+    Parameters
+    ----------
+    cases : sequence of BatchCase
+        From :func:`read_manifest` or built in code.
+    out_dir : path-like
+        Output folder (created); ``<case_id>/<protocol>/`` per case and protocol.
+    jobs : int, optional
+        Worker processes (default :func:`default_jobs`); 1 runs in this process.
+    resume : bool
+        Skip a case and protocol an earlier run finished with the same inputs (its outputs and
+        the case's done marker exist); failed ones are retried.
+    force : bool
+        Redo everything and replace the outputs (resuming is then off).
+    figures : bool
+        Also write QA figures (``figures/`` per case and protocol).
+    html : bool
+        Also write the self-contained HTML report (``report.html``).
+    progress : callable, optional
+        Called in this process as ``progress(done, total, row)`` after each row is known.
+
+    Returns
+    -------
+    BatchSummary
+        One row per case and protocol, in manifest order; ``summary_path`` is the CSV.
+
+    Raises
+    ------
+    OutputExistsError
+        ``resume`` and ``force`` are both false and a case folder already holds outputs.
+    SpinetvError
+        ``jobs`` below 1 or two cases with the same id.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    workers = default_jobs() if jobs is None else int(jobs)
+    if workers < 1:
+        raise SpinetvError(f"jobs: expected at least 1 worker process, got {jobs}")
+    ids = [c.case_id.lower() for c in cases]
+    if len(set(ids)) != len(ids):
+        raise SpinetvError("cases: two cases share a case_id (their outputs would collide)")
+    resume = resume and not force
+    if not resume and not force:
+        _check_fresh(cases, out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    results: dict[tuple[str, str], BatchRow] = {}
+    total = sum(len(c.protocols) for c in cases)
+
+    def record(row: BatchRow) -> None:
+        results[(row.case_id, row.protocol)] = row
+        if progress is not None:
+            progress(len(results), total, row)
+
+    tasks: list[_Task] = []
+    for case in cases:
+        finished = _finished(case, out, figures=figures, html=html) if resume else {}
+        for protocol in case.protocols:
+            if protocol in finished:
+                record(finished[protocol])
+        todo = tuple(p for p in case.protocols if p not in finished)
+        if todo:
+            tasks.append(_Task(case, todo, out, figures, html, finished))
+
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            for row in _run_case(task):
+                record(row)
+    else:
+        # "spawn" behaves the same on every platform and avoids forking a process that holds
+        # threads (BLAS, a test runner); each worker imports spinetv once and is reused.
+        context = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+            futures = {pool.submit(_run_case, task): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    rows = future.result()
+                except Exception as error:  # a worker died (memory, signal): fail its case only
+                    message = f"worker process failed: {_one_line(error)}"
+                    rows = [
+                        BatchRow(task.case.case_id, p, BatchStatus.FAILED, error=message)
+                        for p in task.todo
+                    ]
+                for row in rows:
+                    record(row)
+
+    ordered = tuple(results[(c.case_id, p)] for c in cases for p in c.protocols)
+    path = write_summary(ordered, out / SUMMARY_NAME)
+    return BatchSummary(ordered, path, time.perf_counter() - start)
+
+
+def write_summary(rows: Sequence[BatchRow], path: str | os.PathLike[str]) -> Path:
+    """Write ``rows`` as CSV (columns :data:`SUMMARY_COLUMNS`), atomically, replacing ``path``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.csv_fields())
+    return write_text_atomic(path, buffer.getvalue(), overwrite=True)
