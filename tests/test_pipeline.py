@@ -105,3 +105,37 @@ def test_gtv_far_from_any_vertebra_is_a_clear_error(lumbar) -> None:  # type: ig
 def test_missing_requested_level_is_named(lumbar) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(AnatomyError, match="L4"):
         plan(lumbar.gtv, _anatomy(lumbar), PlanOptions(levels=("L2", "L4")))
+
+
+def test_coarse_pixels_get_the_full_margin_on_a_refined_grid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from spinetv.geometry.margins import Margin, expand
+    from spinetv.geometry.resample import refine_in_plane
+    from spinetv.io.rtstruct import read_structures, write_rtstruct
+    from spinetv.phantom import write_phantom
+
+    coarse = make_spine_phantom(
+        levels=("L1", "L2", "L3"),
+        spacing_mm=(3.0, 3.0, 3.0),
+        gtv=GtvSpec(level="L2", sectors=(1, 2), body_side="left"),
+        seed=3,
+    )
+    result = plan(coarse.gtv, _anatomy(coarse), PlanOptions(protocol="sib-sbrt-2025"))
+    assert result.report["options"]["planning_grid"]["in_plane_refinement"] == 3
+    effective = result.report["structures"]["PTV"]["effective_margin_mm"]
+    assert effective["left"] == effective["anterior"] == pytest.approx(2.0)
+    by_name = {s.name: s for s in result.structures}
+    ptv, ctv = by_name["PTV"].mask, by_name["CTV"].mask
+    assert ptv.grid.spacing_mm[1:] == pytest.approx((1.0, 1.0))
+    expected = expand(refine_in_plane(ctv, 3), Margin.axial_si(2.0, 5.0))
+    assert dice(ptv, expected) == 1.0
+    # On the image's own pixels the 2 mm margin would have added nothing in-plane.
+    assert ptv.volume_cc > expand(ctv, Margin.axial_si(2.0, 5.0)).volume_cc * 1.15
+
+    ct, _ = write_phantom(coarse, tmp_path / "case")
+    from spinetv.io.dicom_series import read_dicom_series
+
+    reference = read_dicom_series(ct).reference
+    assert reference is not None
+    out = write_rtstruct([by_name["PTV"]], reference, tmp_path / "ptv.dcm")
+    back = read_structures(out, ptv.grid)["PTV"].mask
+    assert dice(back, ptv) == 1.0

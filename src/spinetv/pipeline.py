@@ -25,6 +25,7 @@ from spinetv.geometry.booleans import overlap_cc, union
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import Margin, expand
 from spinetv.geometry.mask import Mask
+from spinetv.geometry.resample import refine_in_plane
 from spinetv.guidelines import CtvResult, build_ctv, load_guideline
 from spinetv.planning.protocols import Protocol, load_protocol
 from spinetv.planning.volumes import (
@@ -122,6 +123,13 @@ class PlanOptions:
         Restrict the candidate levels to these.
     sector_options : SectorOptions
         Tunables of sector labelling.
+    margin_tolerance_mm : float
+        How much shorter than asked an in-plane margin may reach on voxel centres (mm). When
+        the image's pixels are too coarse for it, the PTV, PTV_Eval and PRVs are made on an
+        in-plane refined grid (same slices, pixels split k x k) and written from there; the
+        superior-inferior reach stays a whole number of slices and is reported. Default 0.25.
+    max_refinement : int
+        Largest in-plane refinement factor k allowed (default 8).
     """
 
     protocol: str | Protocol = "sib-sbrt-2025"
@@ -131,6 +139,8 @@ class PlanOptions:
     circumferential_epidural: bool | Collection[str] = False
     levels: Collection[str] | None = None
     sector_options: SectorOptions = field(default_factory=SectorOptions)
+    margin_tolerance_mm: float = 0.25
+    max_refinement: int = 8
 
     def resolved_protocol(self) -> Protocol:
         """The protocol value."""
@@ -309,6 +319,33 @@ def make_ctv(
 
 
 # ---- planning volumes ---------------------------------------------------------------------
+def choose_refinement(
+    grid: ImageGrid, margins: Collection[Margin], *, tolerance_mm: float, max_factor: int
+) -> int:
+    """Smallest in-plane refinement k (1..max_factor) at which every margin reaches, in-plane,
+    within ``tolerance_mm`` of what is asked (see :func:`effective_margin_mm`)."""
+    in_plane_sides = []
+    for side, lps_axis in (
+        ("left", 0),
+        ("right", 0),
+        ("anterior", 1),
+        ("posterior", 1),
+        ("superior", 2),
+        ("inferior", 2),
+    ):
+        if grid.axis_of(lps_axis)[0] != 0:
+            in_plane_sides.append(side)
+    for factor in range(1, max(1, max_factor) + 1):
+        reach_grid = grid.refined_in_plane(factor)
+        if all(
+            effective_margin_mm(reach_grid, m)[side] >= m.towards(side) - tolerance_mm
+            for m in margins
+            for side in in_plane_sides
+        ):
+            return factor
+    return max(1, max_factor)
+
+
 def _sector_structures(sectors: SectorResult) -> list[Structure]:
     out = []
     for lv, result in sectors.by_level.items():
@@ -417,12 +454,23 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         {"guideline": ctv.guideline_id, "guideline_version": ctv.guideline_version},
     )
 
-    available = _available_masks(anatomy, sectors)
     margin = opts.ptv_margin or Margin(*protocol.ptv.margin.as_tuple())
+    wanted_margins = [margin, *(Margin.isotropic(p.margin_mm) for p in protocol.prvs)]
+    factor = choose_refinement(
+        anatomy.grid,
+        wanted_margins,
+        tolerance_mm=opts.margin_tolerance_mm,
+        max_factor=opts.max_refinement,
+    )
+    planning_grid = anatomy.grid.refined_in_plane(factor)
+    available = {
+        name: refine_in_plane(mask, factor)
+        for name, mask in _available_masks(anatomy, sectors).items()
+    }
     trims = [(n, available[n]) for n in protocol.ptv.subtract if n in available]
     skipped = [n for n in protocol.ptv.subtract if n not in available]
-    ptv = make_ptv(ctv.mask, margin, subtract_masks=trims)
-    reach = effective_margin_mm(anatomy.grid, margin)
+    ptv = make_ptv(refine_in_plane(ctv.mask, factor), margin, subtract_masks=trims)
+    reach = effective_margin_mm(planning_grid, margin)
     short = {side: mm for side, mm in reach.items() if mm < margin.towards(side) - 0.5}
     notes: list[str] = []
     if short:
@@ -533,6 +581,12 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             else sorted(opts.circumferential_epidural),
             "ptv_margin_mm": margin.describe(),
             "candidate_reach_mm": CANDIDATE_REACH_MM,
+            "margin_tolerance_mm": opts.margin_tolerance_mm,
+            "planning_grid": {
+                "in_plane_refinement": factor,
+                "pixel_mm": [planning_grid.spacing_mm[1], planning_grid.spacing_mm[2]],
+                "slice_mm": planning_grid.spacing_mm[0],
+            },
             "sector_options": opts.sector_options,
         },
         "gtv_volume_cc": round(gtv.volume_cc, 4),

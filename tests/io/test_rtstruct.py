@@ -215,7 +215,9 @@ def test_write_refusals(series: SeriesReference, tmp_path: Path) -> None:
         write_rtstruct([Structure("x" * 65, good.mask)], series, tmp_path / "b.dcm")
     with pytest.raises(RtstructError, match="at least one ROI"):
         write_rtstruct([], series, tmp_path / "c.dcm")
-    other_grid = centred_grid(DIRECTIONS["HFS"], shape=(12, 32, 30))
+    # Other slices cannot be referenced; other pixels on the same slices can (in-plane refined
+    # planning volumes are written that way).
+    other_grid = centred_grid(DIRECTIONS["HFS"], shape=(10, 32, 30))
     with pytest.raises(GeometryMismatchError, match="'Other'"):
         write_rtstruct(
             [Structure("Other", ellipsoid_mask(other_grid))], series, tmp_path / "d.dcm"

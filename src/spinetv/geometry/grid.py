@@ -283,6 +283,48 @@ class ImageGrid:
         """The same grid naming another frame of reference."""
         return ImageGrid(self.shape, self.spacing_mm, self.origin_lps_mm, self.direction, uid)
 
+    def refined_in_plane(self, factor: int) -> ImageGrid:
+        """This grid with each pixel split into ``factor`` x ``factor``; slices unchanged.
+
+        The sub-pixels tile the original pixels exactly: the first sub-pixel centre lies a
+        ``(factor - 1) / (2 * factor)`` pixel before the original first centre. RTSTRUCT
+        contours live on the image's slices but not on its pixels, so masks on a refined grid
+        can be written against the original series.
+        """
+        if factor < 1:
+            raise GeometryError(f"refinement factor must be a positive integer, got {factor}")
+        if factor == 1:
+            return self
+        spacing = (self.spacing_mm[0], self.spacing_mm[1] / factor, self.spacing_mm[2] / factor)
+        shift = (factor - 1) / (2 * factor)
+        origin = self.index_to_lps([0.0, -shift, -shift])
+        return ImageGrid(
+            (self.shape[0], self.shape[1] * factor, self.shape[2] * factor),
+            spacing,
+            (float(origin[0]), float(origin[1]), float(origin[2])),
+            self.direction,
+            self.frame_of_reference_uid,
+        )
+
+    def shares_slices_with(self, other: ImageGrid, *, tolerance_mm: float = 1e-3) -> bool:
+        """True when both grids have the same slice planes (pixels within a slice may differ).
+
+        That is what an RTSTRUCT referencing ``other``'s slices needs of a mask's grid.
+        """
+        if self.shape[0] != other.shape[0] or not np.allclose(
+            self.direction, other.direction, atol=1e-5
+        ):
+            return False
+        if (
+            self.frame_of_reference_uid
+            and other.frame_of_reference_uid
+            and self.frame_of_reference_uid != other.frame_of_reference_uid
+        ):
+            return False
+        normal = self.slice_normal_lps
+        first = float(np.dot(np.subtract(self.origin_lps_mm, other.origin_lps_mm), normal))
+        return abs(first) <= tolerance_mm and abs(self.spacing_mm[0] - other.spacing_mm[0]) <= 1e-6
+
     def voxels_for_distance(self, distance_mm: float) -> tuple[int, int, int]:
         """How many voxels along each array axis cover ``distance_mm`` (rounded up)."""
         return tuple(int(np.ceil(distance_mm / s - 1e-9)) for s in self.spacing_mm)  # type: ignore[return-value]

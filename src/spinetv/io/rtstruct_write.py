@@ -1,7 +1,8 @@
 """Writing DICOM RT Structure Sets: new ones, or new ROIs appended to an existing one.
 
-Writing is strict: every structure must lie on the referenced image's grid, names must be
-unique and fit the DICOM LO limit, and the FrameOfReferenceUID is always the image's. Each
+Writing is strict: every structure must lie on the referenced image's slices (its own pixels, or
+a finer in-plane grid on the same slices), names must be unique and fit the DICOM LO limit, and
+the FrameOfReferenceUID is always the image's. Each
 slice of a mask becomes CLOSED_PLANAR contours with sub-voxel vertices (holes are separate inner
 contours, combined even-odd as PS3.3 C.8.8.6 describes), each pointing at its slice's
 SOPInstanceUID. Files are written to a temporary name and renamed, so a failure leaves nothing.
@@ -217,7 +218,9 @@ def _check_structures(
             )
         seen[name.casefold()] = name
         grid = structure.mask.grid
-        if not grid.matches(reference.grid):
+        # Contours live on the image's slices, not on its pixels: a mask on an in-plane
+        # refined grid (finer margins) is written against the same slices.
+        if not grid.shares_slices_with(reference.grid):
             raise GeometryMismatchError(
                 f"structure {name!r} is on {grid.describe()}"
                 + (f" (frame {grid.frame_of_reference_uid})" if grid.frame_of_reference_uid else "")

@@ -21,11 +21,18 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
-from spinetv.geometry.grid import ImageGrid  # noqa: E402
+from spinetv.geometry.grid import BoundingBox, ImageGrid  # noqa: E402
 from spinetv.geometry.mask import Mask  # noqa: E402
 from spinetv.io.atomic import atomic_output  # noqa: E402
 
-__all__ = ["Overlay", "PlaneImage", "reformat", "save_axial_figure", "save_sagittal_figure"]
+__all__ = [
+    "Overlay",
+    "PlaneImage",
+    "mask_plane",
+    "reformat",
+    "save_axial_figure",
+    "save_sagittal_figure",
+]
 
 _SCREEN_AXES = {
     # plane: (patient axis across the screen, patient axis down the screen, fixed axis);
@@ -89,6 +96,20 @@ def reformat(
     )
 
 
+def mask_plane(mask: Mask, plane: str, point_lps: ArrayLike) -> PlaneImage:
+    """The ``plane`` of a mask through ``point_lps``, read from its box (no full-grid array)."""
+    grid = mask.grid
+    _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
+    index = int(
+        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
+    )
+    start = [0, 0, 0]
+    stop = list(grid.shape)
+    start[fixed_axis], stop[fixed_axis] = index, index + 1
+    box = BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
+    return reformat(mask.in_box(box), grid.crop(box), plane, point_lps)
+
+
 def _draw(
     ax: plt.Axes,
     ct: NDArray[np.generic] | None,
@@ -115,7 +136,9 @@ def _draw(
     for overlay in overlays:
         if overlay.mask.is_empty:
             continue
-        section = reformat(overlay.mask.to_array(), grid, plane, point_lps).pixels
+        # A planning volume may sit on a finer in-plane grid: it is drawn at its own
+        # resolution (both grids span the same millimetres).
+        section = mask_plane(overlay.mask, plane, point_lps).pixels
         if not section.any():
             continue
         red, green, blue = (c / 255 for c in overlay.color_rgb)
@@ -127,8 +150,13 @@ def _draw(
         ax.contour(xs, ys, section.astype(float), levels=[0.5], colors=[color], linewidths=1.2)
         handles.append(Line2D([0], [0], color=color, lw=2, label=overlay.name))
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-                  framealpha=0.9)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            framealpha=0.9,
+        )
     ax.set_axis_off()
     return base
 
