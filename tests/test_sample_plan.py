@@ -67,7 +67,9 @@ def test_both_trial_arms_in_one_command(tmp_path: Path) -> None:
     assert code == 0
     ctvs = json.loads((tmp_path / "arms.json").read_text())["ctvs"]
     involved, whole = ctvs
-    assert involved["levels"][0]["ctv_sectors"] == [1, 2, 3]
+    # The demonstration lesion fills the left body and pedicle (rows b, d); whatever else it
+    # grazes, the involved-field arm stays a partial vertebra and the other arm is whole.
+    assert {1, 2, 3} <= set(involved["levels"][0]["ctv_sectors"]) < {1, 2, 3, 4, 5, 6}
     assert whole["levels"][0]["ctv_sectors"] == [1, 2, 3, 4, 5, 6]
     assert involved["ctv_volume_cc"] < whole["ctv_volume_cc"]
     assert {involved["roi"], whole["roi"]} <= set(read_rtstruct(tmp_path / "arms.dcm").names)
@@ -80,7 +82,8 @@ def test_demo_writes_rtstruct_report_and_figures(tmp_path: Path) -> None:
     assert dciodvfy_errors(out / "RS_spinetv.dcm") == []
     report = json.loads((out / "report.json").read_text())
     assert report["protocol"]["id"] == "sib-sbrt-2025"
-    assert report["levels"][0]["rows"] == ["b", "d"]
+    assert {"b", "d"} <= set(report["levels"][0]["rows"])
+    assert (out / "report.html").read_text().count("data:image/png;base64") == 2
     assert sorted(p.name for p in (out / "figures").glob("*.png")) == [
         "axial_L2.png",
         "sagittal.png",

@@ -25,7 +25,7 @@ from spinetv.geometry.booleans import overlap_cc, union
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import Margin, expand
 from spinetv.geometry.mask import Mask
-from spinetv.geometry.resample import refine_in_plane
+from spinetv.geometry.resample import refine_in_plane, resample_nearest
 from spinetv.guidelines import CtvResult, build_ctv, load_guideline
 from spinetv.planning.protocols import Protocol, load_protocol
 from spinetv.planning.volumes import (
@@ -163,13 +163,34 @@ class SectorResult:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """Everything one run made, ready to be written."""
+    """Everything one run made, ready to be written.
+
+    Notes
+    -----
+    Sectors and the CTV are on the image grid. PTV, PTV_Eval and the PRVs are on the planning
+    grid: the image grid itself, or, when its pixels are too coarse for the margins, the same
+    slices with each pixel split k x k (``report["options"]["planning_grid"]``). Use
+    :meth:`mask_on_image_grid` to get any structure on the image's pixels, or pass
+    ``PlanOptions(max_refinement=1)`` to keep everything on the image grid.
+    """
 
     structures: tuple[Structure, ...]
     sectors: SectorResult
     ctv: CtvResult
     protocol: Protocol
     report: dict[str, Any]
+
+    def structure(self, name: str) -> Structure:
+        """The structure called ``name`` (raises :class:`AnatomyError` listing the names)."""
+        for candidate in self.structures:
+            if candidate.name == name:
+                return candidate
+        names = ", ".join(s.name for s in self.structures)
+        raise AnatomyError(f"no structure {name!r} in this plan; made: {names}")
+
+    def mask_on_image_grid(self, name: str, grid: ImageGrid) -> Mask:
+        """The structure ``name`` on the image's own pixels (nearest voxel centre)."""
+        return resample_nearest(self.structure(name).mask, grid)
 
 
 # ---- levels -------------------------------------------------------------------------------

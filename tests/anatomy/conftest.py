@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _real_spine import RealSpine
 
 from spinetv.geometry import ImageGrid, Mask
 
 TOTALSEG_IDS = {"S1": 26, "L5": 27, "L4": 28, "L3": 29, "L2": 30, "L1": 31, "T12": 32}
 SACRUM_ID = 25
 CORD_ID = 79
-
-
-@dataclass(frozen=True)
-class RealSpine:
-    """Masks of the real example CT (3 mm, RAS NIfTI read as LPS)."""
-
-    grid: ImageGrid
-    vertebrae: dict[str, Mask]
-    sacrum: Mask
-    cord: Mask
 
 
 def _read_labels(path: Path) -> tuple[ImageGrid, np.ndarray]:

@@ -1,16 +1,20 @@
 """Sectors against the phantom's ground truth (section-2 rule on its analytic canal).
 
-Two canals: the phantom's own (contoured) and the one derived from the bone. The derived canal
-is the space the bony ring encloses, about 1 mm deeper than the phantom's elliptic canal behind
-(the laminae do not touch the ellipse), which moves the pedicle/lamina border ``c`` by about
-half a millimetre: thin pedicles lose the most Dice there.
+Two canals: the phantom's own (contoured) and the one derived from the bone. The phantom's
+canal is the space its bony ring encloses (constant over each level's height, lined by bone at
+the pedicles' height), so the derived canal finds the same walls, and both label by the same
+rule, including its refinements (sector 1 only within the body's width, ties at a wall go
+posterior). Measured minimum Dice per sector with the derived canal: 0.957 (S3 ala), >= 0.966
+for every C1-L5 case; with the contoured canal >= 0.954, except C2's laminae/pedicles.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _anatomy_synthetic import dice
 
+from spinetv.anatomy.canal import derive_canal
 from spinetv.anatomy.sectors import label_spine
 
 phantom = pytest.importorskip("spinetv.phantom")
@@ -26,11 +30,18 @@ CASES = {
     "lordosis30": dict(levels="L2-L4", lordosis_deg=30.0),
     "rotation15": dict(levels="L2-L4", axial_rotation_deg=15.0),
 }
-# Minimum Dice per sector group, as measured (see the module docstring and the report).
-CONTOURED_MIN = 0.93
-CONTOURED_MIN_C2_PEDICLE = 0.8
-DERIVED_MIN = 0.93
-DERIVED_MIN_PEDICLE = 0.8
+# Floors a little under the measured minima (see the module docstring).
+CONTOURED_MIN = 0.95
+# C2 with the contoured canal: the canal's walls are measured per 1 mm slab, and in the slabs
+# below C2's laminae the nearest bone behind the canal is its long, caudally tilted spinous
+# process, which moves the pedicle/lamina border there (measured 0.903). The derived canal
+# measures its walls where the bone bounds the canal and reaches 0.966.
+CONTOURED_MIN_C2 = 0.88
+DERIVED_MIN = 0.95
+# Canal Dice, derived vs the phantom's, middle 10 mm of each level (measured: 1.000 straight,
+# >= 0.972 cervical, >= 0.933 lordosis 30 deg, >= 0.810 sacral).
+CANAL_MIN_STRAIGHT = 0.99
+CANAL_MIN = {"cervical": 0.95, "lordosis30": 0.9, "sacral": 0.78}
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -53,7 +64,7 @@ def test_sectors_match_phantom_with_its_canal(case: tuple[str, object]) -> None:
     result = label_spine(truth.vertebrae, canal=truth.canal)  # type: ignore[attr-defined]
     assert all(r.canal_method == "contoured" for r in result.values())
     for (level, k), value in _dices(result, truth).items():
-        floor = CONTOURED_MIN_C2_PEDICLE if level == "C2" and k in (2, 3, 5, 6) else CONTOURED_MIN
+        floor = CONTOURED_MIN_C2 if level == "C2" and k in (2, 3, 5, 6) else CONTOURED_MIN
         assert value >= floor, f"{level} sector {k}: Dice {value:.3f}"
 
 
@@ -63,5 +74,23 @@ def test_sectors_match_phantom_with_derived_canal(case: tuple[str, object]) -> N
     for level, sectors in result.items():
         assert sectors.canal_method in ("ring closure", "cord-seeded ring closure"), level
     for (level, k), value in _dices(result, truth).items():
-        floor = DERIVED_MIN_PEDICLE if k in (2, 6) else DERIVED_MIN
-        assert value >= floor, f"{level} sector {k}: Dice {value:.3f}"
+        assert value >= DERIVED_MIN, f"{level} sector {k}: Dice {value:.3f}"
+
+
+def test_derived_canal_is_the_phantoms_canal(case: tuple[str, object]) -> None:
+    # The phantom's canal is the space the bony ring encloses: deriving it from the bone finds
+    # it again, over the middle 10 mm of each level. A straight prism along a curved canal is
+    # narrower by the sagitta (lordosis, and the thin, kyphotic sacral canal).
+    name, truth = case
+    floor = CANAL_MIN.get(name, CANAL_MIN_STRAIGHT)
+    derived = derive_canal(truth.vertebrae, cord=truth.cord)  # type: ignore[attr-defined]
+    for level, vertebra in truth.vertebrae.items():  # type: ignore[attr-defined]
+        box = vertebra.box
+        ijk = np.indices(box.shape).reshape(3, -1).T + np.asarray(box.start)
+        lps = vertebra.grid.index_to_lps(ijk)
+        si_mm = truth.frames[level].to_local(lps)[:, 2].reshape(box.shape)  # type: ignore[attr-defined]
+        middle = np.abs(si_mm) <= 5.0
+        mine = derived.mask.in_box(box) & middle
+        theirs = truth.canal.in_box(box) & middle  # type: ignore[attr-defined]
+        overlap = 2.0 * float((mine & theirs).sum()) / float(mine.sum() + theirs.sum())
+        assert overlap >= floor, f"{level}: canal Dice {overlap:.3f}"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _real_spine import RealSpine
 
-from conftest import RealSpine
 from spinetv.anatomy.canal import derive_canal
 from spinetv.anatomy.sacrum import derive_sacral_canal, label_sacral_segment, split_sacrum
 from spinetv.anatomy.sectors import VertebraSectors, label_spine

@@ -11,9 +11,11 @@ from scipy import ndimage
 
 from spinetv.anatomy.canal import CanalOptions, derive_canal
 from spinetv.anatomy.sectors import (
+    TIE_MM,
     CanalWalls,
     SectorOptions,
     assign_sectors,
+    body_lr_bounds,
     label_sectors,
     label_spine,
 )
@@ -49,8 +51,8 @@ def test_assign_sectors_is_a_mirror_symmetric_partition(
     v = local[:, 1]
     u = local[:, 0] - uc
     if not sacral:
-        assert np.all((labels == 1) == (v < a))
-    assert np.all(labels[(v >= a) & (v < a + depth / 2) & (u > 0)] == 2)
+        assert np.all((labels == 1) == (v < a - TIE_MM))
+    assert np.all(labels[(v >= a) & (v < a + depth / 2 - TIE_MM) & (u > 0)] == 2)
     assert np.all(labels[(v > a + depth) & (np.abs(u) <= w)] == 4)
     mirrored = local.copy()
     mirrored[:, 0] = 2 * uc - local[:, 0]
@@ -58,6 +60,34 @@ def test_assign_sectors_is_a_mirror_symmetric_partition(
     off_midline = u != 0
     swap = np.array([0, 1, 6, 5, 4, 3, 2], dtype=np.uint8)
     assert np.array_equal(swap[labels[off_midline]], swapped[off_midline])
+
+
+def test_bone_in_front_of_the_canal_but_beside_the_body_is_not_body() -> None:
+    # A body 40 mm wide and 30 mm deep in front of a = -8, and an L5-like transverse process
+    # running anterolaterally from the pedicle to 6 mm in front of a, 35 mm from the midline.
+    walls = _walls(-8.0, 8.0, 0.0, 11.0)
+    grid_u, grid_v = np.meshgrid(np.arange(-20.0, 20.5), np.arange(-38.0, -8.0), indexing="ij")
+    body = np.column_stack([grid_u.ravel(), grid_v.ravel(), np.zeros(grid_u.size)])
+    wing = np.array([[side * u, -8.0 - 6.0 * (u - 12.0) / 23.0, 0.0]
+                     for side in (1.0, -1.0) for u in np.arange(12.0, 35.5)])
+    bone = np.concatenate([body, wing])
+    bounds = body_lr_bounds(bone, walls, 0.5)
+    assert bounds == (-20.5, 20.5)
+    labels = assign_sectors(bone, walls, body_lr_bounds_mm=bounds)
+    assert np.all(labels[: len(body)] == 1)
+    beside = np.abs(bone[:, 0]) > 20.5
+    assert beside.sum() == 30
+    assert np.all(labels[beside & (bone[:, 0] > 0)] == 2)
+    assert np.all(labels[beside & (bone[:, 0] < 0)] == 6)
+    # Without the limit (the reference rule) the wings are body.
+    assert np.all(assign_sectors(bone, walls)[beside] == 1)
+    assert body_lr_bounds(bone[bone[:, 1] > -8.0], walls) is None
+
+
+def test_a_voxel_row_on_the_canal_centre_goes_posterior() -> None:
+    walls = _walls(-8.5, 8.5, 0.0, 11.0)
+    row = np.array([[15.0, 0.0, 0.0], [-15.0, 0.0, 0.0], [15.0, -1.0, 0.0], [5.0, -8.5, 0.0]])
+    assert assign_sectors(row, walls).tolist() == [3, 5, 2, 2]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

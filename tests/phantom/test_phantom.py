@@ -330,3 +330,44 @@ def test_bad_input_is_refused(kwargs: dict[str, object], match: str) -> None:
 def test_bad_gtv_spec_is_refused(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(SpinetvError, match=match):
         GtvSpec("L2", **kwargs)  # type: ignore[arg-type]
+
+
+def test_ground_truth_rule_limits_the_body_to_its_width_and_breaks_ties_posteriorly() -> None:
+    from spinetv.phantom._shapes import label_parts
+
+    u = np.array([5.0, 30.0, -30.0, 30.0, -30.0, 12.0])
+    v = np.array([-10.0, -10.0, -10.0, 0.0, 0.0, -8.0])
+    parts = label_parts(
+        u, v, np.ones(u.size, dtype=bool), np.full(u.size, 11.0), np.full(u.size, 8.0),
+        body_half_width=20.0,
+    )
+    # body; beside the body in front of the canal -> pedicle side; on c -> lamina side;
+    # on a (the wall row) -> pedicle.
+    assert parts.tolist() == [1, 2, 6, 3, 5, 2]
+    unlimited = label_parts(
+        u, v, np.ones(u.size, dtype=bool), np.full(u.size, 11.0), np.full(u.size, 8.0)
+    )
+    assert unlimited.tolist()[:3] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("levels", ["L2-L4", "C3-C5"])
+def test_canal_is_constant_over_each_level_and_lined_by_bone(levels: str) -> None:
+    # The canal of a level is the space its bony ring encloses: one cross-section over the
+    # level's height, and at the pedicles' height bone right against it all the way round.
+    spine = make_spine_phantom(levels=levels)
+    level = parse_levels(levels)[1]
+    frame = spine.frames[level]
+    canal = frame.to_local(spine.canal.points_lps())
+    bone = frame.to_local(spine.vertebrae[level].points_lps())
+    areas = [
+        int((np.abs(canal[:, 2] - w) < 0.5).sum()) for w in np.arange(-4.0, 4.5, 1.0)
+    ]
+    assert max(areas) == min(areas)
+    at_pedicles = canal[np.abs(canal[:, 2] - 2.0) < 0.5]
+    shell = bone[np.abs(bone[:, 2] - 2.0) < 0.5]
+    for angle in np.radians(np.arange(0.0, 360.0, 15.0)):
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        reach = float((at_pedicles[:, :2] @ direction).max())
+        beyond = shell[:, :2] @ direction
+        across = np.abs(shell[:, :2] @ np.array([-direction[1], direction[0]])) <= 1.0
+        assert ((beyond > reach) & (beyond <= reach + 1.5) & across).any(), np.degrees(angle)

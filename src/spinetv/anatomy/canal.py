@@ -329,6 +329,7 @@ def project_canal(
     axis_source: str = "given",
     frame: LocalFrame | None = None,
     seed_lps: NDArray[np.float64] | None = None,
+    points_lps: NDArray[np.float64] | None = None,
 ) -> ProjectedCanal | None:
     """Find the canal cross-section of one vertebra by projecting it along ``si_axis``.
 
@@ -350,6 +351,9 @@ def project_canal(
         pixels with its LR and AP axes, so the canal walls are measured to half a pixel.
     seed_lps : ndarray, shape (n, 3), optional
         Points (LPS mm) that pick the hole holding them, like the cord does.
+    points_lps : ndarray, shape (n, 3), optional
+        The vertebra's voxel centres (``vertebra.points_lps()``) when already at hand, so
+        that trying several axes does not recompute them.
 
     Returns
     -------
@@ -374,9 +378,10 @@ def project_canal(
     # of its covering radius around each centre covers the bone without aliasing gaps.
     cover_mm = lattice_mm / np.sqrt(2.0)
     wall_offset = 0.5 * pixel + cover_mm - 0.5 * lattice_mm
+    points = vertebra.points_lps() if points_lps is None else points_lps
     if frame is None:
-        frame = patient_frame(vertebra.centroid_lps(), si_axis)
-    bone = frame.to_local(vertebra.points_lps())
+        frame = patient_frame(points.mean(axis=0), si_axis)
+    bone = frame.to_local(points)
     max_radius = int(np.ceil(0.5 * options.max_gap_mm / pixel))
     pad = max_radius + 2
     lr0 = float(bone[:, 0].min()) - pad * pixel
@@ -448,9 +453,12 @@ def _best_projection(
 ) -> ProjectedCanal | None:
     """Project along ``si_axis``; without a cord, also along nearby tilts, keep the widest."""
 
+    points = vertebra.points_lps()
+
     def run(axis: NDArray[np.float64]) -> ProjectedCanal | None:
         return project_canal(
-            vertebra, axis, cord=cord, options=options, level=level, axis_source=source
+            vertebra, axis, cord=cord, options=options, level=level, axis_source=source,
+            points_lps=points,
         )
 
     def area(result: ProjectedCanal | None) -> float:
@@ -639,10 +647,13 @@ def derive_canal(
         projected = _best_projection(vertebra, si_axis, cord, options, level, source)
         if projected is None:
             projected = _cord_estimate(level, vertebra, si_axis, cord, options, source)
-        per_level[level] = projected.method
-        bridged[level] = projected.bridged_gap_mm
         sources[level] = source
         sections[level] = projected
+    _refine_axes_from_canal(wanted, vertebrae, cord, options, sections, sources)
+    for level in wanted:
+        projected = sections[level]
+        per_level[level] = projected.method
+        bridged[level] = projected.bridged_gap_mm
         centres.append(projected.centre_lps())
         pieces.append(_extrude(projected, grid, options.extend_mm))
 
@@ -667,6 +678,67 @@ def derive_canal(
         sources,
         sections,
     )
+
+
+def _refine_axes_from_canal(
+    wanted: list[str],
+    vertebrae: Mapping[str, Mask],
+    cord: Mask | None,
+    options: CanalOptions,
+    sections: dict[str, ProjectedCanal],
+    sources: dict[str, str],
+) -> None:
+    """Second pass for the levels whose axis came from the neighbours' centroids.
+
+    A vertebra's centroid lies off the canal by an amount that changes from level to level
+    (body depth, spinous process), so the line through two centroids leans by a degree or two;
+    the centres of the neighbours' canal cross-sections lie on the canal itself. Each such
+    level is projected again along the line through its contiguous neighbours' canal centres
+    (updates ``sections`` and ``sources`` in place).
+    """
+    rings = {
+        level: sections[level].centre_lps()
+        for level in wanted
+        if sections[level].method in (METHOD_RING, METHOD_CORD_RING)
+    }
+    updates: dict[str, tuple[ProjectedCanal, str]] = {}
+    for position, level in enumerate(wanted):
+        if not sources[level].startswith("neighbours") or level not in rings:
+            continue
+        canonical = parse_level(level)
+        if canonical is None:
+            continue
+        near: list[NDArray[np.float64] | None] = []
+        for other_position in (position - 1, position + 1):
+            other = wanted[other_position] if 0 <= other_position < len(wanted) else None
+            other_canonical = parse_level(other) if other is not None else None
+            contiguous = (
+                other_canonical is not None
+                and abs(level_order(other_canonical) - level_order(canonical)) == 1
+            )
+            near.append(rings.get(other) if contiguous and other is not None else None)
+        above, below = near
+        own = rings[level]
+        if above is not None and below is not None:
+            direction = above - below
+        elif above is not None:
+            direction = above - own
+        elif below is not None:
+            direction = own - below
+        else:
+            continue
+        norm = float(np.linalg.norm(direction))
+        if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(60.0)):
+            continue
+        direction = direction / norm
+        direction = direction if direction[2] > 0 else -direction
+        source = "neighbouring canal centres"
+        projected = _best_projection(vertebrae[level], direction, cord, options, level, source)
+        if projected is not None and projected.method in (METHOD_RING, METHOD_CORD_RING):
+            updates[level] = (projected, source)
+    for level, (projected, source) in updates.items():
+        sections[level] = projected
+        sources[level] = source
 
 
 def _cord_estimate(

@@ -24,13 +24,26 @@ lateral half-width ``w``:
 
 Refinements of the reference definition (each tested):
 
+* Sector 1 is only the bone anterior to ``a`` within the body's own lateral extent, measured
+  on the body (the bone at least half the body's depth in front of ``a``, see
+  :func:`body_lr_bounds`); bone anterior to ``a`` lateral to it (the large anterolateral
+  transverse processes of L5, cervical anterior tubercles) goes by side to 2/6. Not for C1
+  (no body) nor the sacrum (below).
+* A point within ``TIE_MM`` (1e-6 mm) of ``a`` or ``c`` counts as posterior to it, so a row of
+  voxels lying on a wall of an axis-aligned grid falls on one defined side.
+
 * Bone between ``a`` and ``c`` inside the canal's lateral bounds (the lateral recesses of a
   trefoil canal) goes by side to 2/6; bone between ``c`` and ``p`` inside the bounds (the
   inner face of the laminae) by side to 3/5. This makes the six sectors a partition.
+* Each wall lies midway between the outermost canal voxel centre and the nearest bone voxel
+  centre beyond it (bone looked for within two voxels beside the canal's outermost band, and
+  at least a tenth of a voxel beyond it), i.e. on the bone's inner surface.
 * The canal walls come from the canal's cross-section: for a derived canal, from the projected
-  ring of this vertebra over its whole height (one set of walls per vertebra); for a contoured
-  canal, measured per slab of ``slab_mm`` along the local SI axis, slabs with too small a
-  cross-section taking the nearest good slab's walls.
+  ring of this vertebra over its whole height, with the anterior and posterior walls measured
+  again per slab where the bone bounds the canal in that slab (a straight prism is narrower
+  than a curved canal; see ``_walls_from_section``); for a contoured canal, measured per slab
+  of ``slab_mm`` along the local SI axis, slabs with too small a cross-section taking the
+  nearest good slab's walls.
 * C1 (detected by level name) has no body: the bone anterior to the canal is its anterior
   arch, which takes sector 1 by the rule above; its canal is the whole ring including the space
   of the dens (measured before C2's bone is removed from the canal).
@@ -45,11 +58,12 @@ Refinements of the reference definition (each tested):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from spinetv.anatomy.canal import (
     CanalOptions,
@@ -74,6 +88,7 @@ __all__ = [
     "label_sectors",
     "label_spine",
     "assign_sectors",
+    "body_lr_bounds",
 ]
 
 SECTOR_NAMES: dict[int, str] = {
@@ -94,8 +109,16 @@ SACRAL_SECTOR_NAMES: dict[int, str] = {
 }
 
 METHOD_GIVEN = "given"
+# Points within this distance of a wall count as beyond it (posterior to a or c): a row of voxel
+# centres lying exactly on a wall of an axis-aligned grid then goes to one side, not to
+# whichever side rounding picks (the phantom's ground truth uses the same tie rule).
+TIE_MM = 1e-6
 # The canal points within this fraction of a voxel of the outermost one make its extreme band.
 _BAND_FRACTION = 0.3
+_FACING_LATTICES = 2.0
+_BEYOND_FRACTION = 0.1
+# How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
+_SLAB_REACH_MM = 1.5
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,9 @@ class SectorOptions:
         Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
         the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
         the same proportion holds down to S4).
+    limit_body_to_its_width : bool
+        Sector 1 only within the body's lateral extent (see :func:`body_lr_bounds`): bone
+        anterior to the canal but lateral to the body goes by side to 2/6. Default True.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
     canal : CanalOptions
@@ -126,6 +152,7 @@ class SectorOptions:
     min_slab_canal_fraction: float = 0.5
     c2_dens_to_body: bool = True
     sacral_body_half_width_ratio: float = 1.6
+    limit_body_to_its_width: bool = True
     frame_iterations: int = 3
     canal: CanalOptions = field(default_factory=CanalOptions)
 
@@ -242,6 +269,7 @@ def assign_sectors(
     *,
     sacral: bool = False,
     sacral_body_half_width_ratio: float = 1.0,
+    body_lr_bounds_mm: tuple[float, float] | None = None,
 ) -> NDArray[np.uint8]:
     """Sector 1..6 of bone points given in a local frame.
 
@@ -255,6 +283,10 @@ def assign_sectors(
         Use the sacral body/ala split.
     sacral_body_half_width_ratio : float
         See :class:`SectorOptions`.
+    body_lr_bounds_mm : (float, float), optional
+        Lateral extent (low, high ``u``, mm) of the vertebral body: bone anterior to ``a``
+        outside it is not body but goes by side to 2/6 (see :func:`body_lr_bounds`). None: no
+        limit. Ignored for sacral segments, which use the ratio instead.
 
     Returns
     -------
@@ -272,12 +304,40 @@ def assign_sectors(
     lateral_left = np.where(left, 2, 6).astype(np.uint8)
     posterior_left = np.where(left, 3, 5).astype(np.uint8)
     within = np.abs(u) <= w
-    labels = np.where(v < a, 1, np.where(v < c, lateral_left, posterior_left)).astype(np.uint8)
-    labels[(v >= c) & (v > p) & within] = 4
+    front = v < a - TIE_MM
+    labels = np.where(
+        front, 1, np.where(v < c - TIE_MM, lateral_left, posterior_left)
+    ).astype(np.uint8)
+    labels[(v >= c - TIE_MM) & (v > p) & within] = 4
     if sacral:
-        ala = (v < a) & (np.abs(u) > sacral_body_half_width_ratio * w)
+        ala = front & (np.abs(u) > sacral_body_half_width_ratio * w)
         labels[ala] = lateral_left[ala]
+    elif body_lr_bounds_mm is not None:
+        lr = local_mm[:, 0]
+        beside = front & ((lr < body_lr_bounds_mm[0]) | (lr > body_lr_bounds_mm[1]))
+        labels[beside] = lateral_left[beside]
     return labels
+
+
+def body_lr_bounds(
+    local_mm: NDArray[np.float64], walls: CanalWalls, edge_mm: float = 0.0
+) -> tuple[float, float] | None:
+    """Lateral extent of the vertebral body, measured on the body itself, in mm.
+
+    The body is taken as the bone at least half the body's depth anterior to the canal's
+    anterior wall ``a`` (the most anterior bone sets the depth): the transverse processes,
+    even the large anterolateral ones of L5, stay close to the level of the canal, while the
+    body is widest around its mid-depth. Returns the (low, high) ``u`` of that bone widened by
+    ``edge_mm`` on each side (the body's surface lies about half a voxel beyond its outermost
+    voxel centre), or None when no bone lies anterior to ``a``.
+    """
+    slab = walls.slab_of(local_mm[:, 2])
+    depth = walls.anterior_mm[slab] - local_mm[:, 1]
+    if not (depth > 0).any():
+        return None
+    core = depth >= 0.5 * float(depth.max())
+    lr = local_mm[core, 0]
+    return float(lr.min()) - edge_mm, float(lr.max()) + edge_mm
 
 
 def _wall_between(
@@ -299,11 +359,16 @@ def _wall_between(
     extreme = float(along.max())
     other = 1 - axis
     band = canal_uv[along >= extreme - band_mm, other]
-    # At least a voxel wide, so that a single outermost canal point still faces bone.
-    low, high = float(band.min()) - fallback_mm, float(band.max()) + fallback_mm
+    # Bone is looked for up to _FACING_LATTICES voxels beside the band: on a rotated lattice
+    # the bone points right in front of the outermost canal point can be almost a voxel
+    # away, while a few voxels aside the lattice samples the bone's edge more finely.
+    reach = _FACING_LATTICES * 2.0 * fallback_mm
+    low, high = float(band.min()) - reach, float(band.max()) + reach
     bone_along = sign * bone_uv[:, axis]
+    # Bone in the canal's own outermost row (an axis-aligned lattice, seen in a frame tilted
+    # by a fraction of a degree) is not beyond it: it must clear the row by a tenth of a voxel.
     beyond = (
-        (bone_along > extreme)
+        (bone_along > extreme + _BEYOND_FRACTION * 2.0 * fallback_mm)
         & (bone_uv[:, other] >= low)
         & (bone_uv[:, other] <= high)
     )
@@ -339,8 +404,88 @@ def _walls_from_section(
     bone_local: NDArray[np.float64],
     extend_mm: float,
 ) -> CanalWalls:
-    """Canal walls from this vertebra's projected ring: the voxel centres inside the prism
-    against the vertebra's bone, over the vertebra's whole height."""
+    """Canal walls from this vertebra's projected ring.
+
+    The lateral walls, and the anterior and posterior walls by default, come from the voxel
+    centres inside the prism against the vertebra's bone over its whole height. The prism is
+    straight, so on a curved spine it is narrower than the canal by the sagitta of the canal
+    over the vertebra's height (about half a millimetre at 30 deg of lordosis over L2-L4).
+    The anterior and posterior walls are therefore measured again per slab (the largest voxel
+    spacing thick) on the free voxels of a prism widened by ``_SLAB_REACH_MM``: where the bone
+    bounds that free space in the slab (bone beyond its outermost point within 1.5 voxels),
+    the slab takes the wall found there; elsewhere (between laminae, at the discs) the
+    prism's wall.
+    """
+    grid = vertebra.grid
+    lattice = _lattice_mm(grid)
+    band_mm, fallback_mm = _BAND_FRACTION * lattice, 0.5 * lattice
+    canal_local = _prism_points(section, frame, vertebra, 0)
+    if canal_local.shape[0] < 3:
+        # A canal thinner than the voxels: fall back on the hole's pixels.
+        canal_local = frame.to_local(section.hole_points_lps())
+    a, p, lr_low, lr_high = _walls_of(canal_local, bone_local, band_mm, fallback_mm)
+    lr_centre, half_width = 0.5 * (lr_low + lr_high), 0.5 * (lr_high - lr_low)
+    constant = CanalWalls(
+        np.array([-np.inf, np.inf]),
+        np.array([a]),
+        np.array([p]),
+        np.array([lr_centre]),
+        np.array([half_width]),
+    )
+    reach_px = max(1, int(np.ceil(_SLAB_REACH_MM / section.pixel_mm)))
+    wide_local = _prism_points(section, frame, vertebra, reach_px)
+    central = np.abs(wide_local[:, 0] - lr_centre) <= 0.5 * half_width
+    wide_local = wide_local[central]
+    margin = _SLAB_REACH_MM + 2.0 * lattice
+    near = (
+        (np.abs(bone_local[:, 0] - lr_centre) <= half_width)
+        & (bone_local[:, 1] >= a - margin)
+        & (bone_local[:, 1] <= p + margin)
+    )
+    bone_near = bone_local[near]
+    slab_mm = max(grid.spacing_mm)
+    low, high = float(bone_local[:, 2].min()), float(bone_local[:, 2].max())
+    n_slabs = max(1, int(np.ceil((high - low) / slab_mm)))
+    if wide_local.shape[0] == 0 or n_slabs < 2:
+        return constant
+    edges = np.asarray(low + slab_mm * np.arange(n_slabs + 1), dtype=np.float64)
+    edges[-1] = max(edges[-1], high)
+    canal_slab = np.clip(np.searchsorted(edges, wide_local[:, 2], side="right") - 1, 0, n_slabs - 1)
+    bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
+    anterior = np.full(n_slabs, a)
+    posterior = np.full(n_slabs, p)
+    for slab in np.unique(canal_slab):
+        canal_uv = wide_local[canal_slab == slab, :2]
+        bone_uv = bone_near[bone_slab == slab, :2]
+        for sign, out in ((-1.0, anterior), (1.0, posterior)):
+            wall = _bounded_wall(canal_uv, bone_uv, sign, band_mm, fallback_mm, 1.5 * lattice)
+            if wall is not None:
+                out[slab] = wall
+    return CanalWalls(
+        edges,
+        anterior,
+        posterior,
+        np.full(n_slabs, lr_centre),
+        np.full(n_slabs, half_width),
+    )
+
+
+def _prism_points(
+    section: ProjectedCanal, frame: LocalFrame, vertebra: Mask, widen_px: int
+) -> NDArray[np.float64]:
+    """Local points (in ``frame``) of the non-bone voxel centres inside the canal prism over
+    the vertebra's height, the prism's cross-section dilated by ``widen_px`` pixels."""
+    if widen_px > 0:
+        px = section.pixel_mm
+        hole = ndimage.binary_dilation(
+            np.pad(section.hole, widen_px), iterations=widen_px
+        )
+        section = replace(
+            section,
+            hole=hole,
+            lr0_mm=section.lr0_mm - widen_px * px,
+            ap0_mm=section.ap0_mm - widen_px * px,
+        )
     grid = vertebra.grid
     box = prism_box(section, grid, 0.0)
     ijk = np.indices(box.shape).reshape(3, -1).T + np.asarray(box.start)
@@ -350,22 +495,38 @@ def _walls_from_section(
     low, high = section.si_range_mm
     inside = (in_section[:, 2] >= low) & (in_section[:, 2] <= high)
     inside[inside] = section.contains(in_section[inside])
-    if int(inside.sum()) < 3:
-        # A canal thinner than the voxels: fall back on the hole's pixels.
-        canal_local = frame.to_local(section.hole_points_lps())
-    else:
-        canal_local = frame.to_local(points[inside])
-    lattice = _lattice_mm(grid)
-    a, p, lr_low, lr_high = _walls_of(
-        canal_local, bone_local, _BAND_FRACTION * lattice, 0.5 * lattice
+    return frame.to_local(points[inside])
+
+
+def _bounded_wall(
+    canal_uv: NDArray[np.float64],
+    bone_uv: NDArray[np.float64],
+    sign: float,
+    band_mm: float,
+    fallback_mm: float,
+    max_gap_mm: float,
+) -> float | None:
+    """The AP wall on one side (``sign`` -1 anterior, +1 posterior) of one slab's free space,
+    as :func:`_wall_between`, or None when no bone faces its outermost point within
+    ``max_gap_mm`` (the free space is not bounded by bone in this slab)."""
+    if canal_uv.shape[0] == 0 or bone_uv.shape[0] == 0:
+        return None
+    along = sign * canal_uv[:, 1]
+    extreme = float(along.max())
+    band = canal_uv[along >= extreme - band_mm, 0]
+    reach = _FACING_LATTICES * 2.0 * fallback_mm
+    bone_along = sign * bone_uv[:, 1]
+    beyond = (
+        (bone_along > extreme + _BEYOND_FRACTION * 2.0 * fallback_mm)
+        & (bone_uv[:, 0] >= float(band.min()) - reach)
+        & (bone_uv[:, 0] <= float(band.max()) + reach)
     )
-    return CanalWalls(
-        np.array([-np.inf, np.inf]),
-        np.array([a]),
-        np.array([p]),
-        np.array([0.5 * (lr_low + lr_high)]),
-        np.array([0.5 * (lr_high - lr_low)]),
-    )
+    if not beyond.any():
+        return None
+    nearest = float(bone_along[beyond].min())
+    if nearest - extreme > max_gap_mm:
+        return None
+    return sign * 0.5 * (extreme + nearest)
 
 
 def _walls_per_slab(
@@ -497,11 +658,15 @@ def label_sectors(
             _lattice_mm(vertebra.grid),
         )
     sacral = canonical is not None and is_sacral(canonical)
+    bounds = None
+    if not sacral and canonical != "C1" and options.limit_body_to_its_width:
+        bounds = body_lr_bounds(bone, walls, 0.5 * _lattice_mm(vertebra.grid))
     values = assign_sectors(
         bone,
         walls,
         sacral=sacral,
         sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+        body_lr_bounds_mm=bounds,
     )
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)

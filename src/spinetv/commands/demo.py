@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
         help="run the main job on the bundled sample case",
         description="Plan the bundled sample case (a real CT, TotalSegmentator vertebrae and a "
         "demonstration GTV in L2) with the default protocol; writes the RTSTRUCT, the JSON "
-        "report and the QA figures into --out.",
+        "report, the QA figures and an HTML review page into --out.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     out = folder / "RS_spinetv.dcm"
     report = folder / "report.json"
     figures = folder / "figures"
-    if not args.force and any(p.exists() for p in (out, report, figures)):
+    html = folder / "report.html"
+    if not args.force and any(p.exists() for p in (out, report, figures, html)):
         raise OutputExistsError(f"{folder}: holds an earlier demo; pass --force to replace it")
     sample = sample_case_dir()
     rtstructs = sorted(sample.glob("RS*.dcm"))
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         report=report,
         figures=figures,
         overwrite=args.force,
+        html=html,
     )
     volumes = result.report["structures"]
     print(
@@ -74,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:<17}{volumes[name]['volume_cc']:8.2f} cc")
     for note in result.report["notes"]:
         print(f"  note: {note}")
-    print(f"wrote {out}, {report} and {figures}/")
+    print(f"wrote {out}, {report}, {html} and {figures}/")
     return 0

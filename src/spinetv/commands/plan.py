@@ -77,6 +77,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
     parser.add_argument("--report", metavar="r.json", help="JSON report")
     parser.add_argument("--figures", metavar="DIR", help="QA figures (PNG) into this folder")
+    parser.add_argument(
+        "--html",
+        metavar="report.html",
+        help="self-contained HTML report (figures embedded when --figures)",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -103,14 +108,17 @@ def run(args: argparse.Namespace) -> int:
     for protocol in protocols:
         out = _per_protocol(args.out, protocol, many)
         report = _per_protocol(args.report, protocol, many)
+        html = _per_protocol(args.html, protocol, many)
         assert out is not None
+        if html is not None:
+            check_writable(html, overwrite=args.force)
         check_writable(out, overwrite=args.force)
         if report is not None:
             check_writable(report, overwrite=args.force)
-        outputs.append((protocol, out, report))
+        outputs.append((protocol, out, report, html))
     case = case_from_args(args)
     margin = Margin.parse(args.ptv_margin) if args.ptv_margin else None
-    for protocol, out, report in outputs:
+    for protocol, out, report, html in outputs:
         figures = None
         if args.figures:
             figures = Path(args.figures) / Path(protocol).stem if many else Path(args.figures)
@@ -125,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             report=report,
             figures=figures,
             overwrite=args.force,
+            html=html,
         )
         print(
             f"{protocol}: levels {', '.join(result.report['involved_levels'])}; "

@@ -93,8 +93,9 @@ def vertebra_bone(
     """The solid bone of a C1-L5 vertebra (the canal is carved out by the caller).
 
     Built from a body, two pedicles (tubes from the body's posterolateral corners to the arch),
-    a posterior arch (elliptic ring around the back half of the canal), transverse processes,
-    a caudally tilted spinous process and, for cervical levels, articular pillars.
+    a shell lining the front half of the canal at the pedicles' height, a posterior arch
+    (elliptic ring around the back half of the canal), transverse processes, a caudally
+    tilted spinous process and, for cervical levels, articular pillars.
     """
     d = dims
     wc = float(np.median(canal_half_width))

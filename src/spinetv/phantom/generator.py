@@ -13,10 +13,18 @@ How the phantom is made
 3. The shapes are evaluated at the PATIENT (LPS) position of every voxel centre of the
    vertebra's bounding box, mapped to the local frame, so any orientation or spacing gives the
    same anatomy. The canal, cord and thecal sac are continuous tubes along the centreline.
+   The canal is the space the bony ring encloses: its cross-section is constant over each
+   level's height (it changes only across the discs; a step between sacral segments), the
+   body's posterior wall and the laminae lie on it, and at the pedicles' height a bony shell
+   lines its front half (lateral recesses), so a projection of the bone along the level's
+   axis has exactly the canal's cross-section as its hole. Cord and thecal sac lie inside it.
 4. Ground-truth parts are assigned after the bone is built, by the geometric sector rule of
    the clinical rules (section 2) in the local frame -- see :func:`._shapes.label_parts` --
-   so the parts partition each vertebra by construction. For sacral segments the body is
-   restricted to the body's own width: bone in front of the canal lateral to it is ala.
+   so the parts partition each vertebra by construction. The body (sector 1) is restricted
+   to the body's own width: bone in front of the canal lateral to it (cervical anterolateral
+   transverse processes; sacral alae) goes to the pedicle/ala sector of its side (not C1,
+   whose anterior arch is its "body"). A voxel centre lying on a wall counts as posterior to
+   it, as in :mod:`spinetv.anatomy.sectors`.
 5. Bone voxels belong to the first level (top to bottom) that claims them, so vertebrae are
    disjoint; intervertebral discs belong to no vertebra.
 
