@@ -23,7 +23,7 @@ from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sector
 from spinetv.errors import AnatomyError
 from spinetv.geometry.booleans import overlap_cc, union
 from spinetv.geometry.grid import ImageGrid
-from spinetv.geometry.margins import Margin, expand
+from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand
 from spinetv.geometry.mask import Mask
 from spinetv.geometry.resample import refine_in_plane, resample_nearest
 from spinetv.guidelines import CtvResult, build_ctv, load_guideline
@@ -345,17 +345,9 @@ def choose_refinement(
 ) -> int:
     """Smallest in-plane refinement k (1..max_factor) at which every margin reaches, in-plane,
     within ``tolerance_mm`` of what is asked (see :func:`effective_margin_mm`)."""
-    in_plane_sides = []
-    for side, lps_axis in (
-        ("left", 0),
-        ("right", 0),
-        ("anterior", 1),
-        ("posterior", 1),
-        ("superior", 2),
-        ("inferior", 2),
-    ):
-        if grid.axis_of(lps_axis)[0] != 0:
-            in_plane_sides.append(side)
+    in_plane_sides = [
+        side for side, (lps_axis, _) in SIDE_LPS_AXIS.items() if grid.axis_of(lps_axis)[0] != 0
+    ]
     for factor in range(1, max(1, max_factor) + 1):
         reach_grid = grid.refined_in_plane(factor)
         if all(

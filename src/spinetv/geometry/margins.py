@@ -63,6 +63,7 @@ from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
 
 __all__ = [
+    "SIDE_LPS_AXIS",
     "Margin",
     "MarginResult",
     "MarginMethod",
@@ -90,6 +91,8 @@ _SIDE_AXIS: dict[str, tuple[int, int]] = {
     "superior": (2, 1),
     "inferior": (2, -1),
 }
+#: Patient side -> (LPS axis, sign of the direction along it).
+SIDE_LPS_AXIS = _SIDE_AXIS
 _MIRROR = {
     "left": "right",
     "right": "left",

@@ -13,7 +13,7 @@ import numpy as np
 
 from spinetv.geometry.booleans import subtract
 from spinetv.geometry.grid import ImageGrid
-from spinetv.geometry.margins import Margin, expand_with_report
+from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand_with_report
 from spinetv.geometry.mask import Mask
 
 __all__ = [
@@ -81,14 +81,7 @@ def effective_margin_mm(grid: ImageGrid, margin: Margin) -> dict[str, float]:
     in-plane. Planners need to know; the pipeline reports these figures.
     """
     reach = {}
-    for side, lps_axis in (
-        ("left", 0),
-        ("right", 0),
-        ("anterior", 1),
-        ("posterior", 1),
-        ("superior", 2),
-        ("inferior", 2),
-    ):
+    for side, (lps_axis, _) in SIDE_LPS_AXIS.items():
         axis, _ = grid.axis_of(lps_axis)
         spacing = grid.spacing_mm[axis]
         requested = margin.towards(side)

@@ -161,6 +161,21 @@ def _draw(
     return base
 
 
+def _screen_mm(
+    grid: ImageGrid, plane: str, base: PlaneImage, point_lps: ArrayLike
+) -> tuple[float, float]:
+    """Where a patient point falls on a reformatted plane, in the plane's mm extent."""
+    across_axis, down_axis, _, across_flip, down_flip = _plane_axes(grid, plane)
+    ijk = grid.lps_to_index(point_lps)
+    across = (ijk[across_axis] + 0.5) * grid.spacing_mm[across_axis]
+    down = (ijk[down_axis] + 0.5) * grid.spacing_mm[down_axis]
+    if across_flip < 0:
+        across = base.extent_mm[1] - across
+    if down_flip < 0:
+        down = base.extent_mm[2] - down
+    return float(across), float(down)
+
+
 def _crop_view(
     ax: plt.Axes,
     base: PlaneImage,
@@ -171,16 +186,8 @@ def _crop_view(
 ) -> None:
     if focus is None or focus.is_empty:
         return
-    point = focus.centroid_lps()
-    across_axis, down_axis, _, across_flip, down_flip = _plane_axes(grid, plane)
-    ijk = grid.lps_to_index(point)
-    across = ijk[across_axis] * grid.spacing_mm[across_axis]
-    down = ijk[down_axis] * grid.spacing_mm[down_axis]
+    across, down = _screen_mm(grid, plane, base, focus.centroid_lps())
     width, height = base.extent_mm[1], base.extent_mm[2]
-    if across_flip < 0:
-        across = width - across - grid.spacing_mm[across_axis]
-    if down_flip < 0:
-        down = height - down - grid.spacing_mm[down_axis]
     ax.set_xlim(max(0.0, across - half_width_mm), min(width, across + half_width_mm))
     ax.set_ylim(min(height, down + half_width_mm), max(0.0, down - half_width_mm))
 
@@ -240,15 +247,10 @@ def save_sagittal_figure(
     for name, mask in (level_labels or {}).items():
         if mask.is_empty:
             continue
-        centre = mask.centroid_lps()
-        across_axis, down_axis, _, across_flip, down_flip = _plane_axes(grid, "sagittal")
-        ijk = grid.lps_to_index(centre)
-        across = ijk[across_axis] * grid.spacing_mm[across_axis]
-        down = ijk[down_axis] * grid.spacing_mm[down_axis]
-        if across_flip < 0:
-            across = base.extent_mm[1] - across - grid.spacing_mm[across_axis]
-        if down_flip < 0:
-            down = base.extent_mm[2] - down - grid.spacing_mm[down_axis]
+        across, down = _screen_mm(grid, "sagittal", base, mask.centroid_lps())
+        bottom, top = ax.get_ylim()
+        if not min(bottom, top) <= down <= max(bottom, top):
+            continue  # a level outside the cropped view gets no label in the margin
         ax.text(across - 45, down, name, color="cyan", fontsize=8, va="center")
     ax.set_title(
         f"{title} (sagittal; anterior left)" + (" oblique" if base.oblique else ""), fontsize=9
