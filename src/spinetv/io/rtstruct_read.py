@@ -11,8 +11,9 @@ in a per-ROI :class:`RoiReadReport`.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,18 +102,27 @@ class RoiContour:
         ContourGeometricType (CLOSED_PLANAR, POINT, OPEN_PLANAR, OPEN_NONPLANAR...).
     points_lps_mm : ndarray, shape (n, 3)
         The ContourData vertices in LPS mm (read-only).
-    referenced_sop_instance_uids : tuple of str
-        ContourImageSequence SOPInstanceUIDs (informative only; matching uses positions).
+    image_items : pydicom Sequence, optional
+        The contour's ContourImageSequence, kept undecoded; see
+        :attr:`referenced_sop_instance_uids` (informative only; matching uses positions).
     """
 
     geometric_type: str
     points_lps_mm: NDArray[np.float64]
-    referenced_sop_instance_uids: tuple[str, ...] = ()
+    image_items: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         points = np.array(self.points_lps_mm, dtype=np.float64).reshape(-1, 3)
         points.setflags(write=False)
         object.__setattr__(self, "points_lps_mm", points)
+
+    @property
+    def referenced_sop_instance_uids(self) -> tuple[str, ...]:
+        """ContourImageSequence SOPInstanceUIDs, decoded only when asked (matching by
+        position never needs them, and decoding every item costs a third of reading)."""
+        return tuple(
+            _text(image, "ReferencedSOPInstanceUID") for image in self.image_items or []
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -280,6 +290,39 @@ def _parse_roi_type(raw: str) -> RoiType | None:
         return None
 
 
+class _LazyContours(Mapping[int, tuple[RoiContour, ...]]):
+    """ROI number -> contours, parsed from the dataset the first time an ROI is asked for.
+
+    A structure set often holds a BODY of thousands of points that a job never needs; parsing
+    only the ROIs used keeps reading proportional to what is used.
+    """
+
+    def __init__(self, roi_contours: Mapping[int, Dataset]) -> None:
+        self._items = dict(roi_contours)
+        self._parsed: dict[int, tuple[RoiContour, ...]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, number: int) -> tuple[RoiContour, ...]:
+        with self._lock:
+            if number not in self._parsed:
+                item = self._items[number]
+                self._parsed[number] = tuple(
+                    RoiContour(
+                        geometric_type=_text(contour, "ContourGeometricType").upper(),
+                        points_lps_mm=_contour_points(contour),
+                        image_items=contour.get("ContourImageSequence", None),
+                    )
+                    for contour in item.get("ContourSequence", []) or []
+                )
+            return self._parsed[number]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
     """Read an RTSTRUCT file: its ROIs, their contours in LPS mm and what they reference.
 
@@ -334,7 +377,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
             roi_contours.setdefault(number, roi_contour)
 
     rois: list[RoiInfo] = []
-    contours: dict[int, tuple[RoiContour, ...]] = {}
+    contours: dict[int, Dataset] = {}
     for item in dataset.StructureSetROISequence:
         number = _int_or_none(item, "ROINumber")
         if number is None:
@@ -358,17 +401,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
                 frame_of_reference_uid=_text(item, "ReferencedFrameOfReferenceUID"),
             )
         )
-        contours[number] = tuple(
-            RoiContour(
-                geometric_type=_text(contour, "ContourGeometricType").upper(),
-                points_lps_mm=_contour_points(contour),
-                referenced_sop_instance_uids=tuple(
-                    _text(image, "ReferencedSOPInstanceUID")
-                    for image in contour.get("ContourImageSequence", []) or []
-                ),
-            )
-            for contour in roi_contour.get("ContourSequence", []) or []
-        )
+        contours[number] = roi_contour
 
     frame_uid = ""
     for frame in dataset.get("ReferencedFrameOfReferenceSequence", []) or []:
@@ -385,7 +418,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
         referenced_study_uid=study_uid,
         referenced_series_uid=series_uid,
         rois=tuple(rois),
-        contours=contours,
+        contours=_LazyContours(contours),
         warnings=tuple(file_warnings),
     )
     for message in file_warnings:
