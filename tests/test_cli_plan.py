@@ -202,3 +202,43 @@ def test_sectors_ctv_and_audit_commands(written: tuple[Path, Path], tmp_path: Pa
         == 0
     )
     assert json.loads((tmp_path / "b.json").read_text())["compliant"] is False
+
+
+def test_sacral_plan_with_contoured_thecal_sac(tmp_path: Path) -> None:
+    phantom = make_spine_phantom(
+        levels=("L5", "S1", "S2", "S3", "S4", "S5"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=GtvSpec(level="S2", sectors=(1, 6), body_side="right"),
+        seed=2,
+    )
+    ct, rs = write_phantom(phantom, tmp_path / "case")
+    out, report = tmp_path / "RS.dcm", tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "plan",
+                str(ct),
+                "--rtstruct",
+                str(rs),
+                "--gtv",
+                "GTV",
+                "--out",
+                str(out),
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    data = json.loads(report.read_text())
+    assert "S2" in data["involved_levels"]
+    assert data["structures"]["PTV_Eval"]["made_by"] == [
+        "PTV",
+        "minus SacralCanal",
+        "minus SacralForamina",
+    ]
+    assert "ThecalSac (input)" in data["structures"]
+    names = read_rtstruct(out).names
+    assert names.count("ThecalSac") == 1
+    assert {"S2_Body", "S2_Ala_R", "SacralCanal", "SacralForamina"} <= set(names)
+    assert dciodvfy_errors(out) == []

@@ -548,7 +548,16 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         rule_ts = protocol.thecal_sac
         if any(_below(lv, rule_ts.below_level) for lv in involved):
             thecal = _thecal_sac(anatomy, sectors, ctv.mask, rule_ts.below_level)
-            if thecal is None:
+            if anatomy.thecal_sac is not None:
+                # A contoured thecal sac is an input: it is the organ at risk as it stands.
+                volumes[f"{rule_ts.name} (input)"] = {
+                    "volume_cc": round(anatomy.thecal_sac.volume_cc, 4),
+                    "made_by": [
+                        f"contoured; organ at risk below {rule_ts.below_level} with no margin"
+                    ],
+                    "source": rule_ts.source,
+                }
+            elif thecal is None:
                 notes.append("thecal sac not made: no canal or thecal sac available")
             else:
                 add(

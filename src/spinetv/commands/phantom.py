@@ -46,6 +46,14 @@ def parse_gtv(text: str) -> object:
     return GtvSpec(first, sectors, to_level=last or None, **options)  # type: ignore[arg-type]
 
 
+EPILOG = """examples:
+  spinetv phantom --out ph/ --levels L1,L2,L3 --gtv L2:1,2:side=left
+  spinetv phantom --out ph/ --levels T10-L3 --spacing 2.5,0.8,0.8 --orientation HFP \\
+      --lordosis 20 --rotation 10 --gtv L1:1,2,3:epidural=3 --seed 7
+  spinetv phantom --out ph/ --levels L4,L5,S1,S2,S3 --gtv S2:1,6:side=right
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``phantom`` sub-command."""
     parser = subparsers.add_parser(
@@ -53,6 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a synthetic spine CT and its ground-truth RTSTRUCT",
         description="Write a synthetic spine CT series (OUT/CT/) and an RTSTRUCT "
         "(OUT/RTSTRUCT.dcm) holding the vertebrae, canal, cord and GTV.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--levels", default="L1,L2,L3", help="levels, e.g. L1,L2,L3 or T10-L3")
