@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+
+from spinetv.geometry.grid import ImageGrid
 
 
 def dciodvfy_errors(path: Path) -> list[str]:
@@ -20,3 +26,47 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [
         line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")
     ]
+
+
+def dicompyler_python() -> str:
+    """The side interpreter with pydicom 2 and dicompyler-core 0.5.6 (which does not import
+    under pydicom 3); skips, saying where it looked, when it is absent."""
+    configured = os.environ.get("SPINETV_DICOMPYLER_PYTHON")
+    root = Path(__file__).resolve().parents[1]
+    candidate = Path(configured) if configured else root / ".ci/venv-dicompyler/bin/python"
+    if not candidate.is_file():
+        pytest.skip(
+            f"dicompyler-core side interpreter not found at {candidate} (set "
+            "SPINETV_DICOMPYLER_PYTHON or run .ci/run, which builds .ci/venv-dicompyler)"
+        )
+    return str(candidate)
+
+
+def dicompyler_volumes(rtstruct: Path, grid: ImageGrid, workdir: Path) -> dict[str, Any]:
+    """Each ROI's type and volume as dicompyler-core 0.5.6 computes them on ``grid``'s pixels."""
+    python = dicompyler_python()
+    n_rows, n_cols = grid.shape[1:]
+    zeros_c, zeros_r = np.zeros(n_cols), np.zeros(n_rows)
+    columns = grid.index_to_lps(np.stack([zeros_c, zeros_c, np.arange(n_cols)], 1))
+    rows = grid.index_to_lps(np.stack([zeros_r, np.arange(n_rows), zeros_r], 1))
+    grid_file = workdir / "grid.json"
+    grid_file.write_text(
+        json.dumps(
+            {
+                "x_mm": columns[:, 0].tolist(),
+                "y_mm": rows[:, 1].tolist(),
+                "thickness_mm": grid.spacing_mm[0],
+            }
+        )
+    )
+    script = Path(__file__).resolve().parent / "interop" / "dicompyler_volumes.py"
+    result = subprocess.run(
+        [python, str(script), str(rtstruct), str(grid_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    volumes: dict[str, Any] = json.loads(result.stdout)
+    return volumes

@@ -5,19 +5,14 @@ These tests run on the committed files only (no ../shared/data needed).
 
 from __future__ import annotations
 
-import importlib
-import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from dicom_checks import dciodvfy_errors
+from dicom_checks import dciodvfy_errors, dicompyler_volumes
 from spinetv.geometry.booleans import contains, overlap_cc
 from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
@@ -33,15 +28,6 @@ EXPECTED = ("BODY", SAMPLE_GTV_NAME, *LEVELS, "Sacrum", "SpinalCord")
 DEMO = "demonstration lesion, not a patient's"
 
 pytestmark = pytest.mark.skipif(not RS.is_file(), reason=f"sample case not built: {RS} absent")
-
-
-def _interop(module: str) -> ModuleType:
-    """A module of tests/interop (not a package: its folder goes on sys.path), imported under
-    the same name pytest gives it, so the dicompyler-core interpreter lookup is shared."""
-    folder = str(PROJECT_ROOT / "tests" / "interop")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module(module)
 
 
 @pytest.fixture(scope="module")
@@ -197,32 +183,7 @@ def test_rt_utils_reads_gtv_and_l2(image: Image, structures: dict[str, Structure
 def test_dicompyler_core_reads_every_roi(
     tmp_path: Path, image: Image, structures: dict[str, Structure]
 ) -> None:
-    python = _interop("test_rtstruct_interop")._dicompyler_python()
-    grid = image.grid
-    n_rows, n_cols = grid.shape[1:]
-    zeros_c, zeros_r = np.zeros(n_cols), np.zeros(n_rows)
-    columns = grid.index_to_lps(np.stack([zeros_c, zeros_c, np.arange(n_cols)], 1))
-    rows = grid.index_to_lps(np.stack([zeros_r, np.arange(n_rows), zeros_r], 1))
-    grid_file = tmp_path / "grid.json"
-    grid_file.write_text(
-        json.dumps(
-            {
-                "x_mm": columns[:, 0].tolist(),
-                "y_mm": rows[:, 1].tolist(),
-                "thickness_mm": grid.spacing_mm[0],
-            }
-        )
-    )
-    script = PROJECT_ROOT / "tests" / "interop" / "dicompyler_volumes.py"
-    result = subprocess.run(
-        [python, str(script), str(RS), str(grid_file)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    volumes = json.loads(result.stdout)
+    volumes = dicompyler_volumes(RS, image.grid, tmp_path)
     assert set(volumes) == set(EXPECTED)
     assert volumes[SAMPLE_GTV_NAME]["type"] == "GTV"
     assert volumes["BODY"]["type"] == "EXTERNAL"

@@ -11,9 +11,6 @@ Measured on the phantom grid below (72 x 112 x 112, 1.5 x 1.0 x 1.0 mm):
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +20,7 @@ import pytest
 from rtstruct_phantoms import dice, standard_shapes, voxel_centres_lps
 from scipy import ndimage
 
-from dicom_checks import dciodvfy_errors
+from dicom_checks import dciodvfy_errors, dicompyler_volumes
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.mask import Mask
 from spinetv.io.dicom_series import write_dicom_series
@@ -94,45 +91,10 @@ def test_rt_utils_reads_our_file(phantom: dict[str, object]) -> None:
         assert dice(theirs, ours) >= min_dice, shape.name
 
 
-def _dicompyler_python() -> str:
-    configured = os.environ.get("SPINETV_DICOMPYLER_PYTHON")
-    candidate = Path(configured) if configured else PROJECT_ROOT / ".ci/venv-dicompyler/bin/python"
-    if not candidate.is_file():
-        pytest.skip(
-            f"dicompyler-core side interpreter not found at {candidate} (set "
-            "SPINETV_DICOMPYLER_PYTHON or run .ci/run, which builds .ci/venv-dicompyler)"
-        )
-    return str(candidate)
-
-
 def test_dicompyler_core_reads_our_file(phantom: dict[str, object]) -> None:
-    python = _dicompyler_python()
     root: Path = phantom["root"]  # type: ignore[assignment]
     masks: dict[str, np.ndarray] = phantom["masks"]  # type: ignore[assignment]
-    n_rows, n_cols = GRID.shape[1:]
-    zeros_c, zeros_r = np.zeros(n_cols), np.zeros(n_rows)
-    columns = GRID.index_to_lps(np.stack([zeros_c, zeros_c, np.arange(n_cols)], 1))
-    rows = GRID.index_to_lps(np.stack([zeros_r, np.arange(n_rows), zeros_r], 1))
-    grid_file = root / "grid.json"
-    grid_file.write_text(
-        json.dumps(
-            {
-                "x_mm": columns[:, 0].tolist(),
-                "y_mm": rows[:, 1].tolist(),
-                "thickness_mm": GRID.spacing_mm[0],
-            }
-        )
-    )
-    script = Path(__file__).with_name("dicompyler_volumes.py")
-    result = subprocess.run(
-        [python, str(script), str(phantom["rs"]), str(grid_file)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    volumes = json.loads(result.stdout)
+    volumes = dicompyler_volumes(phantom["rs"], GRID, root)  # type: ignore[arg-type]
     assert set(volumes) == set(masks)
     for shape in SHAPES:
         entry = volumes[shape.name]
