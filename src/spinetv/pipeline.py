@@ -130,6 +130,11 @@ class PlanOptions:
         superior-inferior reach stays a whole number of slices and is reported. Default 0.25.
     max_refinement : int
         Largest in-plane refinement factor k allowed (default 8).
+    derived_thecal_sac_extent_mm : float
+        When no thecal sac is contoured for a target below the conus level, the organ at risk
+        is approximated by the spinal canal from this far below the target to this far above
+        it (stopping at the protocol's level), in mm. Default 6, the cord-volume extent of
+        Ryu / RTOG 0631 [lib].
     """
 
     protocol: str | Protocol = "sib-sbrt-2025"
@@ -141,6 +146,7 @@ class PlanOptions:
     sector_options: SectorOptions = field(default_factory=SectorOptions)
     margin_tolerance_mm: float = 0.25
     max_refinement: int = 8
+    derived_thecal_sac_extent_mm: float = 6.0
 
     def resolved_protocol(self) -> Protocol:
         """The protocol value."""
@@ -547,7 +553,9 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     if protocol.thecal_sac is not None:
         rule_ts = protocol.thecal_sac
         if any(_below(lv, rule_ts.below_level) for lv in involved):
-            thecal = _thecal_sac(anatomy, sectors, ctv.mask, rule_ts.below_level)
+            thecal = _thecal_sac(
+                anatomy, sectors, ctv.mask, rule_ts.below_level, opts.derived_thecal_sac_extent_mm
+            )
             if anatomy.thecal_sac is not None:
                 # A contoured thecal sac is an input: it is the organ at risk as it stands.
                 volumes[f"{rule_ts.name} (input)"] = {
@@ -604,6 +612,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             "ptv_margin_mm": margin.describe(),
             "candidate_reach_mm": CANDIDATE_REACH_MM,
             "margin_tolerance_mm": opts.margin_tolerance_mm,
+            "derived_thecal_sac_extent_mm": opts.derived_thecal_sac_extent_mm,
             "planning_grid": {
                 "in_plane_refinement": factor,
                 "pixel_mm": [planning_grid.spacing_mm[1], planning_grid.spacing_mm[2]],
@@ -645,7 +654,7 @@ def _available_masks(anatomy: Anatomy, sectors: SectorResult) -> dict[str, Mask]
 
 
 def _thecal_sac(
-    anatomy: Anatomy, sectors: SectorResult, target: Mask, below_level: str
+    anatomy: Anatomy, sectors: SectorResult, target: Mask, below_level: str, extent_mm: float
 ) -> VolumeResult | None:
     if anatomy.thecal_sac is not None:
         return VolumeResult(anatomy.thecal_sac, ("contoured ThecalSac, no margin",))
@@ -655,13 +664,16 @@ def _thecal_sac(
     canal = union(*canals)
     limit = anatomy.vertebrae.get(below_level)
     low, high = si_extent_mm(target)
-    high = high + 6.0
+    high = high + extent_mm
     if limit is not None and not limit.is_empty:
         high = min(high, si_extent_mm(limit)[0])
-    mask = restrict_to_si_range(canal, low - 6.0, high)
+    mask = restrict_to_si_range(canal, low - extent_mm, high)
     return VolumeResult(
         mask,
-        (f"approximated by the spinal canal below {below_level}, target +-6 mm (not contoured)",),
+        (
+            f"approximated by the spinal canal below {below_level}, target +-{extent_mm:g} mm"
+            " (not contoured)",
+        ),
     )
 
 
