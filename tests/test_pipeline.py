@@ -139,3 +139,53 @@ def test_coarse_pixels_get_the_full_margin_on_a_refined_grid(tmp_path) -> None: 
     out = write_rtstruct([by_name["PTV"]], reference, tmp_path / "ptv.dcm")
     back = read_structures(out, ptv.grid)["PTV"].mask
     assert dice(back, ptv) == 1.0
+
+
+def test_epidural_gtv_still_gets_the_canal_excluded_from_ptv_eval(lumbar) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from spinetv import Mask
+
+    # Epidural disease inside the canal at L2's height, plus one voxel of bone: no sector
+    # reaches min_overlap_cc, yet the PTV_Eval must still leave the canal out.
+    canal_points = np.argwhere(lumbar.canal.box_array) + np.asarray(lumbar.canal.box.start)
+    l2_z = lumbar.vertebrae["L2"].centroid_lps()[2]
+    z_mm = lumbar.grid.index_to_lps(canal_points)[:, 2]
+    epidural = canal_points[np.abs(z_mm - l2_z) < 6]
+    bone = np.argwhere(lumbar.parts["L2"][1].box_array)[0] + np.asarray(
+        lumbar.parts["L2"][1].box.start
+    )
+    array = np.zeros(lumbar.grid.shape, dtype=bool)
+    array[tuple(epidural[: len(epidural) // 3].T)] = True
+    array[tuple(bone)] = True
+    gtv = Mask.from_array(lumbar.grid, array)
+    anatomy = Anatomy(lumbar.grid, dict(lumbar.vertebrae), cord=lumbar.cord)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = plan(gtv, anatomy)
+    assert result.report["involved_levels"] == []
+    assert "minus SpinalCanal" in result.report["structures"]["PTV_Eval"]["made_by"]
+    assert overlap_cc(result.structure("PTV_Eval").mask, result.structure("SpinalCanal").mask) == 0
+
+
+def test_missing_cord_is_said_and_sacral_ctv_names_its_guideline() -> None:
+    phantom = make_spine_phantom(
+        levels=("L5", "S1", "S2", "S3", "S4", "S5"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=GtvSpec(level="S2", sectors=(1, 6), body_side="right"),
+        seed=5,
+    )
+    result = plan(phantom.gtv, Anatomy(phantom.grid, dict(phantom.vertebrae)))
+    notes = " ".join(result.report["notes"])
+    assert "SpinalCord_PRV02 not made" in notes and "SpinalCord_Eval not made" in notes
+    ctv = result.report["structures"]["CTV"]
+    assert any(g.startswith("ccr-sacrum-2020") for g in ctv["guidelines_used"])
+
+
+def test_prv_reach_is_reported(lumbar) -> None:  # type: ignore[no-untyped-def]
+    result = plan(lumbar.gtv, _anatomy(lumbar))
+    reach = result.report["structures"]["SpinalCord_PRV02"]["effective_margin_mm"]
+    assert reach["left"] == pytest.approx(2.0)
+    assert reach["superior"] == pytest.approx(2.0)  # 2 mm slices

@@ -436,8 +436,11 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         circumferential_epidural=opts.circumferential_epidural,
     )
     involved = [e.level for e in ctv.levels if e.sectors]
-    sacral_target = any(is_sacral(lv) for lv in involved)
-    spinal_target = any(not is_sacral(lv) for lv in involved)
+    # The canal exclusions and the thecal-sac rule follow every level the GTV reaches, also
+    # where no sector is added (an epidural GTV with a sliver of bone still abuts the canal).
+    reached = list(sectors.by_level)
+    sacral_target = any(is_sacral(lv) for lv in reached)
+    spinal_target = any(not is_sacral(lv) for lv in reached)
 
     structures: list[Structure] = _sector_structures(sectors)
     volumes: dict[str, dict[str, Any]] = {}
@@ -470,7 +473,11 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         RoiType.CTV,
         (255, 128, 0),
         (ctv.roi_description,),
-        {"guideline": ctv.guideline_id, "guideline_version": ctv.guideline_version},
+        {
+            "guideline": ctv.guideline_id,
+            "guideline_version": ctv.guideline_version,
+            "guidelines_used": list(ctv.guidelines),
+        },
     )
 
     margin = opts.ptv_margin or Margin(*protocol.ptv.margin.as_tuple())
@@ -490,16 +497,25 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     skipped = [n for n in protocol.ptv.subtract if n not in available]
     ptv = make_ptv(refine_in_plane(ctv.mask, factor), margin, subtract_masks=trims)
     reach = effective_margin_mm(planning_grid, margin)
-    short = {side: mm for side, mm in reach.items() if mm < margin.towards(side) - 0.5}
     notes: list[str] = []
-    if short:
-        notes.append(
-            "PTV margin is exact on voxel centres, so on this grid it reaches only "
-            + ", ".join(
-                f"{side} {mm:g} mm (asked {margin.towards(side):g})" for side, mm in short.items()
+
+    def note_short_reach(name: str, asked: Margin, achieved: Mapping[str, float]) -> None:
+        short = {
+            side: mm
+            for side, mm in achieved.items()
+            if mm < asked.towards(side) - opts.margin_tolerance_mm
+        }
+        if short:
+            notes.append(
+                f"{name} margin is exact on voxel centres, so on this grid it reaches only "
+                + ", ".join(
+                    f"{side} {mm:g} mm (asked {asked.towards(side):g})"
+                    for side, mm in short.items()
+                )
+                + "; superior-inferior reach is a whole number of slices"
             )
-            + "; use a finer grid where the full margin matters"
-        )
+
+    note_short_reach("PTV", margin, reach)
     add(
         "PTV",
         ptv.mask,
@@ -532,6 +548,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             (255, 0, 255),
             evaluation.steps,
             {"source": rule.source},
+            ptv.clipped_sides,
         )
 
     for prv_rule in protocol.prvs:
@@ -540,34 +557,47 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             notes.append(f"{prv_rule.name} not made: no {prv_rule.structure} contoured")
             continue
         prv = make_prv(organ, prv_rule.margin_mm, organ_name=prv_rule.structure)
+        prv_margin = Margin.isotropic(prv_rule.margin_mm)
+        prv_reach = effective_margin_mm(planning_grid, prv_margin)
+        note_short_reach(prv_rule.name, prv_margin, prv_reach)
         add(
             prv_rule.name,
             prv.mask,
             RoiType.AVOIDANCE,
             (0, 255, 255),
             prv.steps,
-            {"source": prv_rule.source},
+            {"source": prv_rule.source, "effective_margin_mm": prv_reach},
             prv.clipped_sides,
         )
 
     if protocol.thecal_sac is not None:
         rule_ts = protocol.thecal_sac
-        if any(_below(lv, rule_ts.below_level) for lv in involved):
+        if any(_below(lv, rule_ts.below_level) for lv in reached):
             thecal = _thecal_sac(
-                anatomy, sectors, ctv.mask, rule_ts.below_level, opts.derived_thecal_sac_extent_mm
+                anatomy, sectors, ptv.mask, rule_ts.below_level, opts.derived_thecal_sac_extent_mm
             )
             if anatomy.thecal_sac is not None:
                 # A contoured thecal sac is an input: it is the organ at risk as it stands.
                 volumes[f"{rule_ts.name} (input)"] = {
                     "volume_cc": round(anatomy.thecal_sac.volume_cc, 4),
                     "made_by": [
-                        f"contoured; organ at risk below {rule_ts.below_level} with no margin"
+                        f"contoured; organ at risk for targets caudal to {rule_ts.below_level}"
+                        + (
+                            f" (margin {rule_ts.margin_mm:g} mm to be added by the planner)"
+                            if rule_ts.margin_mm > 0
+                            else ", no margin"
+                        )
                     ],
                     "source": rule_ts.source,
                 }
             elif thecal is None:
                 notes.append("thecal sac not made: no canal or thecal sac available")
             else:
+                if rule_ts.margin_mm > 0:
+                    thecal = VolumeResult(
+                        expand(thecal.mask, Margin.isotropic(rule_ts.margin_mm)),
+                        (*thecal.steps, f"+ {rule_ts.margin_mm:g} mm"),
+                    )
                 add(
                     rule_ts.name,
                     thecal.mask,
@@ -577,10 +607,16 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
                     {"source": rule_ts.source},
                 )
 
+    if protocol.cord_evaluation is not None and anatomy.cord is None:
+        notes.append(f"{protocol.cord_evaluation.name} not made: no SpinalCord contoured")
     if protocol.cord_evaluation is not None and anatomy.cord is not None:
         rule_c = protocol.cord_evaluation
         cev = cord_evaluation_volume(
-            anatomy.cord, ptv.mask, above_mm=rule_c.above_mm, below_mm=rule_c.below_mm
+            anatomy.cord,
+            ptv.mask,
+            above_mm=rule_c.above_mm,
+            below_mm=rule_c.below_mm,
+            target_name="PTV",
         )
         if cev.mask.is_empty:
             notes.append(f"{rule_c.name} is empty: the cord does not reach the target's levels")
@@ -594,7 +630,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
                 {"source": rule_c.source},
             )
 
-    for name, mask, roi_type, made_by in _derived_structures(anatomy, sectors, involved):
+    for name, mask, roi_type, made_by in _derived_structures(anatomy, sectors, reached):
         add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
 
     report = {
@@ -671,7 +707,7 @@ def _thecal_sac(
     return VolumeResult(
         mask,
         (
-            f"approximated by the spinal canal below {below_level}, target +-{extent_mm:g} mm"
+            f"approximated by the spinal canal below {below_level}, PTV +-{extent_mm:g} mm"
             " (not contoured)",
         ),
     )

@@ -143,6 +143,7 @@ def test_margin_constructors_and_properties() -> None:
         ("3", (3, 3, 3, 3, 3, 3)),
         (" 3 mm", (3, 3, 3, 3, 3, 3)),
         ("2,2,5", (2, 2, 2, 2, 5, 5)),
+        ("2,5", (2, 2, 2, 2, 5, 5)),
         ("1 2 3", (1, 1, 2, 2, 3, 3)),
         ("2,5,1,3,7,0", (2, 5, 1, 3, 7, 0)),
         ("0.5, 1.5, 2, 2.5, 3, 0", (0.5, 1.5, 2, 2.5, 3, 0)),
@@ -152,7 +153,9 @@ def test_margin_parse(text: str, expected: tuple[float, ...]) -> None:
     assert Margin.parse(text).as_tuple() == expected
 
 
-@pytest.mark.parametrize("text", ["", "2,2", "1,2,3,4", "a", "2,-1,3", "nan", "inf"])
+@pytest.mark.parametrize(
+    "text", ["", "1,2,3,4", "a", "2,-1,3", "nan", "inf", "1e3", "2,60"]
+)
 def test_margin_parse_rejects_bad_text(text: str) -> None:
     with pytest.raises(GeometryError, match="margin"):
         Margin.parse(text)

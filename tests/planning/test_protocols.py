@@ -102,3 +102,48 @@ def test_user_file_loads_like_a_preset(tmp_path: Path) -> None:
     path = tmp_path / "local.toml"
     path.write_text(BASE.read_text().replace('id = "sib-sbrt-2025"', 'id = "local"'))
     assert load_protocol(path).id == "local"
+
+
+def test_a_folder_or_non_text_file_is_a_protocol_error(tmp_path: Path) -> None:
+    folder = tmp_path / "preset.toml"
+    folder.mkdir()
+    with pytest.raises(ProtocolError, match="is a folder"):
+        load_protocol(folder)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        load_protocol(binary)
+
+
+def test_a_folder_named_like_a_preset_does_not_shadow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "isrc-2012").mkdir()
+    assert load_protocol("isrc-2012").id == "isrc-2012"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('structure = "SpinalCord"', 'structure = "Spinal_Cord"', "not a structure spinetv"),
+        ('spine_subtract = ["SpinalCanal"]', 'spine_subtract = ["Canal"]', "spine_subtract"),
+        ('below_level = "L2"', 'below_level = "L6"', "not a vertebral level"),
+    ],
+)
+def test_unknown_structures_and_levels_are_refused_at_load(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = tmp_path / "mine.toml"
+    text = BASE.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ProtocolError, match=message):
+        load_protocol(path)
+
+
+def test_level_names_are_canonical(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(BASE.read_text().replace('below_level = "L2"', 'below_level = "l2"'))
+    protocol = load_protocol(path)
+    assert protocol.thecal_sac is not None and protocol.thecal_sac.below_level == "L2"

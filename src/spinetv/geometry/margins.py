@@ -63,6 +63,7 @@ from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
 
 __all__ = [
+    "MAX_MARGIN_MM",
     "SIDE_LPS_AXIS",
     "Margin",
     "MarginResult",
@@ -91,6 +92,10 @@ _SIDE_AXIS: dict[str, tuple[int, int]] = {
     "superior": (2, 1),
     "inferior": (2, -1),
 }
+#: Largest margin accepted, in mm: spine SBRT margins are a few mm, and a margin of metres
+#: (a typing error) would ask for gigabytes.
+MAX_MARGIN_MM = 50.0
+
 #: Patient side -> (LPS axis, sign of the direction along it).
 SIDE_LPS_AXIS = _SIDE_AXIS
 _MIRROR = {
@@ -150,6 +155,11 @@ class Margin:
                 raise GeometryError(
                     f"margin {side}_mm must be a finite distance >= 0 mm, got {raw!r}"
                 )
+            if value > MAX_MARGIN_MM:
+                raise GeometryError(
+                    f"margin {side}_mm = {value:g} mm is beyond the {MAX_MARGIN_MM:g} mm a "
+                    "target or organ margin can sensibly be (a typing error?)"
+                )
             object.__setattr__(self, f"{side}_mm", value)
 
     # ---- construction ---------------------------------------------------------------------
@@ -170,11 +180,12 @@ class Margin:
 
     @classmethod
     def parse(cls, text: str) -> Margin:
-        """Read a margin from text of one, three or six numbers of mm.
+        """Read a margin from text of one, two, three or six numbers of mm.
 
         Numbers are separated by commas and/or spaces; a trailing ``mm`` is allowed.
 
         * one value ``"3"``: isotropic;
+        * two values ``"2,5"``: axial (left, right, anterior, posterior), superior-inferior;
         * three values ``"2,2,5"``: left-right, anterior-posterior, superior-inferior;
         * six values ``"2,5,1,3,7,0"``: left, right, anterior, posterior, superior, inferior.
 
@@ -189,11 +200,14 @@ class Margin:
             values = [float(p) for p in parts]
         except ValueError:
             raise GeometryError(
-                f"margin {text!r}: expected 1, 3 (LR,AP,SI) or 6 (L,R,A,P,S,I) numbers of mm"
+                f"margin {text!r}: expected 1, 2 (axial,SI), 3 (LR,AP,SI) or 6 (L,R,A,P,S,I) "
+                "numbers of mm"
             ) from None
         try:
             if len(values) == 1:
                 return cls.isotropic(values[0])
+            if len(values) == 2:
+                return cls.axial_si(*values)
             if len(values) == 3:
                 return cls.per_axis(*values)
             if len(values) == 6:
@@ -201,8 +215,8 @@ class Margin:
         except GeometryError as error:
             raise GeometryError(f"margin {text!r}: {error}") from None
         raise GeometryError(
-            f"margin {text!r}: expected 1, 3 (LR,AP,SI) or 6 (L,R,A,P,S,I) numbers of mm, "
-            f"found {len(values)}"
+            f"margin {text!r}: expected 1, 2 (axial,SI), 3 (LR,AP,SI) or 6 (L,R,A,P,S,I) "
+            f"numbers of mm, found {len(values)}"
         )
 
     # ---- properties -----------------------------------------------------------------------

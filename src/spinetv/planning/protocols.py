@@ -6,6 +6,7 @@ Every section of a preset cites its source and says whether it was checked again
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,9 +33,14 @@ __all__ = [
     "list_protocols",
     "load_protocol",
     "DEFAULT_PROTOCOL",
+    "KNOWN_STRUCTURES",
 ]
 
 DEFAULT_PROTOCOL = "sib-sbrt-2025"
+
+#: Structures a preset may name (to trim the PTV at, exclude from PTV_Eval, or expand into a
+#: PRV): the organ roles spinetv reads or derives.
+KNOWN_STRUCTURES = ("SpinalCord", "SpinalCanal", "ThecalSac", "SacralCanal", "SacralForamina")
 _DIRECTIONS = ("left", "right", "anterior", "posterior", "superior", "inferior")
 
 
@@ -168,18 +174,26 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
         Unknown name, unreadable file, or a malformed section (the message names the file,
         the section and the field).
     """
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or candidate.exists():
-        path = candidate
+    text = str(name_or_path)
+    # A value is a file only when it looks like one: a folder or file in the working
+    # directory named like a preset must not shadow the shipped preset.
+    if text.endswith(".toml") or os.sep in text or (os.altsep and os.altsep in text):
+        path = Path(text)
     else:
-        path = _data_dir() / f"{name_or_path}.toml"
+        path = _data_dir() / f"{text}.toml"
         if not path.exists():
             known = ", ".join(list_protocols())
-            raise ProtocolError(f"unknown protocol {name_or_path!r}; shipped presets: {known}")
+            raise ProtocolError(f"unknown protocol {text!r}; shipped presets: {known}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProtocolError(f"{path}: protocol file not found") from None
+    except IsADirectoryError:
+        raise ProtocolError(f"{path}: is a folder, expected a protocol .toml file") from None
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{path}: not UTF-8 text; a protocol file is TOML") from None
+    except OSError as error:
+        raise ProtocolError(f"{path}: cannot be read ({error.strerror or error})") from None
     except tomllib.TOMLDecodeError as error:
         raise ProtocolError(f"{path}: not valid TOML: {error}") from None
     return _parse(data, str(path))
@@ -217,7 +231,27 @@ class _Reader:
         value = self.table.get(field, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.fail(field, f"expected a list of structure names, found {value!r}")
+        for name in value:
+            self.known(field, name)
         return tuple(value)
+
+    def known(self, field: str, name: str) -> str:
+        if name not in KNOWN_STRUCTURES:
+            raise self.fail(
+                field,
+                f"{name!r} is not a structure spinetv knows; use one of "
+                + ", ".join(KNOWN_STRUCTURES),
+            )
+        return name
+
+    def level(self, field: str) -> str:
+        from spinetv.anatomy.levels import parse_level
+
+        raw = self.text(field)
+        level = parse_level(raw)
+        if level is None or level == "Sacrum":
+            raise self.fail(field, f"{raw!r} is not a vertebral level (e.g. L2)")
+        return level
 
     def roi_name(self, field: str) -> str:
         name = self.text(field)
@@ -276,7 +310,7 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
         reader = _Reader(table, path, f"prv[{index}]")
         prvs.append(
             PrvRule(
-                reader.text("structure"),
+                reader.known("structure", reader.text("structure")),
                 reader.number("margin_mm"),
                 reader.roi_name("name"),
                 reader.text("source"),
@@ -288,7 +322,7 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
     thecal = top.sub("thecal_sac", required=False)
     if thecal is not None:
         thecal_rule = ThecalSacRule(
-            thecal.text("below_level"),
+            thecal.level("below_level"),
             thecal.number("margin_mm"),
             thecal.roi_name("name"),
             thecal.text("source"),

@@ -127,7 +127,7 @@ def restrict_to_si_range(mask: Mask, low_z_mm: float, high_z_mm: float) -> Mask:
 
 
 def cord_evaluation_volume(
-    cord: Mask, target: Mask, *, above_mm: float, below_mm: float
+    cord: Mask, target: Mask, *, above_mm: float, below_mm: float, target_name: str = "target"
 ) -> VolumeResult:
     """The cord from ``above_mm`` above to ``below_mm`` below the target (Ryu, RTOG 0631).
 
@@ -140,7 +140,7 @@ def cord_evaluation_volume(
     low, high = si_extent_mm(target)
     mask = restrict_to_si_range(cord, low - below_mm, high + above_mm)
     step = (
-        f"cord from {below_mm:g} mm below to {above_mm:g} mm above the target"
+        f"cord from {below_mm:g} mm below to {above_mm:g} mm above the {target_name}"
         f" (z {low:.1f}..{high:.1f} mm)"
     )
     return VolumeResult(mask, (step,))
