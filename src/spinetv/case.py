@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinetv.anatomy.levels import find_vertebrae, parse_level
-from spinetv.errors import RtstructError, SpinetvError
+from spinetv.errors import AnatomyError, RtstructError, SpinetvError
 from spinetv.geometry.mask import Mask
 from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
@@ -28,7 +28,8 @@ __all__ = ["Case", "load_case", "ORGAN_ALIASES", "is_image_file"]
 ORGAN_ALIASES: dict[str, tuple[str, ...]] = {
     "cord": ("SpinalCord", "Spinal_Cord", "Cord", "spinal_cord"),
     "canal": ("SpinalCanal", "Spinal_Canal", "Canal", "spinal_canal"),
-    "thecal_sac": ("ThecalSac", "Thecal_Sac", "CaudaEquina", "Cauda_Equina"),
+    # Not CaudaEquina: the cauda equina is the roots inside the sac, a separate structure.
+    "thecal_sac": ("ThecalSac", "Thecal_Sac"),
     "sacral_canal": ("SacralCanal", "Sacral_Canal"),
     "sacral_foramina": ("SacralForamina", "Sacral_Foramina"),
 }
@@ -54,6 +55,9 @@ class Case:
         Where each input came from (ROI name or file), for the report.
     read_warnings : tuple of str
         What was tolerated while reading contours.
+    notes : tuple of str
+        Choices made between sources (for example a contoured cord used instead of the label
+        map's), for the report.
     """
 
     image: Image
@@ -63,6 +67,7 @@ class Case:
     anatomy: Anatomy
     sources: dict[str, str] = field(default_factory=dict)
     read_warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -120,17 +125,28 @@ def load_case(
         ROI name of the GTV in ``rtstruct``, or a mask image file on the image grid.
     vertebrae : "auto", list of levels, or mapping
         Which vertebrae to use: all recognised by name ("auto"), only the given levels, or an
-        explicit mapping (level -> ROI name, or ROI name -> level) overriding the names.
+        explicit mapping (level -> ROI name, or ROI name -> level) overriding the names. A
+        mapping applies to the label map's structures ("L2") as well as to the RTSTRUCT's
+        ROIs (an entry naming a label-map structure goes to the label map); a mapped level
+        wins over the label map's own.
     labelmap : path, optional
-        A TotalSegmentator label map on the image grid, used for the vertebrae (and the cord)
-        instead of (or beside) the RTSTRUCT's ROIs.
+        A TotalSegmentator label map on the image grid, used for the vertebrae (before the
+        RTSTRUCT's ROIs of the same level) and for the cord when no cord is contoured.
     labelmap_task : str
         TotalSegmentator task of ``labelmap`` ("total" or "vertebrae_pp").
     organ_names : mapping, optional
         ROI names per role ("cord", "canal", "thecal_sac", "sacral_canal",
         "sacral_foramina") overriding :data:`ORGAN_ALIASES`.
+        Precedence per organ: this name, then a contoured ROI found by alias, then the
+        label map (the choice is recorded in :attr:`Case.notes`).
     series_uid : str, optional
         Which series to read when the folder holds several.
+
+    Raises
+    ------
+    AnatomyError
+        A --vertebrae mapping entry names neither an RTSTRUCT ROI nor a label-map structure,
+        or two sources claim one level.
     """
     if isinstance(image, Image):
         img = image
@@ -167,43 +183,108 @@ def load_case(
             raise RtstructError(f"GTV {str(gtv)!r} is empty on the image grid")
 
     levels_wanted, mapping = _vertebra_request(vertebrae)
+    from_map = (
+        read_totalsegmentator(labelmap, task=labelmap_task, grid=grid)
+        if labelmap is not None
+        else {}
+    )
+    map_label = Path(labelmap).name if labelmap is not None else ""
+    map_names = [n for n in from_map if parse_level(n) is not None]
+    rt_names = (
+        [n for n in data.names if str(gtv or "").lower() != n.lower()] if data is not None else []
+    )
+    rt_mapping, map_mapping = _split_mapping(mapping, rt_names, map_names, map_label)
+    map_levels = find_vertebrae(map_names, mapping=map_mapping) if map_names else {}
+    rt_levels = find_vertebrae(rt_names, mapping=rt_mapping) if rt_names else {}
+    # An explicit mapping wins; otherwise the label map first, then the RTSTRUCT's ROIs.
+    explicit_rt = {lv for lv, roi in rt_levels.items() if roi in _mapped_names(rt_mapping)}
+    explicit_map = {lv for lv, n in map_levels.items() if n in _mapped_names(map_mapping)}
+    both = sorted(explicit_rt & explicit_map)
+    if both:
+        raise AnatomyError(
+            f"--vertebrae: level(s) {', '.join(both)} mapped both to an RTSTRUCT ROI and to a "
+            "label-map structure; map each level once"
+        )
     vertebra_masks: dict[str, Mask] = {}
+    for level in list(dict.fromkeys([*map_levels, *rt_levels])):
+        if levels_wanted and not _keep(level, levels_wanted):
+            continue
+        if level in rt_levels and (level in explicit_rt or level not in map_levels):
+            roi = rt_levels[level]
+            vertebra_masks[level] = roi_mask(roi)
+            sources[level] = f"{Path(data.path).name}:{roi}" if data is not None else roi
+        else:
+            vertebra_masks[level] = from_map[map_levels[level]]
+            sources[level] = f"{map_label}:{map_levels[level]}"
+
     organs: dict[str, Mask] = {}
-    if labelmap is not None:
-        from_map = read_totalsegmentator(labelmap, task=labelmap_task, grid=grid)
-        for name, mask in from_map.items():
-            level = parse_level(name)
-            if level is not None:
-                vertebra_masks[level] = mask
-                sources[level] = f"{Path(labelmap).name}:{name}"
-            elif name == "SpinalCord":
-                organs["cord"] = mask
-                sources["cord"] = f"{Path(labelmap).name}:{name}"
-    if data is not None:
-        non_target = [n for n in data.names if str(gtv or "").lower() != n.lower()]
-        by_level = find_vertebrae(non_target, mapping=mapping)
-        for level, name in by_level.items():
-            if level in vertebra_masks or (levels_wanted and not _keep(level, levels_wanted)):
-                continue
-            vertebra_masks[level] = roi_mask(name)
-            sources[level] = f"{Path(data.path).name}:{name}"
-        chosen = dict(organ_names or {})
-        for role, aliases in ORGAN_ALIASES.items():
-            if role in organs:
-                continue
+    notes: list[str] = []
+    chosen = dict(organ_names or {})
+    if chosen and data is None:
+        raise SpinetvError(
+            f"organ ROI name(s) {sorted(chosen.values())} given but no RTSTRUCT to find them in"
+        )
+    for role, aliases in ORGAN_ALIASES.items():
+        # Precedence: an explicitly named ROI, then a contoured ROI, then the label map.
+        found = None
+        if data is not None:
             found = chosen.get(role) or _find_roi(data, aliases)
-            if found is None:
-                continue
+        if found is not None:
+            assert data is not None
             roi_name = data.roi(found).name
             mask = roi_mask(roi_name)
             if not mask.is_empty:
                 organs[role] = mask
                 sources[role] = f"{Path(data.path).name}:{roi_name}"
-    if levels_wanted:
-        vertebra_masks = {lv: m for lv, m in vertebra_masks.items() if _keep(lv, levels_wanted)}
+                if role == "cord" and "SpinalCord" in from_map:
+                    how = "named by --cord" if role in chosen else "contoured"
+                    notes.append(
+                        f"cord: the {how} ROI {roi_name!r} was used; the label map's "
+                        "spinal cord was ignored"
+                    )
+                continue
+        if role == "cord" and "SpinalCord" in from_map:
+            organs["cord"] = from_map["SpinalCord"]
+            sources["cord"] = f"{map_label}:SpinalCord"
     vertebra_masks = {lv: m for lv, m in vertebra_masks.items() if not m.is_empty}
     anatomy = Anatomy(grid, vertebra_masks, **organs)
-    return Case(img, img.reference, data, gtv_mask, anatomy, sources, tuple(warnings_seen))
+    return Case(
+        img, img.reference, data, gtv_mask, anatomy, sources, tuple(warnings_seen), tuple(notes)
+    )
+
+
+def _mapped_names(mapping: Mapping[str, str]) -> set[str]:
+    return set(mapping) | set(mapping.values())
+
+
+def _split_mapping(
+    mapping: Mapping[str, str] | None,
+    rt_names: Sequence[str],
+    map_names: Sequence[str],
+    map_label: str,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The --vertebrae entries for the RTSTRUCT's ROIs and for the label map's structures.
+
+    An entry naming a label-map structure applies to the label map (its levels are the ones
+    used first); otherwise it must name an RTSTRUCT ROI.
+    """
+    rt: dict[str, str] = {}
+    from_map: dict[str, str] = {}
+    rt_set, map_set = set(rt_names), set(map_names)
+    for key, value in (mapping or {}).items():
+        if key in map_set or (value in map_set and key not in rt_set):
+            from_map[key] = value
+        elif key in rt_set or value in rt_set:
+            rt[key] = value
+        else:
+            available = [f"RTSTRUCT ROIs {sorted(rt_set)}"] if rt_set else []
+            if map_set:
+                available.append(f"label map {map_label} structures {list(map_names)}")
+            raise AnatomyError(
+                f"--vertebrae entry {key}={value}: names neither an RTSTRUCT ROI nor a "
+                f"label-map structure; available: {'; '.join(available) or 'none'}"
+            )
+    return rt, from_map
 
 
 def _keep(level: str, wanted: Sequence[str]) -> bool:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from spinetv.case import Case, load_case
-from spinetv.errors import SpinetvError
+from spinetv.errors import OutputExistsError, SpinetvError
 from spinetv.geometry.mask import Mask
 from spinetv.io.atomic import check_writable
 from spinetv.io.rtstruct import append_rtstruct, write_rtstruct
 from spinetv.pipeline import SECTOR_COLOURS, SectorResult
-from spinetv.structure import TG263_MAX_LENGTH, Provenance, Structure
+from spinetv.structure import Provenance, Structure, check_tg263_name
 
 __all__ = [
     "add_case_options",
     "case_from_args",
+    "case_inputs",
+    "check_outputs",
+    "check_names",
     "parse_mapping",
     "rename",
     "write_structures",
@@ -118,15 +122,105 @@ def case_from_args(args: argparse.Namespace, *, need_gtv: bool = True) -> Case:
     return case
 
 
+def check_names(names: Iterable[str], *, what: str) -> None:
+    """Refuse any name that is not a TG-263 structure name (16 characters, letters, _ ^ ~ -)."""
+    for name in names:
+        problems = check_tg263_name(name)
+        if problems:
+            raise SpinetvError(
+                f"{what}: ROI name {name!r} is not a TG-263 name ({'; '.join(problems)})"
+            )
+
+
 def rename(structures: Sequence[Structure], suffix: str) -> list[Structure]:
-    """Append ``suffix`` to each name (TG-263: names stay within 16 characters)."""
+    """Append ``suffix`` to each name.
+
+    Raises
+    ------
+    SpinetvError
+        A resulting name is not a TG-263 name (longer than 16 characters, other characters);
+        names are never cut, so two structures cannot end up with one name.
+    """
     if not suffix:
         return list(structures)
-    out = []
-    for s in structures:
-        name = f"{s.name[: TG263_MAX_LENGTH - len(suffix)]}{suffix}"
-        out.append(Structure(name, s.mask, s.roi_type, s.color_rgb, s.provenance))
-    return out
+    names = [f"{s.name}{suffix}" for s in structures]
+    check_names(names, what=f"--name-suffix {suffix!r}")
+    return [
+        Structure(name, s.mask, s.roi_type, s.color_rgb, s.provenance)
+        for name, s in zip(names, structures)
+    ]
+
+
+def case_inputs(args: argparse.Namespace) -> dict[str, str | None]:
+    """The input files and folder the case options name, by option."""
+    gtv = getattr(args, "gtv", None)
+    return {
+        "CT_DIR": args.image,
+        "--rtstruct": args.rtstruct,
+        "--gtv": gtv if gtv is not None and Path(gtv).is_file() else None,
+        "--labelmap": args.labelmap,
+    }
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Mapping[str, str | os.PathLike[str] | None],
+    *,
+    overwrite: bool,
+    folders: Mapping[str, str | os.PathLike[str] | None] | None = None,
+) -> None:
+    """Refuse, before any work, outputs that would replace an input or one another.
+
+    Parameters
+    ----------
+    outputs : mapping of option to path
+        The output files (None entries are skipped); each must be writable
+        (:func:`~spinetv.io.atomic.check_writable`), differ from every other and from every
+        input file, and lie outside an input folder.
+    inputs : mapping of option to path
+        The input files and folders (an image folder protects everything inside it).
+    overwrite : bool
+        --force: existing outputs may be replaced (inputs never).
+    folders : mapping of option to path, optional
+        Output folders, which must not be an input file nor lie inside an input folder.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming the output and the input (or the other output) it collides with.
+    """
+    resolved_inputs = [
+        (option, Path(path).resolve()) for option, path in inputs.items() if path is not None
+    ]
+
+    def refuse_inputs(option: str, path: Path) -> Path:
+        target = path.resolve()
+        for in_option, source in resolved_inputs:
+            if target == source:
+                raise OutputExistsError(
+                    f"{option} {path}: is the input {in_option}; choose another output path"
+                )
+            if source.is_dir() and target.is_relative_to(source):
+                raise OutputExistsError(
+                    f"{option} {path}: lies inside the input folder {in_option} {source}; "
+                    "choose another output path"
+                )
+        return target
+
+    for option, folder in (folders or {}).items():
+        if folder is not None:
+            refuse_inputs(option, Path(folder))
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        target = refuse_inputs(option, Path(path))
+        if target in seen:
+            raise OutputExistsError(
+                f"{option} {path}: is also the output {seen[target]}; give each output its own path"
+            )
+        seen[target] = option
+        check_writable(path, overwrite=overwrite)
 
 
 def write_structures(

@@ -7,15 +7,21 @@ from typing import Any
 
 from spinetv import __version__
 from spinetv.case import Case
-from spinetv.commands._case import add_case_options, case_from_args, rename, write_structures
+from spinetv.commands._case import (
+    add_case_options,
+    case_from_args,
+    case_inputs,
+    check_names,
+    check_outputs,
+    write_structures,
+)
 from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 from spinetv.geometry.mask import Mask
-from spinetv.guidelines import audit_ctv, list_guidelines
-from spinetv.io.atomic import check_writable
+from spinetv.guidelines import audit_ctv, list_guidelines, load_guideline
 from spinetv.pipeline import _level_pool, candidate_levels, label_case_sectors, make_ctv
 from spinetv.report.json_report import write_json_report
-from spinetv.structure import Provenance, RoiType, Structure
+from spinetv.structure import TG263_MAX_LENGTH, Provenance, RoiType, Structure
 
 __all__ = ["register", "run_ctv", "run_audit"]
 
@@ -25,7 +31,7 @@ examples:
   spinetv ctv CT/ --rtstruct RS.dcm --gtv GTV --out RS_ctv.dcm --report ctv.json
   spinetv ctv CT/ --rtstruct RS.dcm --gtv GTV --guideline isrc-2012,whole-vertebra \\
       --out RS_arms.dcm
-      both trial arms in one RTSTRUCT: CTV_isrc-2012 and CTV_whole-vertebra (names cut to 16)
+      both trial arms in one RTSTRUCT: CTV_isrc-2012 and CTV_whole-verteb (names cut to 16)
 """
 
 AUDIT_EPILOG = """examples:
@@ -91,24 +97,38 @@ def _sectors_for(case: Any, gtv: Any) -> Any:
 def run_ctv(args: argparse.Namespace) -> int:
     """Run ``spinetv ctv``."""
     guidelines = [g.strip() for g in args.guideline.split(",") if g.strip()]
-    check_writable(args.out, overwrite=args.force)
-    if args.report:
-        check_writable(args.report, overwrite=args.force)
+    if not guidelines:
+        raise SpinetvError("--guideline: give at least one guideline name or file")
+    # The ROI name comes from the guideline's id, not the text given (which may be a path).
+    ids = [load_guideline(g).id for g in guidelines]
+    check_names([args.name], what="--name")
+    names = [args.name]
+    if len(guidelines) > 1:
+        # TG-263 allows 16 characters: the guideline id is cut, --name never.
+        names = [f"{args.name}_{i}"[:TG263_MAX_LENGTH] for i in ids]
+        check_names(names, what="--name with several --guideline")
+    if len(set(names)) != len(names):
+        raise SpinetvError(
+            f"--guideline {args.guideline}: two guidelines give one ROI name "
+            f"({', '.join(names)}); use a shorter --name"
+        )
+    check_outputs(
+        {"--out": args.out, "--report": args.report}, case_inputs(args), overwrite=args.force
+    )
     case = case_from_args(args)
     gtv = _gtv_of(case)
     sectors = _sectors_for(case, gtv)
     structures, reports = [], []
-    for guideline in guidelines:
+    for guideline, name in zip(guidelines, names):
         result = make_ctv(
             gtv,
             sectors,
             guideline=guideline,
             circumferential_epidural=args.circumferential_epidural,
         )
-        name = args.name if len(guidelines) == 1 else f"{args.name}_{guideline}"
         structures.append(
             Structure(
-                name[:16],
+                name,
                 result.mask,
                 RoiType.CTV,
                 (255, 128, 0),
@@ -117,7 +137,7 @@ def run_ctv(args: argparse.Namespace) -> int:
         )
         reports.append(
             {
-                "roi": name[:16],
+                "roi": name,
                 "guideline": result.guideline_id,
                 "ctv_volume_cc": round(result.volume_cc, 4),
                 "levels": [
@@ -133,10 +153,10 @@ def run_ctv(args: argparse.Namespace) -> int:
                 "explanation": result.explanation_as_dict(),
             }
         )
-        print(f"{name[:16]}: {result.roi_description}; {result.volume_cc:.1f} cc")
+        print(f"{name}: {result.roi_description}; {result.volume_cc:.1f} cc")
     write_structures(
         case,
-        rename(structures, ""),
+        structures,
         args.out,
         overwrite=args.force,
         description=f"spinetv {__version__} ctv",
@@ -157,8 +177,7 @@ def run_ctv(args: argparse.Namespace) -> int:
 
 def run_audit(args: argparse.Namespace) -> int:
     """Run ``spinetv audit``."""
-    if args.report:
-        check_writable(args.report, overwrite=args.force)
+    check_outputs({"--report": args.report}, case_inputs(args), overwrite=args.force)
     case = case_from_args(args)
     if case.rtstruct is None:
         raise SpinetvError("--ctv needs --rtstruct")

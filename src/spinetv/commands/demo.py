@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spinetv.case import load_case
+from spinetv.commands._case import check_outputs
 from spinetv.commands._common import add_common_options
 from spinetv.commands.plan import run_plan
 from spinetv.errors import OutputExistsError
@@ -51,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.force and any(p.exists() for p in (out, report, figures, html)):
         raise OutputExistsError(f"{folder}: holds an earlier demo; pass --force to replace it")
     sample = sample_case_dir()
+    check_outputs(
+        {"--out RS": out, "--out report": report, "--out html": html},
+        {"the sample case": sample},
+        overwrite=args.force,
+        folders={"--out": folder, "--out figures": figures},
+    )
     rtstructs = sorted(sample.glob("RS*.dcm"))
     case = load_case(sample / "CT", rtstructs[0], gtv=SAMPLE_GTV_NAME)
     result, seconds = run_plan(

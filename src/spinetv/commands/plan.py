@@ -12,6 +12,9 @@ from spinetv import __version__
 from spinetv.commands._case import (
     add_case_options,
     case_from_args,
+    case_inputs,
+    check_names,
+    check_outputs,
     rename,
     write_figures,
     write_structures,
@@ -19,9 +22,8 @@ from spinetv.commands._case import (
 from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 from spinetv.geometry.margins import Margin
-from spinetv.io.atomic import check_writable
 from spinetv.pipeline import PlanOptions, PlanResult, plan
-from spinetv.planning.protocols import DEFAULT_PROTOCOL, list_protocols
+from spinetv.planning.protocols import DEFAULT_PROTOCOL, Protocol, list_protocols, load_protocol
 from spinetv.report.json_report import write_json_report
 
 __all__ = ["register", "run", "run_plan"]
@@ -86,6 +88,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def planned_names(protocol: Protocol) -> list[str]:
+    """The ROI names a protocol makes besides the sectors (CTV, PTV, PTV_Eval, PRVs...)."""
+    names = ["CTV", "PTV"]
+    if protocol.ptv_eval is not None:
+        names.append(protocol.ptv_eval.name)
+    names.extend(p.name for p in protocol.prvs)
+    if protocol.thecal_sac is not None:
+        names.append(protocol.thecal_sac.name)
+    if protocol.cord_evaluation is not None:
+        names.append(protocol.cord_evaluation.name)
+    return names
+
+
 def _per_protocol(path: str | None, protocol: str, many: bool) -> Path | None:
     if path is None:
         return None
@@ -104,20 +119,38 @@ def run(args: argparse.Namespace) -> int:
     if not protocols:
         raise SpinetvError("--protocol: give at least one preset name or file")
     many = len(protocols) > 1
+    # Everything that can be checked without the images is checked first: a typo must not
+    # cost a case read.
+    margin = Margin.parse(args.ptv_margin) if args.ptv_margin else None
+    loaded = {protocol: load_protocol(protocol) for protocol in protocols}
+    if args.guideline:
+        from spinetv.guidelines import load_guideline
+
+        load_guideline(args.guideline)
+    for protocol, preset in loaded.items():
+        check_names(
+            [f"{name}{args.name_suffix}" for name in planned_names(preset)],
+            what=f"--name-suffix {args.name_suffix!r} with {protocol}",
+        )
     outputs = []
+    paths: dict[str, Path | None] = {}
+    figure_folders: dict[str, Path | None] = {}
     for protocol in protocols:
         out = _per_protocol(args.out, protocol, many)
         report = _per_protocol(args.report, protocol, many)
         html = _per_protocol(args.html, protocol, many)
         assert out is not None
-        if html is not None:
-            check_writable(html, overwrite=args.force)
-        check_writable(out, overwrite=args.force)
-        if report is not None:
-            check_writable(report, overwrite=args.force)
+        tag = f" ({protocol})" if many else ""
+        paths.update({f"--out{tag}": out, f"--report{tag}": report, f"--html{tag}": html})
+        if args.figures:
+            figure_folders[f"--figures{tag}"] = (
+                Path(args.figures) / Path(protocol).stem if many else Path(args.figures)
+            )
         outputs.append((protocol, out, report, html))
+    check_outputs(paths, case_inputs(args), overwrite=args.force, folders=figure_folders)
     case = case_from_args(args)
-    margin = Margin.parse(args.ptv_margin) if args.ptv_margin else None
+    # The sector names depend on the levels the GTV reaches: rename() checks them before the
+    # first file is written (the levels are the same for every protocol).
     for protocol, out, report, html in outputs:
         figures = None
         if args.figures:
@@ -202,6 +235,7 @@ def run_plan(
             "rtstruct": str(case.rtstruct.path) if case.rtstruct else None,
             "sources": case.sources,
             "read_warnings": list(case.read_warnings),
+            "notes": list(getattr(case, "notes", ())),
         },
         "output": str(out),
         "figures": [str(p) for p in figure_paths],

@@ -8,9 +8,14 @@ from typing import Any
 
 from spinetv import __version__
 from spinetv.anatomy.levels import level_order
-from spinetv.commands._case import add_case_options, case_from_args, write_structures
+from spinetv.commands._case import (
+    add_case_options,
+    case_from_args,
+    case_inputs,
+    check_outputs,
+    write_structures,
+)
 from spinetv.commands._common import add_common_options
-from spinetv.io.atomic import check_writable
 from spinetv.io.images import write_label_image
 from spinetv.pipeline import _level_pool, _sector_structures, label_case_sectors
 from spinetv.report.json_report import write_json_report
@@ -50,15 +55,23 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``spinetv sectors``."""
-    check_writable(args.out, overwrite=args.force)
-    if args.report:
-        check_writable(args.report, overwrite=args.force)
+    inputs = case_inputs(args)
+    outputs: dict[str, str | Path | None] = {"--out": args.out, "--report": args.report}
+    folders = {"--labels-out": args.labels_out}
+    check_outputs(outputs, inputs, overwrite=args.force, folders=folders)
     case = case_from_args(args, need_gtv=False)
     levels = sorted(_level_pool(case.anatomy), key=level_order)
+    if args.labels_out:
+        # The label files are named by level: checked once the levels are known, before
+        # anything is computed or written.
+        for level in levels:
+            outputs[f"--labels-out {level}"] = Path(args.labels_out) / f"{level}_sectors.nii.gz"
+        check_outputs(outputs, inputs, overwrite=args.force, folders=folders)
     sectors = label_case_sectors(case.anatomy, levels)
     structures = _sector_structures(sectors)
     derived = []
-    if case.anatomy.canal is None and sectors.canal is not None:
+    # A derived structure that came out empty is left out: an empty ROI only misleads.
+    if case.anatomy.canal is None and sectors.canal is not None and not sectors.canal.is_empty:
         derived.append(
             Structure(
                 "SpinalCanal",
@@ -68,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
                 Provenance("AUTOMATIC", "derived from the vertebrae"),
             )
         )
-    if case.anatomy.sacral_canal is None and sectors.sacral_canal is not None:
+    if (
+        case.anatomy.sacral_canal is None
+        and sectors.sacral_canal is not None
+        and not sectors.sacral_canal.is_empty
+    ):
         derived.append(
             Structure(
                 "SacralCanal",

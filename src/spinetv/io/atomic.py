@@ -14,8 +14,19 @@ __all__ = ["atomic_output", "check_writable", "write_bytes_atomic", "write_text_
 
 
 def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
-    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false."""
+    """Raise :class:`OutputExistsError` if ``path`` cannot be written as a new file.
+
+    That is: it exists and ``overwrite`` is false, it is a folder, or a folder on its way
+    exists as a regular file.
+    """
     target = Path(path)
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputExistsError(
+                    f"{target}: cannot be written, {parent} is a file, expected a folder"
+                )
+            break
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: exists; pass overwrite=True (--force) to replace it")
     if target.is_dir():
