@@ -49,6 +49,7 @@ __all__ = [
     "make_ctv",
     "plan",
     "candidate_levels",
+    "derived_structures",
 ]
 
 #: How far (mm) around the GTV a vertebra is looked at: epidural or paraspinal disease next
@@ -630,7 +631,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
                 {"source": rule_c.source},
             )
 
-    for name, mask, roi_type, made_by in _derived_structures(anatomy, sectors, reached):
+    for name, mask, roi_type, made_by in derived_structures(anatomy, sectors, reached):
         add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
 
     report = {
@@ -713,9 +714,14 @@ def _thecal_sac(
     )
 
 
-def _derived_structures(
+def derived_structures(
     anatomy: Anatomy, sectors: SectorResult, involved: list[str]
 ) -> list[tuple[str, Mask, RoiType, str]]:
+    """Canal structures derived while labelling, for writing: (name, mask, type, how made).
+
+    The spinal canal when it was not contoured; the sacral canal and foramina when not
+    contoured and ``involved`` holds a sacral level. Empty ones are left out.
+    """
     out = []
     if anatomy.canal is None and sectors.canal is not None and not sectors.canal.is_empty:
         methods = sorted({m for lv, m in sectors.canal_methods.items() if not is_sacral(lv)})

@@ -17,9 +17,14 @@ from spinetv.commands._case import (
 )
 from spinetv.commands._common import add_common_options
 from spinetv.io.images import write_label_image
-from spinetv.pipeline import _level_pool, _sector_structures, label_case_sectors
+from spinetv.pipeline import (
+    _level_pool,
+    _sector_structures,
+    derived_structures,
+    label_case_sectors,
+)
 from spinetv.report.json_report import write_json_report
-from spinetv.structure import Provenance, RoiType, Structure
+from spinetv.structure import Provenance, Structure
 
 __all__ = ["register", "run"]
 
@@ -69,46 +74,12 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(outputs, inputs, overwrite=args.force, folders=folders)
     sectors = label_case_sectors(case.anatomy, levels)
     structures = _sector_structures(sectors)
-    derived = []
-    # A derived structure that came out empty is left out: an empty ROI only misleads.
-    if case.anatomy.canal is None and sectors.canal is not None and not sectors.canal.is_empty:
-        derived.append(
-            Structure(
-                "SpinalCanal",
-                sectors.canal,
-                RoiType.ORGAN,
-                (200, 200, 200),
-                Provenance("AUTOMATIC", "derived from the vertebrae"),
-            )
+    derived = [
+        Structure(name, mask, roi_type, (200, 200, 200), Provenance("AUTOMATIC", made_by))
+        for name, mask, roi_type, made_by in derived_structures(
+            case.anatomy, sectors, list(sectors.by_level)
         )
-    if (
-        case.anatomy.sacral_canal is None
-        and sectors.sacral_canal is not None
-        and not sectors.sacral_canal.is_empty
-    ):
-        derived.append(
-            Structure(
-                "SacralCanal",
-                sectors.sacral_canal,
-                RoiType.ORGAN,
-                (200, 200, 200),
-                Provenance("AUTOMATIC", "derived"),
-            )
-        )
-    if (
-        case.anatomy.sacral_foramina is None
-        and sectors.sacral_foramina is not None
-        and not sectors.sacral_foramina.is_empty
-    ):
-        derived.append(
-            Structure(
-                "SacralForamina",
-                sectors.sacral_foramina,
-                RoiType.AVOIDANCE,
-                (150, 150, 150),
-                Provenance("AUTOMATIC", "derived"),
-            )
-        )
+    ]
     write_structures(
         case,
         structures + derived,
