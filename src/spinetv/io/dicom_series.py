@@ -16,6 +16,7 @@ import copy
 import datetime as _dt
 import os
 import shutil
+import struct
 import tempfile
 import uuid
 import warnings
@@ -49,6 +50,7 @@ __all__ = [
     "SeriesSummary",
     "list_series",
     "read_dicom_series",
+    "dicomdir_image_files",
     "write_dicom_series",
     "patient_position_of",
 ]
@@ -473,6 +475,8 @@ class _Header:
     series_uid: str
     multiframe: bool
     numbers: dict[str, NDArray[np.float64]] = field(default_factory=dict, compare=False)
+    #: What is wrong with the pixel data as stored ("" when complete or not checkable).
+    pixel_problem: str = ""
 
 
 def _source_files(
@@ -511,22 +515,178 @@ def _raw_text(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
+#: What pydicom raises on a damaged header (it has no single base class for these).
+_PARSE_ERRORS = (
+    InvalidDicomError,
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    struct.error,
+    UnicodeError,
+)
+_PIXEL_DATA_TAG = 0x7FE00010
+_ITEM_TAG = 0xFFFEE000
+_SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_IMAGE_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4")
+
+
+def _has_dicm_magic(path: Path) -> bool:
+    """True when the file carries the DICOM preamble and "DICM" prefix."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else "no detail")[:200]
+
+
 def _read_header(path: Path) -> _Header | None:
-    """The header of an image file; None for non-DICOM and non-image files."""
+    """The header of an image file; None for non-DICOM and non-image files.
+
+    Raises
+    ------
+    DicomInputError
+        A file that starts as DICOM ("DICM" after the preamble) but cannot be parsed, or a CT or
+        MR image file without Rows, Columns or pixel data: a damaged file is named, never
+        dropped silently from its series.
+    """
     try:
         # specific_tags makes pydicom slower here, so the whole header is parsed.
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError):
+        with path.open("rb") as handle:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+            pixel_offset = handle.tell()
+            file_size = os.fstat(handle.fileno()).st_size
+            meta = getattr(ds, "file_meta", None) or Dataset()
+            modality = _raw_text(ds, "Modality").upper()
+            sop_class = _raw_text(ds, "SOPClassUID") or _raw_text(meta, "MediaStorageSOPClassUID")
+            is_image = sop_class.startswith(_IMAGE_CLASS_PREFIXES) or modality in ("CT", "MR")
+            if modality in _NON_IMAGE_MODALITIES or not is_image and (
+                "Rows" not in ds or "Columns" not in ds
+            ):
+                return None
+            problem = _pixel_problem(ds, handle, pixel_offset, file_size)
+    except InvalidDicomError:
         return None
-    meta = getattr(ds, "file_meta", None) or Dataset()
-    modality = _raw_text(ds, "Modality").upper()
-    if modality in _NON_IMAGE_MODALITIES or "Rows" not in ds or "Columns" not in ds:
-        return None
-    sop_class = _raw_text(ds, "SOPClassUID") or _raw_text(meta, "MediaStorageSOPClassUID")
+    except _PARSE_ERRORS as error:
+        if not _has_dicm_magic(path):
+            return None
+        raise DicomInputError(
+            f"{path}: damaged DICOM file, its header cannot be parsed "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from None
+    if "Rows" not in ds or "Columns" not in ds:
+        raise DicomInputError(
+            f"{path}: {modality or 'image'} file without Rows or Columns (truncated or damaged "
+            f"header, {file_size} bytes); expected a complete image header"
+        )
     sop_uid = _raw_text(ds, "SOPInstanceUID") or _raw_text(meta, "MediaStorageSOPInstanceUID")
     frames = _raw_text(ds, "NumberOfFrames")
     multiframe = sop_class.startswith(_MULTIFRAME_CLASS_PREFIXES) or frames not in ("", "1")
-    return _Header(path, ds, sop_class, sop_uid, _raw_text(ds, "SeriesInstanceUID"), multiframe)
+    return _Header(
+        path,
+        ds,
+        sop_class,
+        sop_uid,
+        _raw_text(ds, "SeriesInstanceUID"),
+        multiframe,
+        pixel_problem=problem,
+    )
+
+
+def _expected_pixel_bytes(ds: Dataset) -> int:
+    """Bytes of native (uncompressed) pixel data the header announces."""
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    bits = int(ds.get("BitsAllocated") or 16)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    frames = _raw_numbers(ds, "NumberOfFrames")
+    count = rows * columns * samples * (int(frames[0]) if frames else 1)
+    return (count + 7) // 8 if bits == 1 else count * ((bits + 7) // 8)
+
+
+def _pixel_problem(ds: Dataset, handle: Any, offset: int, file_size: int) -> str:
+    """What is wrong with the stored pixel data of an image file ("" when complete).
+
+    Reads only element and item headers after ``offset`` (where header-only reading stopped):
+    a native PixelData must hold the bytes Rows x Columns x samples x BitsAllocated announce,
+    an encapsulated one must reach its sequence delimiter with every fragment inside the file.
+    Deflated files are not checked here (their pixel data are inside the deflated stream).
+    """
+    syntax = _raw_text(getattr(ds, "file_meta", None) or Dataset(), "TransferSyntaxUID")
+    if syntax == "1.2.840.10008.1.2.1.99":
+        return ""
+    implicit, little = getattr(ds, "original_encoding", None) or (
+        ds.is_implicit_VR,
+        ds.is_little_endian,
+    )
+    if implicit is None or little is None:
+        return ""
+    if offset >= file_size:
+        return f"no pixel data (the file ends at byte {file_size}, after the header)"
+    endian = "<" if little else ">"
+    handle.seek(offset)
+    head = handle.read(12)
+    if len(head) < 8:
+        return f"pixel data element cut off at byte {file_size}"
+    group, element = struct.unpack(endian + "HH", head[:4])
+    tag = (group << 16) | element
+    if tag != _PIXEL_DATA_TAG:
+        return ""  # float or double pixel data, or trailing elements: not checked here
+    if implicit:
+        (length,) = struct.unpack(endian + "I", head[4:8])
+        start = offset + 8
+    else:
+        if len(head) < 12:
+            return f"pixel data element cut off at byte {file_size}"
+        (length,) = struct.unpack(endian + "I", head[8:12])
+        start = offset + 12
+    if length != _UNDEFINED_LENGTH:
+        expected = _expected_pixel_bytes(ds)
+        stored = min(length, file_size - start)
+        if stored < expected:
+            return (
+                f"pixel data incomplete: {max(stored, 0)} bytes stored, {expected} expected from "
+                "Rows, Columns, SamplesPerPixel, BitsAllocated and NumberOfFrames (truncated file?)"
+            )
+        return ""
+    return _fragments_problem(handle, start, file_size, endian)
+
+
+def _fragments_problem(handle: Any, start: int, file_size: int, endian: str) -> str:
+    """What is wrong with encapsulated pixel data starting at ``start`` ("" when complete)."""
+    position, items = start, 0
+    while position + 8 <= file_size:
+        handle.seek(position)
+        group, element, length = struct.unpack(endian + "HHI", handle.read(8))
+        tag = (group << 16) | element
+        if tag == _SEQUENCE_DELIMITER_TAG:
+            if items < 2:
+                return "encapsulated pixel data hold no compressed fragment"
+            return ""
+        if tag != _ITEM_TAG or length == _UNDEFINED_LENGTH:
+            return f"encapsulated pixel data damaged at byte {position} (expected an item)"
+        position += 8 + length
+        items += 1
+        if position > file_size:
+            return (
+                f"encapsulated pixel data incomplete: fragment {items} ends at byte {position}, "
+                f"after the end of the file ({file_size} bytes; truncated file?)"
+            )
+    return (
+        f"encapsulated pixel data incomplete: no sequence delimiter before the end of the file "
+        f"({file_size} bytes; truncated file?)"
+    )
 
 
 def _group(headers: Sequence[_Header]) -> dict[str, list[_Header]]:
@@ -556,7 +716,144 @@ def _scan(
 ) -> tuple[str, dict[str, list[_Header]]]:
     name, files = _source_files(source)
     headers = [h for h in (_read_header(p) for p in files) if h is not None]
+    if not headers:
+        dicomdir = _dicomdir_in(source)
+        if dicomdir is not None:
+            files = dicomdir_image_files(dicomdir)
+            headers = [h for h in (_read_header(p) for p in files) if h is not None]
+            name = str(dicomdir)
+    if not headers:
+        reason = _no_images_reason(name, files)
+        raise DicomInputError(f"{name}: no DICOM image data found: {reason}")
     return name, _group(headers)
+
+
+#: Folders below a series folder searched when it holds no image files itself.
+_SUBFOLDER_DEPTH = 4
+_SUBFOLDER_LIMIT = 200
+
+
+def _dicomdir_in(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> Path | None:
+    """The DICOMDIR file ``source`` is, or holds at its top level; None otherwise."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    path = Path(source)
+    if path.is_file():
+        return path if path.name.upper() == "DICOMDIR" else None
+    if path.is_dir():
+        found = [p for p in path.iterdir() if p.is_file() and p.name.upper() == "DICOMDIR"]
+        return found[0] if found else None
+    return None
+
+
+def dicomdir_image_files(dicomdir: str | os.PathLike[str]) -> list[Path]:
+    """The files a DICOMDIR file-set lists as IMAGE records, in record order.
+
+    Parameters
+    ----------
+    dicomdir : path-like
+        A DICOMDIR (Media Storage Directory) file; ReferencedFileID paths are relative to its
+        folder.
+
+    Returns
+    -------
+    list of Path
+        The image files that exist (missing ones are warned about).
+
+    Raises
+    ------
+    DicomInputError
+        The DICOMDIR cannot be parsed or has no directory records.
+    """
+    path = Path(dicomdir)
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        records = list(ds.get("DirectoryRecordSequence", []) or [])
+        references = [
+            record.get("ReferencedFileID")
+            for record in records
+            if str(record.get("DirectoryRecordType", "")).upper() == "IMAGE"
+        ]
+    except _PARSE_ERRORS as error:
+        raise DicomInputError(
+            f"{path}: damaged DICOMDIR ({type(error).__name__}: {_first_line(error)})"
+        ) from None
+    if not records:
+        raise DicomInputError(f"{path}: DICOMDIR without directory records; expected a file-set")
+    files: list[Path] = []
+    missing: list[str] = []
+    for reference in references:
+        if not reference:
+            continue
+        parts = [reference] if isinstance(reference, str) else [str(p) for p in reference]
+        candidate = path.parent.joinpath(*parts)
+        if candidate.is_file():
+            files.append(candidate)
+        else:
+            missing.append("/".join(parts))
+    if missing:
+        warnings.warn(
+            f"{path}: {len(missing)} image file(s) listed in the DICOMDIR are missing "
+            f"(first: {missing[0]})",
+            DicomInputWarning,
+            stacklevel=3,
+        )
+    return files
+
+
+def _no_images_reason(name: str, files: Sequence[Path]) -> str:
+    """Why a folder or file list gave no image: what it holds, and where series are instead."""
+    folder = Path(name)
+    if folder.is_file() and folder.name.upper() == "DICOMDIR":
+        return "the DICOMDIR lists no existing CT/MR image file"
+    if not folder.is_dir():
+        return f"none of the {len(files)} file(s) is a DICOM CT/MR image"
+    below = _series_folders(folder)
+    if below:
+        shown = ", ".join(str(p.relative_to(folder)) for p in below[:8])
+        more = f" and {len(below) - 8} more" if len(below) > 8 else ""
+        return (
+            f"no image files directly in the folder (sub-folders are not searched); image files "
+            f"found in sub-folder(s) {shown}{more}; pass one of those folders"
+        )
+    if not files:
+        return "the folder holds no files"
+    return (
+        f"none of its {len(files)} file(s) is a DICOM CT/MR image (non-DICOM files, or "
+        "RTSTRUCT/RTPLAN/RTDOSE objects only)"
+    )
+
+
+def _series_folders(folder: Path) -> list[Path]:
+    """Sub-folders (to a few levels) whose first readable file is a DICOM image."""
+    found: list[Path] = []
+    visited = 0
+    pending = [(folder, 0)]
+    while pending and visited < _SUBFOLDER_LIMIT:
+        current, depth = pending.pop(0)
+        try:
+            entries = sorted(current.iterdir())
+        except OSError:
+            continue
+        visited += 1
+        if current != folder:
+            for entry in entries[:20]:
+                if not entry.is_file() or entry.name.startswith("."):
+                    continue
+                try:
+                    header = _read_header(entry)
+                except DicomInputError:
+                    header = None
+                if header is not None:
+                    found.append(current)
+                    break
+        if depth < _SUBFOLDER_DEPTH:
+            pending.extend(
+                (e, depth + 1) for e in entries if e.is_dir() and not e.name.startswith(".")
+            )
+    return found
 
 
 def list_series(
@@ -605,6 +902,21 @@ def _raw_numbers(ds: Dataset, keyword: str) -> list[float]:
     return [float(value)]
 
 
+def _element_text(ds: Dataset, keyword: str) -> str:
+    """An element's value as text for a message ("absent" when missing), at most 80 chars."""
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in ds:
+        return "absent"
+    value = ds.get_item(tag).value
+    if isinstance(value, bytes):
+        text = value.decode("ascii", "replace").strip(" \x00")
+    elif isinstance(value, (list, tuple, MultiValue)):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return repr(text[:80]) if text else "empty"
+
+
 def _floats(header: _Header, keyword: str, count: int) -> NDArray[np.float64]:
     """``count`` finite numbers of ``keyword`` (cached on the header) or DicomInputError."""
     cached = header.numbers.get(keyword)
@@ -616,11 +928,16 @@ def _floats(header: _Header, keyword: str, count: int) -> NDArray[np.float64]:
         numbers = np.zeros(0)
     if numbers.shape != (count,) or not np.all(np.isfinite(numbers)):
         raise DicomInputError(
-            f"{header.path}: {keyword} is missing or invalid ({header.ds.get(keyword)!r}); "
-            f"expected {count} numbers"
+            f"{header.path}: {keyword} is missing or invalid "
+            f"({_element_text(header.ds, keyword)}); expected {count} finite numbers"
         )
     header.numbers[keyword] = numbers
     return numbers
+
+
+def _numbers_text(values: Iterable[float]) -> str:
+    """Numbers as DICOM writes them ("1\\0\\0"), never as numpy reprs."""
+    return "\\".join(f"{float(v):.6g}" for v in values)
 
 
 def _orthonormal_axes(iop: NDArray[np.float64], where: Path) -> tuple[NDArray[np.float64], ...]:
@@ -631,7 +948,8 @@ def _orthonormal_axes(iop: NDArray[np.float64], where: Path) -> tuple[NDArray[np
         or abs(float(row @ column)) > _ORIENTATION_TOLERANCE
     ):
         raise DicomInputError(
-            f"{where}: ImageOrientationPatient {list(iop)} is not two orthogonal unit vectors"
+            f"{where}: ImageOrientationPatient {_numbers_text(iop)} is not two orthogonal "
+            "unit vectors"
         )
     # Headers carry ~6 decimals; re-orthonormalise so the grid's strict check passes.
     row = row / np.linalg.norm(row)
@@ -650,15 +968,16 @@ def _check_same(members: Sequence[_Header], name: str) -> None:
         if not np.allclose(iop, iop0, atol=1e-4):
             raise DicomInputError(
                 f"{name}: mixed orientations in one series: {member.path.name} has "
-                f"ImageOrientationPatient {list(iop)}, {first.path.name} has {list(iop0)}"
+                f"ImageOrientationPatient {_numbers_text(iop)}, {first.path.name} has "
+                f"{_numbers_text(iop0)}"
             )
         spacing = _floats(member, "PixelSpacing", 2)
         size = (int(member.ds.Rows), int(member.ds.Columns))
         if not np.allclose(spacing, spacing0, rtol=1e-4, atol=1e-6) or size != size0:
             raise DicomInputError(
                 f"{name}: mixed pixel spacing or size in one series: {member.path.name} has "
-                f"{list(spacing)} mm, {size[0]}x{size[1]}; {first.path.name} has "
-                f"{list(spacing0)} mm, {size0[0]}x{size0[1]}"
+                f"{_numbers_text(spacing)} mm, {size[0]}x{size[1]}; {first.path.name} has "
+                f"{_numbers_text(spacing0)} mm, {size0[0]}x{size0[1]}"
             )
 
 
@@ -734,8 +1053,6 @@ def _choose(
     name: str, groups: Mapping[str, list[_Header]], series_uid: str | None
 ) -> tuple[str, list[_Header]]:
     listing = "; ".join(_summary(uid, m).describe() for uid, m in groups.items())
-    if not groups:
-        raise DicomInputError(f"{name}: no DICOM image data found (no CT/MR image files)")
     if series_uid is not None:
         if series_uid not in groups:
             raise DicomInputError(
@@ -848,6 +1165,9 @@ def read_dicom_series(
             f"({members[0].path.name}); spinetv reads single-frame series only; convert it "
             "to single-frame slices first"
         )
+    damaged = next((m for m in members if m.pixel_problem), None)
+    if damaged is not None:
+        raise DicomInputError(f"{damaged.path}: {damaged.pixel_problem}")
     ordered, grid = _slice_geometry(members, name)
     first = ordered[0].ds
     modality = _text(first, "Modality")
@@ -894,7 +1214,9 @@ def _rescale(header: _Header) -> tuple[float, float]:
     if not all(np.isfinite(values)) or values[0] == 0:
         raise DicomInputError(
             f"{header.path}: invalid RescaleSlope/RescaleIntercept "
-            f"{header.ds.get('RescaleSlope')!r}/{header.ds.get('RescaleIntercept')!r}"
+            f"{_element_text(header.ds, 'RescaleSlope')}/"
+            f"{_element_text(header.ds, 'RescaleIntercept')}; expected finite numbers, a "
+            "non-zero slope"
         )
     return values
 

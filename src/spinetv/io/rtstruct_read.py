@@ -63,6 +63,32 @@ _PLANAR_TOLERANCE_MM = 0.05
 _INDEX_DECIMALS = 6
 
 _AREA_TYPES = frozenset({"CLOSED_PLANAR", "CLOSED_PLANAR_XOR"})
+#: How far (in voxels) a vertex may pass the outer pixel edge before the contour counts as
+#: reaching beyond the image: contours spinetv writes for a mask touching the edge sit on the
+#: edge to within rounding (index n - 0.5 + 1e-6).
+_EDGE_TOLERANCE_VOXELS = 1e-3
+#: What pydicom raises while parsing a damaged file or converting a damaged value (it has no
+#: single base class for these).
+_PYDICOM_PARSE_ERRORS = (
+    InvalidDicomError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    EOFError,
+    OSError,
+    struct.error,
+    UnicodeError,
+)
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error message, at most 200 characters."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else "no detail")[:200]
 
 
 @dataclass(frozen=True)
@@ -112,11 +138,16 @@ class RoiContour:
     image_items : pydicom Sequence, optional
         The contour's ContourImageSequence, kept undecoded; see
         :attr:`referenced_sop_instance_uids` (informative only; matching uses positions).
+    defect : str
+        What is wrong with the ContourData ("" when sound): a length that is not a multiple of
+        three, non-finite or non-numeric coordinates. Placing such a contour on a grid raises
+        :class:`~spinetv.errors.RtstructError`.
     """
 
     geometric_type: str
     points_lps_mm: NDArray[np.float64]
     image_items: Any = field(default=None, repr=False, compare=False)
+    defect: str = ""
 
     def __post_init__(self) -> None:
         points = np.array(self.points_lps_mm, dtype=np.float64).reshape(-1, 3)
@@ -241,36 +272,62 @@ def _int_or_none(dataset: Dataset, keyword: str) -> int | None:
         return None
 
 
-def _contour_points(item: Dataset) -> NDArray[np.float64]:
-    """ContourData as an (n, 3) array, parsed from the raw bytes when pydicom kept them raw.
+def _contour_points(item: Dataset) -> tuple[NDArray[np.float64], str]:
+    """ContourData as an (n, 3) array and a defect ("" when sound), parsed from the raw bytes
+    when pydicom kept them raw.
 
     pydicom converts each DS value to a Python object on access, which dominates reading time
     for large structure sets; the raw element is a backslash-separated ASCII list numpy parses.
     """
     element = item.get_item(_CONTOUR_DATA_TAG)
     if element is None:
-        return np.zeros((0, 3), dtype=np.float64)
+        return np.zeros((0, 3), dtype=np.float64), ""
     value: Any = element.value
     if isinstance(value, bytes | bytearray):
         return _points_from_bytes(bytes(value))
     if value is None or value == "":
-        return np.zeros((0, 3), dtype=np.float64)
-    numbers = np.atleast_1d(np.asarray(value, dtype=np.float64))
-    usable = (len(numbers) // 3) * 3
-    return numbers[:usable].reshape(-1, 3)
+        return np.zeros((0, 3), dtype=np.float64), ""
+    try:
+        numbers = np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        return np.zeros((0, 3), dtype=np.float64), "ContourData holds values that are not numbers"
+    return _checked_points(numbers)
 
 
-def _points_from_bytes(value: bytes) -> NDArray[np.float64]:
-    """Raw DS ContourData bytes as an (n, 3) array (a trailing partial triplet is dropped)."""
+def _points_from_bytes(value: bytes) -> tuple[NDArray[np.float64], str]:
+    """Raw DS ContourData bytes as an (n, 3) array and a defect ("" when sound)."""
     text = value.strip(b" \x00")
     if not text:
-        return np.zeros((0, 3), dtype=np.float64)
+        return np.zeros((0, 3), dtype=np.float64), ""
+    parts = text.split(b"\\")
     try:
-        numbers = np.array(text.split(b"\\"), dtype=np.float64)
+        numbers = np.array(parts, dtype=np.float64)
     except ValueError:
-        numbers = np.array([float(v) for v in text.split(b"\\") if v.strip()], dtype=float)
+        try:
+            numbers = np.array([float(v) for v in parts if v.strip()], dtype=np.float64)
+        except ValueError:
+            return (
+                np.zeros((0, 3), dtype=np.float64),
+                "ContourData holds values that are not numbers",
+            )
+    return _checked_points(numbers)
+
+
+def _checked_points(numbers: NDArray[np.float64]) -> tuple[NDArray[np.float64], str]:
+    """Flat ContourData numbers as (n, 3) vertices, and what is wrong with them ("" if sound).
+
+    A length that is not a multiple of three or a non-finite coordinate means the file is
+    damaged; the vertices that parse are kept so the defect can be reported with its ROI.
+    """
     usable = (len(numbers) // 3) * 3
-    return numbers[:usable].reshape(-1, 3)
+    points = numbers[:usable].reshape(-1, 3)
+    if usable != len(numbers):
+        return points, (
+            f"ContourData holds {len(numbers)} values, not a multiple of 3 (x, y, z per vertex)"
+        )
+    if not np.all(np.isfinite(points)):
+        return points, "ContourData holds non-finite coordinates (NaN or infinity)"
+    return points, ""
 
 
 def _referenced_uids(dataset: Dataset) -> tuple[str, str]:
@@ -468,13 +525,14 @@ def _raw_contour(value: bytes, elements: Mapping[int, _RawElement], implicit: bo
             raise _RawWalkError("ContourGeometricType needs pydicom's conversion")
         geometric_type = text.decode("ascii").strip().upper()
     found = elements.get(_CONTOUR_DATA_TAG)
+    defect = ""
     if found is None:
         points = np.zeros((0, 3), dtype=np.float64)
     else:
         vr, start, stop, undefined = found
         if undefined:
             raise _RawWalkError("ContourData of undefined length")
-        points = _points_from_bytes(value[start:stop])
+        points, defect = _points_from_bytes(value[start:stop])
     image_items = None
     found = elements.get(_CONTOUR_IMAGE_SEQUENCE_TAG)
     if found is not None:
@@ -482,18 +540,23 @@ def _raw_contour(value: bytes, elements: Mapping[int, _RawElement], implicit: bo
         if vr not in (None, b"SQ"):
             raise _RawWalkError("ContourImageSequence not a sequence")
         image_items = _UndecodedSequence(value[start:stop], implicit, undefined)
-    return RoiContour(geometric_type, points, image_items)
+    return RoiContour(geometric_type, points, image_items, defect)
+
+
+def _dataset_contour(contour: Dataset) -> RoiContour:
+    points, defect = _contour_points(contour)
+    return RoiContour(
+        geometric_type=_text(contour, "ContourGeometricType").upper(),
+        points_lps_mm=points,
+        image_items=contour.get("ContourImageSequence", None),
+        defect=defect,
+    )
 
 
 def _dataset_contours(roi_contour: Dataset) -> tuple[RoiContour, ...]:
     """The ROI's contours through pydicom Datasets (any encoding pydicom reads)."""
     return tuple(
-        RoiContour(
-            geometric_type=_text(contour, "ContourGeometricType").upper(),
-            points_lps_mm=_contour_points(contour),
-            image_items=contour.get("ContourImageSequence", None),
-        )
-        for contour in roi_contour.get("ContourSequence", []) or []
+        _dataset_contour(contour) for contour in roi_contour.get("ContourSequence", []) or []
     )
 
 
@@ -504,8 +567,9 @@ class _LazyContours(Mapping[int, tuple[RoiContour, ...]]):
     only the ROIs used keeps reading proportional to what is used.
     """
 
-    def __init__(self, roi_contours: Mapping[int, Dataset]) -> None:
+    def __init__(self, roi_contours: Mapping[int, Dataset], source: Path) -> None:
         self._items = dict(roi_contours)
+        self._source = source
         self._parsed: dict[int, tuple[RoiContour, ...]] = {}
         self._lock = threading.Lock()
 
@@ -514,7 +578,14 @@ class _LazyContours(Mapping[int, tuple[RoiContour, ...]]):
             if number not in self._parsed:
                 item = self._items[number]
                 fast = _raw_contours(item)
-                self._parsed[number] = fast if fast is not None else _dataset_contours(item)
+                try:
+                    parsed = fast if fast is not None else _dataset_contours(item)
+                except _PYDICOM_PARSE_ERRORS as error:
+                    raise RtstructError(
+                        f"{self._source}: the ContourSequence of ROI number {number} is damaged "
+                        f"and cannot be parsed ({type(error).__name__}: {_first_line(error)})"
+                    ) from None
+                self._parsed[number] = parsed
             return self._parsed[number]
 
     def __iter__(self) -> Iterator[int]:
@@ -544,21 +615,62 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
     source = Path(path)
     if not source.is_file():
         raise RtstructError(f"{source}: no such RTSTRUCT file")
+    dataset, file_warnings = _read_dataset(source)
+    try:
+        return _parse_structure_set(dataset, source, file_warnings)
+    except _PYDICOM_PARSE_ERRORS as error:
+        raise RtstructError(
+            f"{source}: damaged RTSTRUCT, cannot be parsed "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from None
+
+
+def _read_dataset(source: Path) -> tuple[Dataset, list[str]]:
+    """The file's dataset, read strictly first and with ``force`` when it lacks a preamble.
+
+    Files without the 128-byte preamble and "DICM" (old exports, pydicom's own test file) are
+    read with ``force=True``, and accepted only when they turn out to be an RTSTRUCT.
+    """
+    file_warnings: list[str] = []
     try:
         dataset = pydicom.dcmread(source)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as error:
-        raise RtstructError(f"{source}: not a readable DICOM file ({error})") from None
-    sop_class = _text(dataset, "SOPClassUID")
-    modality = _text(dataset, "Modality")
+    except InvalidDicomError:
+        try:
+            dataset = pydicom.dcmread(source, force=True)
+        except _PYDICOM_PARSE_ERRORS as error:
+            raise RtstructError(
+                f"{source}: not a DICOM file ({type(error).__name__}: {_first_line(error)})"
+            ) from None
+        file_warnings.append(
+            f"{source}: no DICOM preamble or file meta information; read as a raw data set"
+        )
+    except _PYDICOM_PARSE_ERRORS as error:
+        raise RtstructError(
+            f"{source}: not a readable DICOM file ({type(error).__name__}: {_first_line(error)})"
+        ) from None
+    try:
+        sop_class = _text(dataset, "SOPClassUID")
+        modality = _text(dataset, "Modality")
+    except _PYDICOM_PARSE_ERRORS:
+        sop_class = modality = ""
+    if file_warnings and not sop_class and not modality:
+        raise RtstructError(
+            f"{source}: not a readable DICOM file (no DICM preamble, and read as a raw data set "
+            "it holds no SOPClassUID or Modality)"
+        )
     if sop_class != RTSTRUCT_SOP_CLASS_UID and modality != "RTSTRUCT":
         raise RtstructError(
             f"{source}: expected an RTSTRUCT (SOPClassUID {RTSTRUCT_SOP_CLASS_UID}), found "
             f"modality {modality or 'unknown'!r} SOPClassUID {sop_class or 'empty'!r}"
         )
+    return dataset, file_warnings
+
+
+def _parse_structure_set(dataset: Dataset, source: Path, file_warnings: list[str]) -> RtstructData:
+    """The ROIs, frame of reference and references of a read RTSTRUCT data set."""
     if "StructureSetROISequence" not in dataset:
         raise RtstructError(f"{source}: RTSTRUCT without a StructureSetROISequence")
 
-    file_warnings: list[str] = []
     study_uid, series_uid = _referenced_uids(dataset)
     if not series_uid:
         file_warnings.append(
@@ -619,11 +731,11 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
         referenced_study_uid=study_uid,
         referenced_series_uid=series_uid,
         rois=tuple(rois),
-        contours=_LazyContours(contours),
+        contours=_LazyContours(contours, source),
         warnings=tuple(file_warnings),
     )
     for message in file_warnings:
-        warnings.warn(message, RtstructWarning, stacklevel=2)
+        warnings.warn(message, RtstructWarning, stacklevel=3)
     return data
 
 
@@ -692,7 +804,12 @@ def _rasterize(
     def note(kind: str) -> None:
         problems[kind] = problems.get(kind, 0) + 1
 
-    for contour in contours:
+    for number, contour in enumerate(contours, start=1):
+        if contour.defect:
+            raise RtstructError(
+                f"{data.path}: ROI {roi.name!r}, contour {number} of {len(contours)}: "
+                f"{contour.defect}; the file is damaged"
+            )
         kind = contour.geometric_type
         points = contour.points_lps_mm
         if kind == "POINT":
@@ -762,11 +879,12 @@ def _plane_edges(
     edge_planes = np.repeat(np.asarray(planes, dtype=np.intp), lengths)
     low = np.minimum.reduceat(vertices, starts, axis=0)
     high = np.maximum.reduceat(vertices, starts, axis=0)
+    edge = 0.5 + _EDGE_TOLERANCE_VOXELS
     clipped = (
-        (low[:, 0] < -0.5)
-        | (high[:, 0] > n_rows - 0.5)
-        | (low[:, 1] < -0.5)
-        | (high[:, 1] > n_cols - 0.5)
+        (low[:, 0] < -edge)
+        | (high[:, 0] > n_rows - 1 + edge)
+        | (low[:, 1] < -edge)
+        | (high[:, 1] > n_cols - 1 + edge)
     )
     sloped = edges[:, 0] != edges[:, 2]
     return edges[sloped], edge_planes[sloped], int(np.count_nonzero(clipped))
@@ -886,33 +1004,32 @@ def read_structures(
     """
     data = path if isinstance(path, RtstructData) else read_rtstruct(path)
     grid = _grid_of(grid_or_reference)
+    selected = _selected_rois(data, names)
+    # The frame of reference is checked first, so the series warning below never claims a
+    # match that is about to be refused.
+    for roi in selected:
+        _check_frame(data, roi, grid)
     if (
         isinstance(grid_or_reference, SeriesReference)
         and data.referenced_series_uid
         and data.referenced_series_uid != grid_or_reference.series_instance_uid
     ):
+        same_frame = bool(grid.frame_of_reference_uid) and any(
+            (roi.frame_of_reference_uid or data.frame_of_reference_uid)
+            == grid.frame_of_reference_uid
+            for roi in selected
+        )
+        how = (
+            "same frame of reference, so contours are placed by position"
+            if same_frame
+            else "the frame of reference cannot be compared, so contours are placed by position"
+        )
         warnings.warn(
             f"{data.path}: references image series {data.referenced_series_uid}, not the given "
-            f"series {grid_or_reference.series_instance_uid} (same frame of reference; contours "
-            "are placed by position)",
+            f"series {grid_or_reference.series_instance_uid} ({how})",
             RtstructWarning,
             stacklevel=2,
         )
-    if names is None:
-        selected = []
-        for roi in data.rois:
-            kinds = {c.geometric_type for c in data.contours.get(roi.number, ())}
-            if kinds and kinds <= {"POINT"}:
-                warnings.warn(
-                    f"{data.path}: ROI {roi.name!r} holds only POINT contours (a marker); "
-                    "not read as a structure",
-                    RtstructWarning,
-                    stacklevel=2,
-                )
-                continue
-            selected.append(roi)
-    else:
-        selected = [data.roi(name) for name in names]
 
     structures: dict[str, Structure] = {}
     for roi in selected:
@@ -941,3 +1058,23 @@ def read_structures(
             ),
         )
     return structures
+
+
+def _selected_rois(data: RtstructData, names: Iterable[str] | None) -> list[RoiInfo]:
+    """The ROIs named, or every ROI but those made only of POINT contours (warned)."""
+    if names is None:
+        selected = []
+        for roi in data.rois:
+            kinds = {c.geometric_type for c in data.contours.get(roi.number, ())}
+            if kinds and kinds <= {"POINT"}:
+                warnings.warn(
+                    f"{data.path}: ROI {roi.name!r} holds only POINT contours (a marker); "
+                    "not read as a structure",
+                    RtstructWarning,
+                    stacklevel=3,
+                )
+                continue
+            selected.append(roi)
+    else:
+        selected = [data.roi(name) for name in names]
+    return selected
