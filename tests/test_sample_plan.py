@@ -67,7 +67,7 @@ def test_both_trial_arms_in_one_command(tmp_path: Path) -> None:
     assert code == 0
     ctvs = json.loads((tmp_path / "arms.json").read_text())["ctvs"]
     involved, whole = ctvs
-    # The demonstration lesion fills the left body and pedicle (rows b, d); whatever else it
+    # The demonstration lesion fills the left body and pedicle (row d); whatever else it
     # grazes, the involved-field arm stays a partial vertebra and the other arm is whole.
     assert {1, 2, 3} <= set(involved["levels"][0]["ctv_sectors"]) < {1, 2, 3, 4, 5, 6}
     assert whole["levels"][0]["ctv_sectors"] == [1, 2, 3, 4, 5, 6]
@@ -82,7 +82,13 @@ def test_demo_writes_rtstruct_report_and_figures(tmp_path: Path) -> None:
     assert dciodvfy_errors(out / "RS_spinetv.dcm") == []
     report = json.loads((out / "report.json").read_text())
     assert report["protocol"]["id"] == "sib-sbrt-2025"
-    assert {"b", "d"} <= set(report["levels"][0]["rows"])
+    # Left body and pedicle: row d (body + one pedicle -> + left TP/lamina). The 0.08 cc graze
+    # of the GTV's edge into left sector 3 (2.1 mm deep on 3 mm voxels) no longer involves it,
+    # so row g and the spinous process stay out (issue 11).
+    rows = set(report["levels"][0]["rows"])
+    assert "d" in rows and "g" not in rows
+    assert report["levels"][0]["involved_sectors"] == [1, 2]
+    assert report["levels"][0]["ctv_sectors"] == [1, 2, 3]
     assert (out / "report.html").read_text().count("data:image/png;base64") == 2
     assert sorted(p.name for p in (out / "figures").glob("*.png")) == [
         "axial_L2.png",

@@ -30,7 +30,7 @@ BLOCKS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "body_lat_left": ((4, 8), (28, 34)),
     "body_lat_right": ((4, 8), (14, 20)),
     "body_diffuse": ((4, 8), (13, 35)),
-    "body_near_mid": ((4, 8), (22, 30)),  # -1.5 to +5.5 mm from the mid-sagittal plane
+    "body_near_mid": ((4, 8), (22, 30)),  # voxels -2 to +6 mm from the mid-sagittal plane
     "body_fill_right": ((2, 16), (12, 28)),  # 2/3 of the body, only the right third reached
     "body_fill_left": ((2, 16), (20, 36)),
     "pedicle_left": ((18, 22), (31, 35)),

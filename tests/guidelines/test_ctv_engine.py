@@ -214,7 +214,8 @@ def test_parameters_are_named_and_overridable(spine_l2):
     tolerant = build_ctv(lat, spine_l2.sectors())
     assert (tolerant.level("L2").body.body_class, tolerant.level("L2").body.side) == (
         "lateralized", "left")
-    assert tolerant.level("L2").body.offset_range_mm == pytest.approx((-1.5, 5.5))
+    # voxel centres -1.5..+5.5 mm, so the voxels reach -2..+6 mm
+    assert tolerant.level("L2").body.offset_range_mm == pytest.approx((-2.0, 6.0))
     strict_midline = build_ctv(lat, spine_l2.sectors(), parameters={"midline_tolerance_mm": 1.0})
     assert strict_midline.level("L2").body.body_class == "focal"
     assert strict_midline.level("L2").sectors == (1,)

@@ -10,6 +10,7 @@ criteria, or from the caller stating circumferential epidural disease.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,10 @@ class LevelExplanation:
         names = SACRAL_SECTOR_NAMES if self.region == "sacral" else SECTOR_NAMES
         return names[sector]
 
+    def _depth_text(self, sector: int) -> str:
+        depth = self.involvement.penetration_mm.get(sector, 0.0)
+        return "whole GTV" if math.isinf(depth) else f"{depth:.1f} mm"
+
     def text(self) -> str:
         """A short human-readable explanation."""
         overlaps = ", ".join(
@@ -134,6 +139,15 @@ class LevelExplanation:
             if self.involvement.overlaps_cc[k] > 0
         )
         parts = [f"{self.level}: GTV in sectors {overlaps or 'none'}"]
+        grazes = [
+            f"{k} ({self._depth_text(k)} < {self.involvement.min_penetration_mm:g} mm)"
+            for k in range(1, 7)
+            if self.involvement.overlaps_cc[k] > 0 and k not in self.involved
+            and self.involvement.penetration_mm.get(k, 0.0)
+            < self.involvement.min_penetration_mm - 1e-6
+        ]
+        if grazes:
+            parts.append("not involved, penetration too shallow: " + ", ".join(grazes))
         parts.append("involved " + (",".join(map(str, self.involved)) or "none"))
         if self.body is not None:
             side = f" {self.body.side}" if self.body.side else ""
@@ -162,6 +176,10 @@ class LevelExplanation:
             "guideline": {"id": self.guideline_id, "version": self.guideline_version},
             "sector_volumes_cc": {str(k): round(v, 4) for k, v in inv.sector_volumes_cc.items()},
             "overlaps_cc": {str(k): round(v, 4) for k, v in inv.overlaps_cc.items()},
+            # Every sector the GTV overlaps: measured value next to each threshold.
+            "involvement_decisions": {
+                str(k): inv.decision(k) for k in range(1, 7) if inv.overlaps_cc[k] > 0
+            },
             "involved": list(self.involved),
             "body": body,
             "rows": [
@@ -388,6 +406,30 @@ class _Draft:
     circumferential: str | None = None
 
 
+def _close_calls(draft: _Draft) -> tuple[str, ...]:
+    """Notes on sectors whose penetration lies within half a voxel of ``min_penetration_mm``.
+
+    On such a grid the contour's edge, not the anatomy, may decide the sector; a reviewer
+    should look at it.
+    """
+    inv = draft.involvement
+    threshold = inv.min_penetration_mm
+    if threshold <= 0:
+        return ()
+    half_voxel = max(draft.level.grid.spacing_mm) / 2.0
+    out = []
+    for k in range(1, 7):
+        depth = inv.penetration_mm.get(k, 0.0)
+        if inv.overlaps_cc[k] > 0 and abs(depth - threshold) < half_voxel - 1e-6:
+            verdict = "involved" if k in inv.involved else "not involved"
+            out.append(
+                f"{draft.level.level} sector {k}: the GTV penetrates it {depth:.1f} mm "
+                f"({inv.overlaps_cc[k]:.2f} cc), within half a voxel ({half_voxel:.1f} mm) of "
+                f"min_penetration_mm={threshold:g}; counted {verdict}: review the GTV's edge there"
+            )
+    return tuple(out)
+
+
 def _guideline_for(level: LevelSectors, main: Guideline, sacral: Guideline | None) -> Guideline:
     if level.region in main.applies_to:
         return main
@@ -518,6 +560,7 @@ def build_ctv(
         involvement = measure_involvement(
             gtv, level,
             min_overlap_cc=float(p["min_overlap_cc"]),
+            min_penetration_mm=float(p["min_penetration_mm"]),
             midline_tolerance_mm=float(p["midline_tolerance_mm"]),
             diffuse_fraction=float(p["diffuse_fraction"]),
         )
@@ -564,7 +607,8 @@ def build_ctv(
                 reason=d.circumferential,
             ))
         sectors = sorted({k for f in d.fired for k in f.sectors})
-        notes = []
+        notes = list(_close_calls(d))
+        messages.extend(notes)
         left_out = sorted(involved - set(sectors))
         if left_out:
             # By design for some guidelines (whole-body); reported, not warned.

@@ -2,7 +2,13 @@
 
 Definitions [lib] (the papers give no numbers; every threshold is a named guideline parameter):
 
-- a sector is **involved** when the GTV overlaps it by at least ``min_overlap_cc``;
+- a sector is **involved** when the GTV overlaps it by at least ``min_overlap_cc`` **and**
+  penetrates it by at least ``min_penetration_mm`` (see :func:`penetration_depth_mm`). The
+  penetration depth is what makes the decision a property of the anatomy rather than of the
+  CT's voxels: a GTV whose edge grazes a neighbouring sector fills one layer of that sector's
+  voxels whatever the voxel size, so on 3 mm voxels the graze weighs 27 times what it weighs on
+  1 mm voxels in cc, but its penetration (a lower bound of how far the GTV reaches into the
+  sector beyond the GTV outside it) stays below half a voxel plus the true graze;
 - the body's **mid-sagittal plane** passes through the body's centroid with its normal along the
   level's left-right axis (a unit LPS vector to the patient's left);
 - body involvement is **diffuse** when the GTV fills at least ``diffuse_fraction`` of the body or
@@ -15,9 +21,10 @@ Sides are always the patient's (from the left-right axis in LPS), never the imag
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +43,8 @@ __all__ = [
     "classify_body",
     "measure_involvement",
     "normalize_levels",
+    "penetration_depth_mm",
+    "PENETRATION_CAP_MM",
     "parse_level",
 ]
 
@@ -267,8 +276,9 @@ class BodyInvolvement:
     fraction : float
         GTV volume inside the body over body volume.
     offset_range_mm : tuple of float
-        Least and greatest signed distance (mm) of GTV voxel centres in the body from the
-        mid-sagittal plane; positive is the patient's left.
+        Least and greatest signed distance (mm) of the GTV's voxels in the body from the
+        mid-sagittal plane (outermost centres plus half a voxel along the left-right axis);
+        positive is the patient's left.
     reaches_left_third, reaches_right_third : bool
         Whether the GTV reaches each lateral third of the body.
     """
@@ -317,20 +327,29 @@ def classify_body(
     axis = axis / np.linalg.norm(axis)
     body_points = _points_lps(body.grid, body.box, body.box_array)
     centre = body_points.mean(axis=0)
+    # Voxels, not their centres, are what the masks hold: extents reach half a voxel beyond the
+    # outermost centres along the axis, so they do not shrink with coarser voxels.
+    half_voxel = 0.5 * float(
+        np.abs(axis @ body.grid.direction) @ np.asarray(body.grid.spacing_mm, dtype=float)
+    )
     body_offsets = (body_points - centre) @ axis
     gtv_offsets = (_points_lps(body.grid, body.box, inside) - centre) @ axis
-    low, high = float(gtv_offsets.min()), float(gtv_offsets.max())
-    third = (float(body_offsets.max()) - float(body_offsets.min())) / 3.0
-    reaches_left = high >= float(body_offsets.max()) - third
-    reaches_right = low <= float(body_offsets.min()) + third
+    low = float(gtv_offsets.min()) - half_voxel
+    high = float(gtv_offsets.max()) + half_voxel
+    body_low = float(body_offsets.min()) - half_voxel
+    body_high = float(body_offsets.max()) + half_voxel
+    third = (body_high - body_low) / 3.0
+    reaches_left = high > body_high - third + 1e-6  # enters the third, not only meets it
+    reaches_right = low < body_low + third - 1e-6
     fraction = count / int(np.count_nonzero(body.box_array))
+    tolerance = midline_tolerance_mm + 1e-6  # an extent exactly at the tolerance is within it
     # Diffuse is tested first: a lesion filling most of the body is not "lateralized" even
     # when it happens to stop short of the midline by less than the tolerance.
     if fraction >= diffuse_fraction or (reaches_left and reaches_right):
         body_class, side = "diffuse", None
-    elif low >= -midline_tolerance_mm and high > midline_tolerance_mm:
+    elif low >= -tolerance and high > tolerance:
         body_class, side = "lateralized", "left"
-    elif high <= midline_tolerance_mm and low < -midline_tolerance_mm:
+    elif high <= tolerance and low < -tolerance:
         body_class, side = "lateralized", "right"
     else:
         # Crosses the midline, or sits on it within the tolerance: no side to favour.
@@ -351,9 +370,15 @@ class LevelInvolvement:
     overlaps_cc : mapping of int to float
         GTV volume inside each sector in cc.
     involved : tuple of int
-        Sectors with overlap >= ``min_overlap_cc``, ascending.
+        Sectors with overlap >= ``min_overlap_cc`` and penetration >= ``min_penetration_mm``,
+        ascending.
     body : BodyInvolvement or None
         Body classification when the body is involved.
+    penetration_mm : mapping of int to float
+        Penetration depth of the GTV into each sector (mm, see :func:`penetration_depth_mm`):
+        0 where the GTV misses the sector, ``math.inf`` where the whole GTV lies inside it.
+    min_overlap_cc, min_penetration_mm : float
+        The thresholds the decision used.
     """
 
     level: str
@@ -362,6 +387,24 @@ class LevelInvolvement:
     overlaps_cc: Mapping[int, float]
     involved: tuple[int, ...]
     body: BodyInvolvement | None
+    penetration_mm: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+    min_overlap_cc: float = 0.0
+    min_penetration_mm: float = 0.0
+
+    def decision(self, sector: int) -> dict[str, Any]:
+        """The measured values next to the thresholds for one sector (JSON-ready).
+
+        ``penetration_mm`` is None when the whole GTV lies inside the sector (no GTV outside it
+        to measure from: the penetration is the GTV's own extent).
+        """
+        depth = self.penetration_mm.get(sector, 0.0)
+        return {
+            "overlap_cc": round(self.overlaps_cc[sector], 4),
+            "min_overlap_cc": self.min_overlap_cc,
+            "penetration_mm": None if math.isinf(depth) else round(depth, 2),
+            "min_penetration_mm": self.min_penetration_mm,
+            "involved": sector in self.involved,
+        }
 
     @property
     def touched(self) -> bool:
@@ -369,15 +412,111 @@ class LevelInvolvement:
         return any(v > 0 for v in self.overlaps_cc.values())
 
 
+#: Penetration depths are measured up to this many mm; deeper ones are reported as this value.
+PENETRATION_CAP_MM = 15.0
+
+
+def _window(mask: Mask, start: NDArray[np.intp], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """The mask's voxels in an index window that may reach beyond the image (outside: False)."""
+    out = np.zeros(shape, dtype=bool)
+    if mask.is_empty:
+        return out
+    box_start = np.asarray(mask.box.start)
+    box_stop = box_start + np.asarray(mask.box.shape)
+    low = np.maximum(start, box_start)
+    high = np.minimum(start + np.asarray(shape), box_stop)
+    if np.any(high <= low):
+        return out
+    dst = tuple(slice(int(a - b), int(c - b)) for a, b, c in zip(low, start, high))
+    src = tuple(slice(int(a - b), int(c - b)) for a, b, c in zip(low, box_start, high))
+    out[dst] = mask.box_array[src]
+    return out
+
+
+def _cube_distance_sq(
+    features: NDArray[np.bool_], spacing: NDArray[np.float64], reach: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Squared distance (mm^2) from every voxel centre to the nearest feature voxel's cube.
+
+    Exact, by a separable min-plus convolution with ``((|o| - 1/2) h)^2`` per axis (0 for
+    ``o = 0``), over offsets up to ``reach`` voxels per axis; farther features count as absent
+    (inf).
+    """
+    dist = np.where(features, 0.0, np.inf)
+    for axis in range(3):
+        out = dist.copy()
+        n = dist.shape[axis]
+        for offset in range(1, min(int(reach[axis]), n - 1) + 1):
+            cost = ((offset - 0.5) * spacing[axis]) ** 2
+            ahead = [slice(None)] * 3
+            behind = [slice(None)] * 3
+            ahead[axis] = slice(offset, None)
+            behind[axis] = slice(None, n - offset)
+            np.minimum(out[tuple(ahead)], dist[tuple(behind)] + cost, out=out[tuple(ahead)])
+            np.minimum(out[tuple(behind)], dist[tuple(ahead)] + cost, out=out[tuple(behind)])
+        dist = out
+    return dist
+
+
+def penetration_depth_mm(gtv: Mask, sector: Mask) -> float:
+    """How deeply the GTV's part inside a sector lies, past the contour's edge (mm).
+
+    For every voxel centre of the GTV inside the sector three distances are measured, each
+    to the nearest voxel (its cube, not its centre) of a kind: a voxel outside the **sector**
+    (how deep in the sector's bone it lies), a voxel outside the **GTV** (how deep in tumour it
+    lies: a sector engulfed by tumour) and a voxel of the **GTV outside the sector** (how far
+    the GTV has run on into the sector from where it entered). The penetration is the largest
+    of the three, over the voxels, capped at :data:`PENETRATION_CAP_MM`.
+
+    A GTV whose edge grazes the sector puts one layer of voxels in it, and each of those voxels
+    touches a voxel of every kind: all three distances are at most half a voxel diagonal
+    (1.5 mm through a face and 2.6 mm through a corner of 3 mm voxels; 0.5 to 0.87 mm on 1 mm
+    voxels), whatever the voxel size. A GTV that reaches ``D`` mm into the sector, fills it, or
+    surrounds it measures within about a voxel of ``D`` on any grid.
+
+    Parameters
+    ----------
+    gtv, sector : Mask
+        On one grid.
+
+    Returns
+    -------
+    float
+        Penetration in mm; 0.0 when the GTV misses the sector, ``math.inf`` when the whole GTV
+        lies inside the sector (no edge of the GTV crosses the sector's surface).
+    """
+    if gtv.is_empty or sector.is_empty:
+        return 0.0
+    in_sector = sector.in_box(gtv.box)
+    inside = gtv.box_array & in_sector
+    if not inside.any():
+        return 0.0
+    if not (gtv.box_array & ~in_sector).any():
+        return math.inf
+    spacing = np.asarray(gtv.grid.spacing_mm, dtype=float)
+    reach = np.ceil(PENETRATION_CAP_MM / spacing).astype(np.intp) + 1
+    points = np.argwhere(inside) + np.asarray(gtv.box.start)
+    start = points.min(axis=0) - reach
+    shape = tuple(int(v) for v in points.max(axis=0) - start + reach + 1)
+    tumour = _window(gtv, start, shape)
+    bone = _window(sector, start, shape)
+    local = tuple((points - start).T)
+    deepest = np.zeros(len(points))
+    for features in (tumour & ~bone, ~tumour, ~bone):
+        deepest = np.maximum(deepest, _cube_distance_sq(features, spacing, reach)[local])
+    return float(min(math.sqrt(float(deepest.max())), PENETRATION_CAP_MM))
+
+
 def measure_involvement(
     gtv: Mask,
     level: LevelSectors,
     *,
     min_overlap_cc: float = 0.02,
+    min_penetration_mm: float = 0.0,
     midline_tolerance_mm: float = 2.0,
     diffuse_fraction: float = 0.5,
 ) -> LevelInvolvement:
-    """Overlaps, involved sectors and body class of one level.
+    """Overlaps, penetration depths, involved sectors and body class of one level.
 
     Parameters
     ----------
@@ -386,6 +525,9 @@ def measure_involvement(
     level : LevelSectors
     min_overlap_cc : float
         Overlap (cc) from which a sector is involved.
+    min_penetration_mm : float
+        Penetration (mm, :func:`penetration_depth_mm`) from which a sector is involved; 0 keeps
+        every overlap (the decision then follows the CT's voxels).
     midline_tolerance_mm, diffuse_fraction : float
         See :func:`classify_body`.
     """
@@ -393,10 +535,16 @@ def measure_involvement(
     voxel_cc = level.grid.voxel_volume_cc
     overlaps = {k: overlap_voxels(gtv, m) * voxel_cc for k, m in level.sectors.items()}
     volumes = {k: m.volume_cc for k, m in level.sectors.items()}
+    depths = {
+        k: penetration_depth_mm(gtv, m) if overlaps[k] > 0 else 0.0
+        for k, m in level.sectors.items()
+    }
     # A small epsilon keeps an overlap of exactly min_overlap_cc (voxel-count * voxel volume)
-    # from failing on floating-point round-off.
+    # from failing on floating-point round-off; likewise for the depth.
     involved = tuple(
-        k for k in range(1, 7) if overlaps[k] > 0 and overlaps[k] >= min_overlap_cc - 1e-9
+        k for k in range(1, 7)
+        if overlaps[k] > 0 and overlaps[k] >= min_overlap_cc - 1e-9
+        and depths[k] >= min_penetration_mm - 1e-6
     )
     body = None
     if 1 in involved:
@@ -407,5 +555,6 @@ def measure_involvement(
     return LevelInvolvement(
         level=level.level, region=level.region,
         sector_volumes_cc=MappingProxyType(volumes), overlaps_cc=MappingProxyType(overlaps),
-        involved=involved, body=body,
+        involved=involved, body=body, penetration_mm=MappingProxyType(depths),
+        min_overlap_cc=float(min_overlap_cc), min_penetration_mm=float(min_penetration_mm),
     )

@@ -131,6 +131,10 @@ class _ParameterSpec:
 _PARAMETER_SPECS: Mapping[str, _ParameterSpec] = MappingProxyType({
     # GTV-sector overlap (cc) from which a sector counts as involved [lib].
     "min_overlap_cc": _ParameterSpec(float, 0.02, 0.0),
+    # Penetration (mm) of the GTV into a sector beyond the GTV outside it, from which the sector
+    # counts as involved [lib]: keeps a contour's edge grazing a sector from deciding it, so
+    # the decision does not follow the CT's voxel size (spinetv.guidelines.involvement).
+    "min_penetration_mm": _ParameterSpec(float, 3.0, 0.0, 10.0),
     # Slack (mm) across the body's mid-sagittal plane for a lateralized body lesion [lib].
     "midline_tolerance_mm": _ParameterSpec(float, 2.0, 0.0),
     # Fraction of the body the GTV must fill to count as diffuse [lib].
