@@ -477,6 +477,8 @@ class _Header:
     numbers: dict[str, NDArray[np.float64]] = field(default_factory=dict, compare=False)
     #: What is wrong with the pixel data as stored ("" when complete or not checkable).
     pixel_problem: str = ""
+    rows: int = 0
+    columns: int = 0
 
 
 def _source_files(
@@ -570,8 +572,13 @@ def _read_header(path: Path) -> _Header | None:
             file_size = os.fstat(handle.fileno()).st_size
             meta = getattr(ds, "file_meta", None) or Dataset()
             modality = _raw_text(ds, "Modality").upper()
-            sop_class = _raw_text(ds, "SOPClassUID") or _raw_text(meta, "MediaStorageSOPClassUID")
-            is_image = sop_class.startswith(_IMAGE_CLASS_PREFIXES) or modality in ("CT", "MR")
+            meta_class = _raw_text(meta, "MediaStorageSOPClassUID")
+            sop_class = _raw_text(ds, "SOPClassUID") or meta_class
+            is_image = (
+                sop_class.startswith(_IMAGE_CLASS_PREFIXES)
+                or meta_class.startswith(_IMAGE_CLASS_PREFIXES)
+                or modality in ("CT", "MR")
+            )
             if modality in _NON_IMAGE_MODALITIES or not is_image and (
                 "Rows" not in ds or "Columns" not in ds
             ):
@@ -591,6 +598,7 @@ def _read_header(path: Path) -> _Header | None:
             f"{path}: {modality or 'image'} file without Rows or Columns (truncated or damaged "
             f"header, {file_size} bytes); expected a complete image header"
         )
+    rows, columns = _dimension(ds, "Rows", path), _dimension(ds, "Columns", path)
     sop_uid = _raw_text(ds, "SOPInstanceUID") or _raw_text(meta, "MediaStorageSOPInstanceUID")
     frames = _raw_text(ds, "NumberOfFrames")
     multiframe = sop_class.startswith(_MULTIFRAME_CLASS_PREFIXES) or frames not in ("", "1")
@@ -602,7 +610,22 @@ def _read_header(path: Path) -> _Header | None:
         _raw_text(ds, "SeriesInstanceUID"),
         multiframe,
         pixel_problem=problem,
+        rows=rows,
+        columns=columns,
     )
+
+
+def _dimension(ds: Dataset, keyword: str, path: Path) -> int:
+    """Rows or Columns as a positive whole number, or DicomInputError naming the file."""
+    try:
+        value = int(ds[keyword].value)
+    except _PARSE_ERRORS:
+        value = 0
+    if value <= 0:
+        raise DicomInputError(
+            f"{path}: {keyword} is {_element_text(ds, keyword)}; expected a positive whole number"
+        )
+    return value
 
 
 def _expected_pixel_bytes(ds: Dataset) -> int:
@@ -704,8 +727,8 @@ def _summary(uid: str, members: Sequence[_Header]) -> SeriesSummary:
         modality=str(first.get("Modality", "")),
         series_number=str(first.get("SeriesNumber", "") or ""),
         slice_count=len(members),
-        rows=int(first.Rows),
-        columns=int(first.Columns),
+        rows=members[0].rows,
+        columns=members[0].columns,
         multiframe=any(m.multiframe for m in members),
         paths=tuple(m.path for m in members),
     )
@@ -962,7 +985,7 @@ def _check_same(members: Sequence[_Header], name: str) -> None:
     first = members[0]
     iop0 = _floats(first, "ImageOrientationPatient", 6)
     spacing0 = _floats(first, "PixelSpacing", 2)
-    size0 = (int(first.ds.Rows), int(first.ds.Columns))
+    size0 = (first.rows, first.columns)
     for member in members[1:]:
         iop = _floats(member, "ImageOrientationPatient", 6)
         if not np.allclose(iop, iop0, atol=1e-4):
@@ -972,7 +995,7 @@ def _check_same(members: Sequence[_Header], name: str) -> None:
                 f"{_numbers_text(iop0)}"
             )
         spacing = _floats(member, "PixelSpacing", 2)
-        size = (int(member.ds.Rows), int(member.ds.Columns))
+        size = (member.rows, member.columns)
         if not np.allclose(spacing, spacing0, rtol=1e-4, atol=1e-6) or size != size0:
             raise DicomInputError(
                 f"{name}: mixed pixel spacing or size in one series: {member.path.name} has "
@@ -1029,7 +1052,7 @@ def _slice_geometry(members: Sequence[_Header], name: str) -> tuple[list[_Header
         spacing_mm = _single_slice_spacing(first.ds)
     direction = np.column_stack([normal_lps, column_lps, row_lps])
     grid = ImageGrid(
-        shape=(len(ordered), int(first.ds.Rows), int(first.ds.Columns)),
+        shape=(len(ordered), first.rows, first.columns),
         spacing_mm=(spacing_mm, float(pixel_spacing[0]), float(pixel_spacing[1])),
         origin_lps_mm=(float(positions[0, 0]), float(positions[0, 1]), float(positions[0, 2])),
         direction=direction,
@@ -1252,5 +1275,11 @@ def _decode_pixels(
                 out[k] += np.int16((shift + 32768) % 65536 - 32768)
                 continue
             out = out.astype(np.float32)
-        out[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        if not np.all(np.isfinite(out[k])):
+            raise DicomInputError(
+                f"{path}: RescaleSlope {slope:g} and RescaleIntercept {intercept:g} take voxel "
+                "values beyond the float32 range; expected a realistic rescale"
+            )
     return out

@@ -16,8 +16,12 @@ columns of the direction matrix are reversed between the two, while
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -155,12 +159,77 @@ def _reader(path: str | os.PathLike[str]) -> tuple[Path, sitk.ImageFileReader]:
         reader.ReadImageInformation()
     except RuntimeError as error:
         raise ImageInputError(f"{source}: cannot read image header: {_first_line(error)}") from None
+    incomplete = _nifti_size_problem(source)
+    if incomplete:
+        raise ImageInputError(f"{source}: {incomplete}")
     if reader.GetNumberOfComponents() != 1:
         raise ImageInputError(
             f"{source}: {reader.GetNumberOfComponents()} components per voxel; expected a "
             "scalar image"
         )
     return source, reader
+
+
+_CHUNK_BYTES = 1 << 22
+
+
+def _nifti_size_problem(source: Path) -> str:
+    """What is missing from a NIfTI file's voxel data ("" when complete or not NIfTI-1/2).
+
+    SimpleITK fills voxels missing from a truncated file with zeros and reports nothing, so
+    the bytes present (after decompression, counted in chunks) are compared with the extent
+    the header announces: vox_offset + the product of the dimensions x bitpix / 8.
+    """
+    name = source.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return ""
+    try:
+        with (gzip.open(source, "rb") if name.endswith(".gz") else source.open("rb")) as handle:
+            header = handle.read(540)
+            extent = _nifti_extent(header)
+            if extent is None:
+                return ""
+            total = len(header)
+            while total < extent:
+                chunk = handle.read(_CHUNK_BYTES)
+                if not chunk:
+                    break
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error) as error:
+        return f"compressed data damaged or cut short ({_first_line(error)})"
+    if total < extent:
+        return (
+            f"voxel data incomplete: the file holds {total} bytes, the header announces "
+            f"{extent} (dimensions x datatype from vox_offset); truncated file?"
+        )
+    return ""
+
+
+def _nifti_extent(header: bytes) -> int | None:
+    """Bytes a single-file NIfTI-1 or NIfTI-2 needs, from its header; None if not decidable."""
+    if len(header) < 348:
+        return None
+    for endian in "<>":
+        (size,) = struct.unpack(endian + "i", header[:4])
+        if size == 348:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            (bitpix,) = struct.unpack(endian + "h", header[72:74])
+            (offset,) = struct.unpack(endian + "f", header[108:112])
+            break
+        if size == 540 and len(header) >= 540:
+            dims = struct.unpack(endian + "8q", header[16:80])
+            (bitpix,) = struct.unpack(endian + "h", header[14:16])
+            (offset,) = struct.unpack(endian + "q", header[168:176])
+            break
+    else:
+        return None
+    ndim = dims[0]
+    if not 1 <= ndim <= 7 or bitpix <= 0 or not math.isfinite(offset):
+        return None
+    sizes = dims[1 : ndim + 1]
+    if any(d <= 0 for d in sizes):
+        return None
+    return max(int(offset), size) + math.prod(sizes) * bitpix // 8
 
 
 def _first_line(error: Exception) -> str:

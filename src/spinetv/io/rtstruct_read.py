@@ -387,6 +387,14 @@ class _RawWalkError(Exception):
     """The bytes are not in the simple form the raw walker reads; use pydicom instead."""
 
 
+class _PastEndError(_RawWalkError):
+    """An element, item or sequence needs bytes up to ``needed``, past the end it was given."""
+
+    def __init__(self, what: str, needed: int) -> None:
+        super().__init__(what)
+        self.needed = needed
+
+
 #: (VR or None when implicit, value start, value end, undefined length)
 _RawElement = tuple[bytes | None, int, int, bool]
 
@@ -396,7 +404,7 @@ def _element_header(
 ) -> tuple[int, bytes | None, int, int]:
     """(tag, VR, length, value start) of the element or item header at ``position``."""
     if position + 8 > end:
-        raise _RawWalkError("truncated element header")
+        raise _PastEndError("truncated element header", position + 8)
     group, element, length = _TAG_LENGTH.unpack_from(buffer, position)
     if implicit or group == 0xFFFE:
         return (group << 16) | element, None, length, position + 8
@@ -405,7 +413,7 @@ def _element_header(
         raise _RawWalkError("not an explicit VR")
     if vr in _LONG_LENGTH_VRS:
         if position + 12 > end:
-            raise _RawWalkError("truncated element header")
+            raise _PastEndError("truncated element header", position + 12)
         (length,) = struct.unpack_from("<I", buffer, position + 8)
         return (group << 16) | element, vr, length, position + 12
     return (group << 16) | element, vr, short_length, position + 8
@@ -428,10 +436,12 @@ def _sequence_items(
         else:
             item_end = value_start + length
             if item_end > end:
-                raise _RawWalkError("item runs past its sequence")
+                raise _PastEndError("item runs past its sequence", item_end)
             elements, position = _item_elements(buffer, value_start, item_end, implicit, False)
         items.append(elements)
-    if undefined or position != end:
+    if undefined:
+        raise _PastEndError("sequence not closed", end + 8)
+    if position != end:
         raise _RawWalkError("sequence not closed")
     return items, position
 
@@ -456,11 +466,53 @@ def _item_elements(
             continue
         position = value_start + length
         if position > end:
-            raise _RawWalkError("element runs past its item")
+            raise _PastEndError("element runs past its item", position)
         elements[tag] = (vr, value_start, position, False)
-    if undefined or position != end:
+    if undefined:
+        raise _PastEndError("item not closed", end + 8)
+    if position != end:
         raise _RawWalkError("item not closed")
     return elements, position
+
+
+def _truncation_problem(data: bytes, dataset: Dataset) -> str:
+    """How the file ends before its data set does ("" when complete or not checkable).
+
+    pydicom reads a file cut inside a sequence without complaint, returning fewer ROIs or
+    contours; walking the element and item headers (no values are decoded) finds where the
+    encoded data set needs more bytes than the file holds.
+    """
+    encoding = getattr(dataset, "original_encoding", None) or (None, None)
+    implicit, little = encoding
+    if implicit is None or not little:
+        return ""  # big endian or deflated: not walked here
+    syntax = _text(getattr(dataset, "file_meta", None) or Dataset(), "TransferSyntaxUID")
+    if syntax == "1.2.840.10008.1.2.1.99":
+        return ""
+    position, end = 0, len(data)
+    try:
+        if data[128:132] == b"DICM":
+            position = 132
+            while position + 8 <= end and data[position : position + 2] == b"\x02\x00":
+                _, _, length, start = _element_header(data, position, end, False)
+                position = start + length
+        while position < end:
+            _, vr, length, start = _element_header(data, position, end, bool(implicit))
+            if length == _UNDEFINED_LENGTH:
+                _, position = _sequence_items(data, start, end, bool(implicit), True)
+            else:
+                position = start + length
+                if position > end:
+                    raise _PastEndError("element runs past the end of the file", position)
+    except _PastEndError as error:
+        if error.needed > end:
+            return (
+                f"the file ends at byte {end} inside its data set ({error}; at least "
+                f"{error.needed} bytes expected): truncated"
+            )
+    except (_RawWalkError, struct.error):
+        return ""
+    return ""
 
 
 class _UndecodedSequence:
@@ -616,6 +668,12 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
     if not source.is_file():
         raise RtstructError(f"{source}: no such RTSTRUCT file")
     dataset, file_warnings = _read_dataset(source)
+    try:
+        truncated = _truncation_problem(source.read_bytes(), dataset)
+    except OSError as error:
+        raise RtstructError(f"{source}: cannot be read ({error.strerror or error})") from None
+    if truncated:
+        raise RtstructError(f"{source}: damaged RTSTRUCT: {truncated}")
     try:
         return _parse_structure_set(dataset, source, file_warnings)
     except _PYDICOM_PARSE_ERRORS as error:
