@@ -1244,6 +1244,65 @@ def _rescale(header: _Header) -> tuple[float, float]:
     return values
 
 
+#: Transfer syntaxes a planning CT or MR arrives in that need a decoder beyond pydicom and
+#: numpy, all served by the ``codecs`` extra (python-gdcm, pylibjpeg with its OpenJPEG and RLE
+#: plugins). pylibjpeg-libjpeg (GPL-3.0) is not needed: GDCM decodes JPEG Lossless and JPEG-LS.
+CODEC_EXTRA = "codecs"
+CODEC_EXTRA_PACKAGES = ("python-gdcm", "pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle")
+
+
+def _syntax_name(syntax: str) -> str:
+    name = pydicom.uid.UID(syntax).name if syntax else ""
+    return f"{name} ({syntax})" if name and name != syntax else (syntax or "unknown")
+
+
+def _decoder_available(syntax: str) -> bool:
+    """Whether an installed pydicom decoder plugin handles ``syntax`` (native ones always)."""
+    if not syntax:
+        return True  # no file meta: pydicom reads the data set as native little endian
+    try:
+        from pydicom.pixels import get_decoder
+    except ImportError:  # pragma: no cover - pydicom 2.4 decides inside pixel_array
+        return True
+    try:
+        return bool(get_decoder(pydicom.uid.UID(syntax)).is_available)
+    except (NotImplementedError, ValueError):
+        return False
+
+
+def _missing_decoder_message(syntax: str) -> str:
+    """What to install to decode ``syntax``, naming the extra exactly."""
+    packages = ", ".join(CODEC_EXTRA_PACKAGES)
+    if pydicom.uid.UID(syntax).is_compressed and syntax in _EXTRA_SYNTAXES:
+        return (
+            f"no installed decoder for its {_syntax_name(syntax)} pixel data; install "
+            f'spinetv\'s codec extra: pip install "spinetv[{CODEC_EXTRA}]" ({packages})'
+        )
+    return (
+        f"no decoder for its {_syntax_name(syntax)} pixel data, which neither pydicom nor "
+        f"spinetv's codec extra ({packages}) decodes; convert the series to an uncompressed "
+        "or JPEG/JPEG 2000/RLE transfer syntax"
+    )
+
+
+_EXTRA_SYNTAXES = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",  # JPEG Baseline (process 1)
+        "1.2.840.10008.1.2.4.51",  # JPEG Extended (process 2 and 4)
+        "1.2.840.10008.1.2.4.57",  # JPEG Lossless (process 14)
+        "1.2.840.10008.1.2.4.70",  # JPEG Lossless (process 14, selection value 1)
+        "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+        "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+        "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+        "1.2.840.10008.1.2.4.91",  # JPEG 2000
+        "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+        "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+        "1.2.840.10008.1.2.4.203",  # HTJ2K
+        "1.2.840.10008.1.2.5",  # RLE Lossless
+    }
+)
+
+
 def _decode_pixels(
     paths: Sequence[Path],
     rescale: Sequence[tuple[float, float]],
@@ -1256,12 +1315,21 @@ def _decode_pixels(
     for k, (path, (slope, intercept)) in enumerate(zip(paths, rescale)):
         try:
             ds = pydicom.dcmread(path)
+            syntax = _raw_text(getattr(ds, "file_meta", None) or Dataset(), "TransferSyntaxUID")
+        except _PARSE_ERRORS as error:
+            raise DicomInputError(
+                f"{path}: cannot be read again to decode its pixels ({type(error).__name__}: "
+                f"{_first_line(error)})"
+            ) from None
+        if not _decoder_available(syntax):
+            raise DicomInputError(f"{path}: {_missing_decoder_message(syntax)}")
+        try:
             pixels = ds.pixel_array
         except Exception as error:  # noqa: BLE001 - decoder errors vary by plugin
             raise DicomInputError(
-                f"{path}: cannot decode pixel data ({type(error).__name__}: {error}); for JPEG "
-                "2000 or JPEG-LS install Pillow or pylibjpeg"
-            ) from error
+                f"{path}: cannot decode its {_syntax_name(syntax)} pixel data, damaged data? "
+                f"({type(error).__name__}: {_first_line(error)})"
+            ) from None
         if pixels.shape != shape[1:]:
             raise DicomInputError(
                 f"{path}: pixel data of shape {pixels.shape}; expected {shape[1:]} (one frame)"
