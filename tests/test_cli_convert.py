@@ -44,7 +44,11 @@ def test_rtstruct_to_masks(case: dict[str, object], tmp_path: Path, capsys) -> N
     code = main(["convert", str(case["rs"]), "--image", str(case["root"] / "ct"),  # type: ignore[operator]
                  "--out", str(out)])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["GTV.nii.gz", "Spinal_Cord.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "GTV.nii.gz",
+        "Spinal_Cord.nii.gz",
+        "spinetv_structures.json",
+    ]
     for structure, name in zip(case["structures"], ["GTV", "Spinal_Cord"]):  # type: ignore[call-overload]
         labels = read_label_map(out / f"{name}.nii.gz", grid=reference.grid)
         np.testing.assert_array_equal(labels.to_array() == 1, structure.mask.to_array())
@@ -129,3 +133,107 @@ def test_error_exit_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("spinetv convert: error:")
     assert not (tmp_path / "out").exists()
+
+
+# ---- issue 12: the round trip keeps names, types and colours; Ctrl-C leaves nothing -------
+
+
+ODD_NAMES = (
+    ("FemoralHead (Left)_MBS", RoiType.ORGAN, (10, 200, 30)),
+    ("BODY", RoiType.EXTERNAL, (0, 128, 255)),
+    ("GTV", RoiType.GTV, (255, 0, 0)),
+    ("A B", RoiType.PTV, (4, 5, 6)),
+    ("A_B", RoiType.AVOIDANCE, (7, 8, 9)),
+)
+
+
+@pytest.fixture(scope="module")
+def odd_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("odd")
+    grid = ImageGrid((8, 24, 24), (2.0, 1.0, 1.0), (-12.0, -12.0, -8.0))
+    reference = write_dicom_series(np.zeros(grid.shape), grid, root / "ct")
+    structures = [
+        Structure(name, _ball(reference.grid, (k - 2.5, 0.0, 0.0), 3.0 + k), roi_type=kind,
+                  color_rgb=color)
+        for k, (name, kind, color) in enumerate(ODD_NAMES)
+    ]
+    return {"root": root, "reference": reference,
+            "rs": write_rtstruct(structures, reference, root / "RS.dcm")}
+
+
+def test_nifti_round_trip_keeps_names_types_and_colours(
+    odd_case: dict[str, object], tmp_path: Path
+) -> None:
+    # Before: FemoralHead__Left__MBS, every type ORGAN, every colour yellow.
+    ct = str(odd_case["root"] / "ct")  # type: ignore[operator]
+    masks = tmp_path / "masks"
+    assert main(["convert", str(odd_case["rs"]), "--image", ct, "--out", str(masks)]) == 0
+    files = sorted(p.name for p in masks.iterdir())
+    assert files == sorted([
+        "FemoralHead_Left_MBS.nii.gz", "BODY.nii.gz", "GTV.nii.gz",
+        "A_B.nii.gz", "A_B_2.nii.gz", "spinetv_structures.json",
+    ])
+    back = tmp_path / "RS_back.dcm"
+    assert main(["convert", str(masks), "--image", ct, "--out", str(back)]) == 0
+    original = read_rtstruct(odd_case["rs"])  # type: ignore[arg-type]
+    again = read_rtstruct(back)
+    assert sorted(again.names) == sorted(name for name, _, _ in ODD_NAMES)
+    for name, kind, color in ODD_NAMES:
+        roi = again.roi(name)
+        assert roi.roi_type is kind, name
+        assert roi.color_rgb == color, name
+    reference = odd_case["reference"]
+    before = read_structures(original, reference)  # type: ignore[arg-type]
+    after = read_structures(again, reference)  # type: ignore[arg-type]
+    for name in before:
+        np.testing.assert_array_equal(after[name].mask.to_array(), before[name].mask.to_array())
+    # --types still overrides the sidecar
+    override = tmp_path / "RS_override.dcm"
+    assert main(["convert", str(masks), "--image", ct, "--out", str(override),
+                 "--types", "BODY=ORGAN"]) == 0
+    assert read_rtstruct(override).roi("BODY").roi_type is RoiType.ORGAN
+
+
+def test_damaged_sidecar_is_one_clear_error(
+    odd_case: dict[str, object], tmp_path: Path, capsys
+) -> None:
+    ct = str(odd_case["root"] / "ct")  # type: ignore[operator]
+    masks = tmp_path / "masks"
+    assert main(["convert", str(odd_case["rs"]), "--image", ct, "--out", str(masks)]) == 0
+    capsys.readouterr()
+    (masks / "spinetv_structures.json").write_text('{"format": "spinetv-structures/1", "str')
+    out = tmp_path / "RS.dcm"
+    assert main(["convert", str(masks), "--image", ct, "--out", str(out)]) == 2
+    assert "spinetv_structures.json: not a readable JSON sidecar" in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_ctrl_c_during_convert_exits_130_and_leaves_no_masks(
+    odd_case: dict[str, object], tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spinetv.commands.convert as convert
+
+    written: list[Path] = []
+    real_write = convert.write_mask_image
+
+    def interrupted_after_two(mask: Mask, path: Path, *, overwrite: bool = False) -> Path:
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(Path(path))
+        return real_write(mask, path, overwrite=overwrite)
+
+    monkeypatch.setattr(convert, "write_mask_image", interrupted_after_two)
+    out = tmp_path / "masks"
+    ct = str(odd_case["root"] / "ct")  # type: ignore[operator]
+    assert main(["convert", str(odd_case["rs"]), "--image", ct, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == "spinetv convert: interrupted"
+    assert len(written) == 2 and not any(p.exists() for p in written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_mask_file_names_are_readable_and_unique_even_by_case() -> None:
+    from spinetv.io.sidecar import mask_file_names
+
+    names = mask_file_names(["GTV", "gtv", "Cord / PRV 2mm", "", "spinetv_structures", "A.B"])
+    assert names == ["GTV.nii.gz", "gtv_2.nii.gz", "Cord_PRV_2mm.nii.gz", "ROI.nii.gz",
+                     "spinetv_structures_2.nii.gz", "A.B.nii.gz"]

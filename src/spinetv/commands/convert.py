@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
+import os
+import shutil
+import tempfile
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,19 +19,26 @@ from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
 from spinetv.io.images import IMAGE_SUFFIXES, read_label_map, write_mask_image
 from spinetv.io.rtstruct import read_structures, write_rtstruct
+from spinetv.io.sidecar import (
+    SIDECAR_NAME,
+    SidecarEntry,
+    mask_file_names,
+    read_sidecar,
+    sidecar_text,
+)
 from spinetv.structure import Provenance, RoiType, Structure
 
 __all__ = ["register", "run"]
 
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.^~+\-]")
-
 EPILOG = """examples:
   spinetv convert RS.dcm --image CT_DIR --out masks/
-      one <ROIName>.nii.gz per ROI, on the CT grid
+      one <ROIName>.nii.gz per ROI, on the CT grid, and spinetv_structures.json keeping each
+      ROI's exact name, type and colour (read back when converting the folder)
   spinetv convert masks/GTV.nii.gz masks/Cord.nii.gz --image CT_DIR --out RS_new.dcm \
       --types GTV,ORGAN
   spinetv convert masks/ --image CT_DIR --out RS_new.dcm --types GTV=GTV,Cord=AVOIDANCE
-      an RTSTRUCT with one ROI per mask file (ROI name = file name without its suffix)
+      an RTSTRUCT with one ROI per mask file (ROI name, type and colour from
+      spinetv_structures.json when the folder has one, else the file name and ORGAN)
 """
 
 
@@ -92,8 +102,10 @@ def _mask_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def _parse_types(text: str, names: list[str]) -> dict[str, RoiType]:
-    types = {name: RoiType.ORGAN for name in names}
+def _parse_types(
+    text: str, names: list[str], *, defaults: dict[str, RoiType] | None = None
+) -> dict[str, RoiType]:
+    types = dict(defaults) if defaults else {name: RoiType.ORGAN for name in names}
     entries = [entry.strip() for entry in text.split(",") if entry.strip()]
     if not entries:
         return types
@@ -115,6 +127,22 @@ def _parse_types(text: str, names: list[str]) -> dict[str, RoiType]:
     return {name: RoiType.parse(value) for name, value in zip(names, entries)}
 
 
+def _sidecar_entries(files: list[Path]) -> dict[Path, SidecarEntry]:
+    """The sidecar entry of each mask file whose folder holds a spinetv_structures.json."""
+    found: dict[Path, SidecarEntry] = {}
+    sidecars: dict[Path, dict[str, SidecarEntry]] = {}
+    for path in files:
+        sidecar = path.parent / SIDECAR_NAME
+        if not sidecar.is_file():
+            continue
+        if sidecar not in sidecars:
+            sidecars[sidecar] = read_sidecar(sidecar)
+        entry = sidecars[sidecar].get(path.name)
+        if entry is not None:
+            found[path] = entry
+    return found
+
+
 def _masks_to_rtstruct(args: argparse.Namespace, image: Image, inputs: list[Path]) -> int:
     if image.reference is None:
         raise RtstructError(
@@ -124,27 +152,38 @@ def _masks_to_rtstruct(args: argparse.Namespace, image: Image, inputs: list[Path
     out = Path(args.out)
     check_writable(out, overwrite=args.force)
     files = _mask_files(inputs)
-    names = [_stem(path) for path in files]
+    entries = _sidecar_entries(files)
+    names = [entries[path].name if path in entries else _stem(path) for path in files]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise SpinetvError(f"several mask files give the ROI name(s) {', '.join(repeated)}")
-    types = _parse_types(args.types, names)
+    types = {
+        name: entries[path].roi_type if path in entries else RoiType.ORGAN
+        for path, name in zip(files, names)
+    }
+    types.update(_parse_types(args.types, names, defaults=types) if args.types else {})
     structures = []
     for path, name in zip(files, names):
         labels = read_label_map(path, grid=image.grid)
         if len(labels.labels) > 1:
             warnings.warn(
-                f"{path}: holds labels {labels.labels}; every non-zero voxel is taken as inside",
+                f"{path}: holds labels {', '.join(str(v) for v in labels.labels)}; every "
+                "non-zero voxel is taken as inside",
                 SpinetvWarning,
                 stacklevel=2,
             )
         mask = Mask.from_box(image.grid, labels.box, labels.box_array != 0)
+        entry = entries.get(path)
         structures.append(
             Structure(
                 name=name,
                 mask=mask,
                 roi_type=types[name],
-                provenance=Provenance(algorithm="MANUAL", description=f"from {path.name}"),
+                color_rgb=entry.color_rgb if entry else (255, 255, 0),
+                provenance=Provenance(
+                    algorithm="MANUAL",
+                    description=(entry.description if entry else "") or f"from {path.name}",
+                ),
             )
         )
     write_rtstruct(structures, image.reference, out, overwrite=args.force)
@@ -153,30 +192,68 @@ def _masks_to_rtstruct(args: argparse.Namespace, image: Image, inputs: list[Path
     return 0
 
 
-def _file_name(roi_name: str) -> str:
-    cleaned = _UNSAFE_FILE_CHARS.sub("_", roi_name.strip()) or "ROI"
-    return f"{cleaned}.nii.gz"
-
-
 def _rtstruct_to_masks(args: argparse.Namespace, image: Image, source: Path) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SpinetvError(f"{out}: is a file; expected an output folder for the masks")
     structures = read_structures(source, image.reference or image.grid, names=args.roi)
-    targets: dict[Path, str] = {}
-    for name in structures:
-        target = out / _file_name(name)
-        if target in targets:
-            raise SpinetvError(
-                f"ROIs {targets[target]!r} and {name!r} map to the same file name {target.name}"
-            )
-        targets[target] = name
-        check_writable(target, overwrite=args.force)
-    out.mkdir(parents=True, exist_ok=True)
-    for target, name in targets.items():
-        write_mask_image(structures[name].mask, target, overwrite=args.force)
-        print(f"wrote {target} ({structures[name].volume_cc:.2f} cc)")
+    file_names = mask_file_names(list(structures))
+    for name in [*file_names, SIDECAR_NAME]:
+        check_writable(out / name, overwrite=args.force)
+    entries = [
+        SidecarEntry(
+            file=file_name,
+            name=structure.name,
+            roi_type=structure.roi_type,
+            color_rgb=structure.color_rgb,
+            description=structure.provenance.description,
+        )
+        for file_name, structure in zip(file_names, structures.values())
+    ]
+    # Everything is written into a hidden folder beside ``out`` first and moved in at the end,
+    # so an error or Ctrl-C leaves no partial set of masks.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        for file_name, structure in zip(file_names, structures.values()):
+            write_mask_image(structure.mask, temp / file_name, overwrite=True)
+        (temp / SIDECAR_NAME).write_text(
+            sidecar_text(entries, source=source.name), encoding="utf-8"
+        )
+        _move_files_into(temp, out, [*file_names, SIDECAR_NAME])
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    for file_name, structure in zip(file_names, structures.values()):
+        print(f"wrote {out / file_name} ({structure.volume_cc:.2f} cc)")
+    print(f"wrote {out / SIDECAR_NAME} (ROI names, types and colours)")
     return 0
+
+
+def _move_files_into(temp: Path, out: Path, names: list[str]) -> None:
+    """Move finished files from ``temp`` into ``out`` (the folder itself when ``out`` is new)."""
+    if not out.exists():
+        os.replace(temp, out)
+        temp.mkdir()  # for the caller's clean-up
+        return
+    staged = [(temp / name, out / name) for name in names]
+    backups: list[tuple[Path, Path]] = []
+    try:
+        for _, target in staged:
+            if target.exists():
+                backup = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+                os.replace(target, backup)
+                backups.append((backup, target))
+        for made, target in staged:
+            os.replace(made, target)
+    except BaseException:
+        for _, target in staged:
+            if not (temp / target.name).exists() and target.exists():
+                target.unlink()
+        for backup, target in backups:
+            os.replace(backup, target)
+        raise
+    for backup, _ in backups:
+        backup.unlink()
 
 
 def run(args: argparse.Namespace) -> int:
