@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "phantom": "phantom",
     "batch": "batch",
+    "info": "info",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
