@@ -126,7 +126,9 @@ def test_coarse_pixels_get_the_full_margin_on_a_refined_grid(tmp_path) -> None: 
     by_name = {s.name: s for s in result.structures}
     ptv, ctv = by_name["PTV"].mask, by_name["CTV"].mask
     assert ptv.grid.spacing_mm[1:] == pytest.approx((1.0, 1.0))
-    expected = expand(refine_in_plane(ctv, 3), Margin.axial_si(2.0, 5.0))
+    # 5 mm superior-inferior on 3 mm slices: two whole slices (margin_rounding = at_least).
+    assert effective["superior"] == effective["inferior"] == pytest.approx(6.0)
+    expected = expand(refine_in_plane(ctv, 3), Margin.axial_si(2.0, 6.0))
     assert dice(ptv, expected) == 1.0
     # On the image's own pixels the 2 mm margin would have added nothing in-plane.
     assert ptv.volume_cc > expand(ctv, Margin.axial_si(2.0, 5.0)).volume_cc * 1.15

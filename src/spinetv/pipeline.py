@@ -7,6 +7,7 @@ plugin can call them on arrays without any file; :mod:`spinetv.case` reads the f
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,13 @@ from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sector
 from spinetv.errors import AnatomyError
 from spinetv.geometry.booleans import overlap_cc, union
 from spinetv.geometry.grid import ImageGrid
-from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand
+from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand, round_to_grid
 from spinetv.geometry.mask import Mask
 from spinetv.geometry.resample import refine_in_plane, resample_nearest
 from spinetv.guidelines import CtvResult, build_ctv, load_guideline
 from spinetv.planning.protocols import Protocol, load_protocol
 from spinetv.planning.volumes import (
+    PlanningWarning,
     VolumeResult,
     cord_evaluation_volume,
     effective_margin_mm,
@@ -496,27 +498,32 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     }
     trims = [(n, available[n]) for n in protocol.ptv.subtract if n in available]
     skipped = [n for n in protocol.ptv.subtract if n not in available]
-    ptv = make_ptv(refine_in_plane(ctv.mask, factor), margin, subtract_masks=trims)
-    reach = effective_margin_mm(planning_grid, margin)
+    # Margins reach whole voxels (superior-inferior: whole slices); the protocol's
+    # margin_rounding says which whole number (default at_least: never short of the asked).
+    rounding = protocol.margin_rounding
+    applied = round_to_grid(margin, planning_grid, rounding=rounding)
+    ptv = make_ptv(refine_in_plane(ctv.mask, factor), applied, subtract_masks=trims)
+    reach = effective_margin_mm(planning_grid, applied)
     notes: list[str] = []
+    voxel_text = (
+        f"{planning_grid.spacing_mm[1]:g} x {planning_grid.spacing_mm[2]:g} mm pixels, "
+        f"{planning_grid.spacing_mm[0]:g} mm slices"
+    )
 
-    def note_short_reach(name: str, asked: Margin, achieved: Mapping[str, float]) -> None:
-        short = {
-            side: mm
-            for side, mm in achieved.items()
-            if mm < asked.towards(side) - opts.margin_tolerance_mm
-        }
-        if short:
-            notes.append(
-                f"{name} margin is exact on voxel centres, so on this grid it reaches only "
-                + ", ".join(
-                    f"{side} {mm:g} mm (asked {asked.towards(side):g})"
-                    for side, mm in short.items()
+    def note_reach(name: str, asked: Margin, achieved: Mapping[str, float]) -> None:
+        short = [s for s, mm in achieved.items() if mm < asked.towards(s) - 1e-3]
+        beyond = [s for s, mm in achieved.items() if mm > asked.towards(s) + 1e-3]
+        for sides, what in ((short, "SHORT of"), (beyond, "beyond")):
+            if sides:
+                notes.append(
+                    f"{name} margin reaches {what} the asked margin: "
+                    + ", ".join(
+                        f"{s} {achieved[s]:g} mm (asked {asked.towards(s):g})" for s in sides
+                    )
+                    + f"; margins reach whole voxels ({voxel_text}), margin_rounding={rounding}"
                 )
-                + "; superior-inferior reach is a whole number of slices"
-            )
 
-    note_short_reach("PTV", margin, reach)
+    note_reach("PTV", margin, reach)
     add(
         "PTV",
         ptv.mask,
@@ -527,6 +534,8 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             "margin_mm": margin.describe(),
             "source": protocol.ptv.source,
             "not_trimmed_at_absent": skipped,
+            "margin_rounding": rounding,
+            "applied_margin_mm": applied.describe(),
             "effective_margin_mm": reach,
         },
         ptv.clipped_sides,
@@ -557,17 +566,24 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         if organ is None or organ.is_empty:
             notes.append(f"{prv_rule.name} not made: no {prv_rule.structure} contoured")
             continue
-        prv = make_prv(organ, prv_rule.margin_mm, organ_name=prv_rule.structure)
-        prv_margin = Margin.isotropic(prv_rule.margin_mm)
+        prv_asked = Margin.isotropic(prv_rule.margin_mm)
+        prv_margin = round_to_grid(prv_asked, planning_grid, rounding=rounding)
+        prv = make_prv(organ, prv_margin, organ_name=prv_rule.structure)
         prv_reach = effective_margin_mm(planning_grid, prv_margin)
-        note_short_reach(prv_rule.name, prv_margin, prv_reach)
+        note_reach(prv_rule.name, prv_asked, prv_reach)
         add(
             prv_rule.name,
             prv.mask,
             RoiType.AVOIDANCE,
             (0, 255, 255),
             prv.steps,
-            {"source": prv_rule.source, "effective_margin_mm": prv_reach},
+            {
+                "source": prv_rule.source,
+                "margin_mm": prv_asked.describe(),
+                "margin_rounding": rounding,
+                "applied_margin_mm": prv_margin.describe(),
+                "effective_margin_mm": prv_reach,
+            },
             prv.clipped_sides,
         )
 
@@ -595,9 +611,14 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
                 notes.append("thecal sac not made: no canal or thecal sac available")
             else:
                 if rule_ts.margin_mm > 0:
+                    ts_asked = Margin.isotropic(rule_ts.margin_mm)
+                    ts_margin = round_to_grid(ts_asked, thecal.mask.grid, rounding=rounding)
+                    note_reach(
+                        rule_ts.name, ts_asked, effective_margin_mm(thecal.mask.grid, ts_margin)
+                    )
                     thecal = VolumeResult(
-                        expand(thecal.mask, Margin.isotropic(rule_ts.margin_mm)),
-                        (*thecal.steps, f"+ {rule_ts.margin_mm:g} mm"),
+                        expand(thecal.mask, ts_margin),
+                        (*thecal.steps, f"+ {ts_margin.describe()}"),
                     )
                 add(
                     rule_ts.name,
@@ -634,6 +655,9 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     for name, mask, roi_type, made_by in derived_structures(anatomy, sectors, reached):
         add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
 
+    # Every note about the planning volumes is also a warning, so the command line shows it.
+    for note in notes:
+        warnings.warn(note, PlanningWarning, stacklevel=2)
     report = {
         "protocol": protocol.as_dict(),
         "guideline": {
@@ -647,6 +671,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             if isinstance(opts.circumferential_epidural, bool)
             else sorted(opts.circumferential_epidural),
             "ptv_margin_mm": margin.describe(),
+            "margin_rounding": rounding,
             "candidate_reach_mm": CANDIDATE_REACH_MM,
             "margin_tolerance_mm": opts.margin_tolerance_mm,
             "derived_thecal_sac_extent_mm": opts.derived_thecal_sac_extent_mm,

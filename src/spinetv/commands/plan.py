@@ -172,7 +172,34 @@ def run(args: argparse.Namespace) -> int:
             f"{protocol}: levels {', '.join(result.report['involved_levels'])}; "
             f"CTV {result.ctv.volume_cc:.1f} cc; wrote {out} ({seconds:.2f} s)"
         )
+        for line in margin_lines(result.report):
+            print(f"  {line}")
     return 0
+
+
+_SIDE_LETTERS = (("left", "L"), ("right", "R"), ("anterior", "A"), ("posterior", "P"),
+                 ("superior", "S"), ("inferior", "I"))
+
+
+def margin_lines(report: dict[str, Any]) -> list[str]:
+    """One console line per planning volume with a margin: what it reaches, per patient side.
+
+    Parameters
+    ----------
+    report : dict
+        A plan report (``PlanResult.report``).
+    """
+    lines = []
+    for name, details in report.get("structures", {}).items():
+        reach = details.get("effective_margin_mm")
+        if not isinstance(reach, dict):
+            continue
+        sides = " ".join(f"{letter} {reach[side]:g}" for side, letter in _SIDE_LETTERS)
+        lines.append(
+            f"{name}: margin reaches {sides} mm (asked {details.get('margin_mm', '?')}; "
+            f"rounding {details.get('margin_rounding', '?')})"
+        )
+    return lines
 
 
 def run_plan(

@@ -63,7 +63,9 @@ from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
 
 __all__ = [
+    "MARGIN_ROUNDINGS",
     "MAX_MARGIN_MM",
+    "MarginRounding",
     "SIDE_LPS_AXIS",
     "Margin",
     "MarginResult",
@@ -71,6 +73,7 @@ __all__ = [
     "PATIENT_SIDES",
     "expand",
     "expand_with_report",
+    "round_to_grid",
     "shrink",
     "SURFACE_TOLERANCE",
 ]
@@ -287,6 +290,65 @@ class Margin:
             )
         letters = ("L", "R", "A", "P", "S", "I")
         return " ".join(f"{k} {_fmt(v)}" for k, v in zip(letters, self.as_tuple())) + " mm"
+
+
+MarginRounding = Literal["at_least", "nearest", "at_most"]
+
+#: How a margin is made a whole number of voxels along each patient axis: ``at_least`` (never
+#: smaller than asked; the default), ``nearest`` or ``at_most`` (never larger than asked).
+MARGIN_ROUNDINGS: tuple[str, ...] = ("at_least", "nearest", "at_most")
+
+
+def round_to_grid(margin: Margin, grid: ImageGrid, *, rounding: str = "at_least") -> Margin:
+    """The margin made a whole number of voxel spacings towards each patient side.
+
+    A margin is exact on voxel centres, so along an axis of spacing ``h`` it moves the mask's
+    surface by whole voxels: ``m`` mm reaches ``floor(m / h) * h`` (a 5 mm superior margin on
+    3 mm slices reaches 3 mm, a 2 mm one nothing). Rounding the asked margin to whole voxels
+    first makes the reach a choice instead of an accident.
+
+    Parameters
+    ----------
+    margin : Margin
+        The asked margin, mm per patient side.
+    grid : ImageGrid
+        The grid the margin is applied on; each side uses the spacing of the array axis most
+        aligned with it (exact on axis-aligned grids).
+    rounding : {"at_least", "nearest", "at_most"}
+        ``at_least``: the smallest whole number of voxels reaching at least the asked margin
+        (never short); ``nearest``: the nearest whole number (halves round up); ``at_most``:
+        the largest whole number not beyond it (never in excess).
+
+    Returns
+    -------
+    Margin
+        Multiples of the spacing (0 stays 0); a rounded value beyond :data:`MAX_MARGIN_MM`
+        falls back to the whole number of voxels below it.
+
+    Raises
+    ------
+    GeometryError
+        Unknown ``rounding``.
+    """
+    if rounding not in MARGIN_ROUNDINGS:
+        raise GeometryError(
+            f"margin rounding must be one of {', '.join(MARGIN_ROUNDINGS)}, got {rounding!r}"
+        )
+    values = []
+    for side in PATIENT_SIDES:
+        lps_axis, _ = _SIDE_AXIS[side]
+        spacing = float(grid.spacing_mm[grid.axis_of(lps_axis)[0]])
+        voxels = margin.towards(side) / spacing
+        if rounding == "at_least":
+            whole = math.ceil(voxels - 1e-6)
+        elif rounding == "nearest":
+            whole = math.floor(voxels + 0.5 + 1e-6)
+        else:
+            whole = math.floor(voxels + 1e-6)
+        if whole * spacing > MAX_MARGIN_MM:
+            whole = math.floor(MAX_MARGIN_MM / spacing)
+        values.append(round(whole * spacing, 6))
+    return Margin(*values)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spinetv.errors import ProtocolError
+from spinetv.geometry.margins import MARGIN_ROUNDINGS
 from spinetv.structure import check_tg263_name
 
 if sys.version_info >= (3, 11):
@@ -116,7 +117,13 @@ class CordEvaluationRule:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A protocol preset: guideline plus planning-volume rules, each with its source."""
+    """A protocol preset: guideline plus planning-volume rules, each with its source.
+
+    ``margin_rounding`` (``at_least``, ``nearest`` or ``at_most``; default ``at_least``) says
+    how the PTV margin and every PRV and thecal-sac margin are made whole voxels on the
+    planning grid (superior-inferior: whole slices), see
+    :func:`spinetv.geometry.margins.round_to_grid`. ``at_least`` never reaches less than asked.
+    """
 
     id: str
     title: str
@@ -130,6 +137,7 @@ class Protocol:
     thecal_sac: ThecalSacRule | None
     cord_evaluation: CordEvaluationRule | None
     path: str
+    margin_rounding: str = "at_least"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the preset for reports."""
@@ -141,6 +149,7 @@ class Protocol:
             "citation": self.citation,
             "file": self.path,
             "ptv_margin_mm": dict(zip(_DIRECTIONS, self.ptv.margin.as_tuple())),
+            "margin_rounding": self.margin_rounding,
             "ptv_subtract": list(self.ptv.subtract),
             "ptv_eval": None
             if self.ptv_eval is None
@@ -340,7 +349,14 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
             cord.flag("verified"),
         )
 
+    rounding = top.text("margin_rounding", "at_least")
+    if rounding not in MARGIN_ROUNDINGS:
+        raise top.fail(
+            "margin_rounding", f"expected one of {', '.join(MARGIN_ROUNDINGS)}, found {rounding!r}"
+        )
+
     return Protocol(
+        margin_rounding=rounding,
         id=top.text("id"),
         title=top.text("title"),
         version=str(data.get("version", "1")),

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spinetv.errors import SpinetvWarning
 from spinetv.geometry.booleans import subtract
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand_with_report
 from spinetv.geometry.mask import Mask
 
 __all__ = [
+    "PlanningWarning",
     "VolumeResult",
     "effective_margin_mm",
     "make_ptv",
@@ -26,6 +28,11 @@ __all__ = [
     "restrict_to_si_range",
     "si_extent_mm",
 ]
+
+
+class PlanningWarning(SpinetvWarning):
+    """A planning volume was made, but something about it deserves a look (a margin that
+    reaches more or less than asked, a volume not made, an empty one)."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +106,24 @@ def make_ptv_eval(ptv: Mask, exclusions: Sequence[tuple[str, Mask]]) -> VolumeRe
     return VolumeResult(mask, tuple(steps))
 
 
-def make_prv(organ: Mask, margin_mm: float, *, organ_name: str = "organ") -> VolumeResult:
-    """An organ-at-risk PRV: the organ expanded isotropically by ``margin_mm`` (mm)."""
-    expanded = expand_with_report(organ, Margin.isotropic(margin_mm))
+def make_prv(
+    organ: Mask, margin_mm: float | Margin, *, organ_name: str = "organ"
+) -> VolumeResult:
+    """An organ-at-risk PRV: the organ expanded by ``margin_mm``.
+
+    Parameters
+    ----------
+    organ : Mask
+    margin_mm : float or Margin
+        An isotropic margin in mm, or a :class:`Margin` per patient side (for example the
+        isotropic margin made whole voxels by :func:`~spinetv.geometry.margins.round_to_grid`).
+    organ_name : str
+        For the description of the steps.
+    """
+    margin = margin_mm if isinstance(margin_mm, Margin) else Margin.isotropic(margin_mm)
+    expanded = expand_with_report(organ, margin)
     return VolumeResult(
-        expanded.mask, (f"{organ_name} + {margin_mm:g} mm",), tuple(expanded.clipped_sides)
+        expanded.mask, (f"{organ_name} + {margin.describe()}",), tuple(expanded.clipped_sides)
     )
 
 
