@@ -75,15 +75,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SpinetvError as error:
-        print(f"spinetv {args.command}: error: {error}", file=sys.stderr)
+        print(f"spinetv {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"spinetv {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
+def _one_line(text: str) -> str:
+    """A message on one printable line: line breaks and control characters become spaces or
+    escapes (file content quoted in a message must not break the one-line promise)."""
+    flat = " ".join(text.split())
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in flat)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-    print(f"spinetv: warning: {message}", file=sys.stderr)
+    print(f"spinetv: warning: {_one_line(str(message))}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -257,3 +257,63 @@ def test_junk_without_preamble_is_still_refused(tmp_path: Path) -> None:
     junk.write_bytes(b"\x08\x00\x05\x00" + b"garbage" * 20)
     with pytest.raises(RtstructError, match=r"junk\.dcm: "):
         read_rtstruct(junk)
+
+
+# ---- found by the fuzz harness ---------------------------------------------------------------
+
+
+def test_dcm_file_cut_inside_its_preamble_is_named(series: SeriesReference, tmp_path: Path) -> None:
+    folder = _copy_series(series, tmp_path / "ct")
+    victim = folder / series.paths[0].name
+    victim.write_bytes(victim.read_bytes()[:101])  # no "DICM" left: it used to vanish silently
+    with pytest.raises(DicomInputError, match=rf"{victim.name}: damaged DICOM file"):
+        read_dicom_series(folder)
+    (folder / "README.txt").write_text("not DICOM, and not named as DICOM")
+    victim.unlink()
+    assert read_dicom_series(folder).grid.shape[0] == len(series.paths) - 1
+
+
+def test_truncated_rtstruct_is_refused_not_read_short(rtstruct: Path, tmp_path: Path) -> None:
+    data = rtstruct.read_bytes()
+    for cut in (len(data) - 10, len(data) * 3 // 4, len(data) // 2):
+        target = tmp_path / f"cut{cut}.dcm"
+        target.write_bytes(data[:cut])
+        with pytest.raises(RtstructError, match=rf"cut{cut}\.dcm: "):
+            read_rtstruct(target)
+
+
+def test_truncated_nifti_label_map_is_refused(tmp_path: Path) -> None:
+    import gzip
+
+    from spinetv.errors import ImageInputError
+    from spinetv.geometry.labels import LabelMap
+    from spinetv.io.images import read_label_map, write_label_image
+
+    grid = _grid()
+    labels = np.zeros(grid.shape, dtype=np.uint8)
+    labels[2:4, 3:9, 3:9] = 7
+    path = write_label_image(LabelMap.from_array(grid, labels), tmp_path / "seg.nii.gz")
+    raw = gzip.decompress(path.read_bytes())
+    short = tmp_path / "short.nii.gz"
+    short.write_bytes(gzip.compress(raw[: len(raw) - 100]))  # SimpleITK fills the rest with 0
+    with pytest.raises(ImageInputError, match=r"short\.nii\.gz: voxel data incomplete"):
+        read_label_map(short)
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(ImageInputError, match=r"cut\.nii\.gz: "):
+        read_label_map(cut)
+
+
+def test_cli_error_with_line_breaks_in_the_message_stays_one_line(
+    rtstruct: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spinetv.cli import main
+
+    ds = pydicom.dcmread(rtstruct)
+    ds.Modality = "XX\nYY"
+    ds.SOPClassUID = "1.2.3"
+    odd = tmp_path / "odd.dcm"
+    ds.save_as(odd)
+    assert main(["info", str(odd)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected an RTSTRUCT" in err[0]

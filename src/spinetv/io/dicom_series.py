@@ -30,7 +30,7 @@ import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     CTImageStorage,
@@ -520,6 +520,7 @@ def _raw_text(ds: Dataset, keyword: str) -> str:
 #: What pydicom raises on a damaged header (it has no single base class for these).
 _PARSE_ERRORS = (
     InvalidDicomError,
+    BytesLengthException,
     OSError,
     EOFError,
     ValueError,
@@ -536,6 +537,9 @@ _PIXEL_DATA_TAG = 0x7FE00010
 _ITEM_TAG = 0xFFFEE000
 _SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+#: File name endings that claim DICOM: such a file that cannot be parsed is an error, not
+#: ignored like a stray README (a truncated slice must not vanish from its series).
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _IMAGE_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4")
 
 
@@ -584,10 +588,8 @@ def _read_header(path: Path) -> _Header | None:
             ):
                 return None
             problem = _pixel_problem(ds, handle, pixel_offset, file_size)
-    except InvalidDicomError:
-        return None
     except _PARSE_ERRORS as error:
-        if not _has_dicm_magic(path):
+        if not _has_dicm_magic(path) and not path.name.lower().endswith(_DICOM_SUFFIXES):
             return None
         raise DicomInputError(
             f"{path}: damaged DICOM file, its header cannot be parsed "
@@ -1180,6 +1182,19 @@ def read_dicom_series(
     SOPClassUID to MediaStorageSOPClassUID), with a warning. Empty Study/SeriesInstanceUIDs are
     kept empty (never invented) and warned about.
     """
+    try:
+        return _read_series(source, series_uid)
+    except _PARSE_ERRORS as error:
+        # A damaged element pydicom converts only when it is first used.
+        where = source if isinstance(source, (str, os.PathLike)) else "DICOM files"
+        raise DicomInputError(
+            f"{where}: damaged DICOM header ({type(error).__name__}: {_first_line(error)})"
+        ) from None
+
+
+def _read_series(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], series_uid: str | None
+) -> Image:
     name, groups = _scan(source)
     uid, members = _choose(name, groups, series_uid)
     if any(m.multiframe for m in members):
@@ -1273,7 +1288,7 @@ def _decoder_available(syntax: str) -> bool:
 def _missing_decoder_message(syntax: str) -> str:
     """What to install to decode ``syntax``, naming the extra exactly."""
     packages = ", ".join(CODEC_EXTRA_PACKAGES)
-    if pydicom.uid.UID(syntax).is_compressed and syntax in _EXTRA_SYNTAXES:
+    if syntax in _EXTRA_SYNTAXES:
         return (
             f"no installed decoder for its {_syntax_name(syntax)} pixel data; install "
             f'spinetv\'s codec extra: pip install "spinetv[{CODEC_EXTRA}]" ({packages})'

@@ -65,7 +65,8 @@ def _suffix(path: Path) -> str:
 def _orthonormalised(direction: NDArray[np.float64], what: str) -> NDArray[np.float64]:
     """The nearest orthonormal matrix, when ``direction`` is within rounding of one."""
     if not np.allclose(direction.T @ direction, np.eye(3), atol=_DIRECTION_TOLERANCE):
-        raise ImageInputError(f"{what}: direction matrix is not orthonormal:\n{direction}")
+        rows = "; ".join(" ".join(f"{v:.6g}" for v in row) for row in direction)
+        raise ImageInputError(f"{what}: direction matrix [{rows}] is not orthonormal")
     u, _, vt = np.linalg.svd(direction)
     return np.asarray(u @ vt, dtype=np.float64)
 

@@ -26,7 +26,7 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.charset import default_encoding
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from spinetv.errors import RtstructError, RtstructWarning, SpinetvError
 from spinetv.geometry.contours import rasterize_plane_edges
@@ -71,6 +71,7 @@ _EDGE_TOLERANCE_VOXELS = 1e-3
 #: single base class for these).
 _PYDICOM_PARSE_ERRORS = (
     InvalidDicomError,
+    BytesLengthException,
     ValueError,
     TypeError,
     KeyError,
@@ -83,6 +84,11 @@ _PYDICOM_PARSE_ERRORS = (
     struct.error,
     UnicodeError,
 )
+
+
+def _short(text: str, limit: int = 64) -> str:
+    """``text`` cut to ``limit`` characters, for quoting file content in a message."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _first_line(error: BaseException) -> str:
@@ -719,7 +725,8 @@ def _read_dataset(source: Path) -> tuple[Dataset, list[str]]:
     if sop_class != RTSTRUCT_SOP_CLASS_UID and modality != "RTSTRUCT":
         raise RtstructError(
             f"{source}: expected an RTSTRUCT (SOPClassUID {RTSTRUCT_SOP_CLASS_UID}), found "
-            f"modality {modality or 'unknown'!r} SOPClassUID {sop_class or 'empty'!r}"
+            f"modality {_short(modality) or 'unknown'!r} SOPClassUID "
+            f"{_short(sop_class) or 'empty'!r}"
         )
     return dataset, file_warnings
 
