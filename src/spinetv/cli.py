@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from spinetv import __version__
 from spinetv.errors import SpinetvError
+from spinetv.io.atomic import output_transaction
 
 __all__ = ["main", "build_parser"]
 
@@ -33,6 +34,10 @@ COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+#: Commands whose finished outputs stay when interrupted: a batch keeps its completed cases,
+#: so that a re-run resumes. Every other command removes the outputs it made (Ctrl-C).
+_KEEP_OUTPUTS_ON_INTERRUPT = frozenset({"batch"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -73,13 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.showwarning = _show_warning
     try:
-        return int(args.func(args) or 0)
+        if args.command in _KEEP_OUTPUTS_ON_INTERRUPT:
+            return int(args.func(args) or 0)
+        with output_transaction():
+            return int(args.func(args) or 0)
     except SpinetvError as error:
         print(f"spinetv {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        # Unclosed temporary files of the interrupted write would be warned about on exit.
+        warnings.simplefilter("ignore")
         print(f"spinetv {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _one_line(text: str) -> str:

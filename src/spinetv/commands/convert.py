@@ -14,7 +14,7 @@ from typing import Any
 from spinetv.commands._common import add_common_options
 from spinetv.errors import ImageInputError, RtstructError, SpinetvError, SpinetvWarning
 from spinetv.geometry.mask import Mask
-from spinetv.io.atomic import check_writable
+from spinetv.io.atomic import check_writable, record_created
 from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
 from spinetv.io.images import IMAGE_SUFFIXES, read_label_map, write_mask_image
@@ -233,6 +233,9 @@ def _move_files_into(temp: Path, out: Path, names: list[str]) -> None:
     """Move finished files from ``temp`` into ``out`` (the folder itself when ``out`` is new)."""
     if not out.exists():
         os.replace(temp, out)
+        record_created(out)
+        for name in names:
+            record_created(out / name)
         temp.mkdir()  # for the caller's clean-up
         return
     staged = [(temp / name, out / name) for name in names]
@@ -244,7 +247,10 @@ def _move_files_into(temp: Path, out: Path, names: list[str]) -> None:
                 os.replace(target, backup)
                 backups.append((backup, target))
         for made, target in staged:
+            existed = any(t == target for _, t in backups)
             os.replace(made, target)
+            if not existed:
+                record_created(target)
     except BaseException:
         for _, target in staged:
             if not (temp / target.name).exists() and target.exists():

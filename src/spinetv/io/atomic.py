@@ -4,13 +4,85 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from spinetv.errors import OutputExistsError
 
-__all__ = ["atomic_output", "check_writable", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_output",
+    "check_writable",
+    "output_transaction",
+    "record_created",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
+
+#: The open output transactions (innermost last): lists of files and folders created new.
+_TRANSACTIONS: list[list[Path]] = []
+_LOCK = threading.Lock()
+
+
+def record_created(path: str | os.PathLike[str]) -> None:
+    """Note that ``path`` (a file or a folder) did not exist before and was made by this run.
+
+    Outside :func:`output_transaction` this does nothing.
+    """
+    with _LOCK:
+        if _TRANSACTIONS:
+            _TRANSACTIONS[-1].append(Path(path))
+
+
+def _make_parents(folder: Path) -> None:
+    """``mkdir -p`` that records each folder it creates."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):
+        record_created(created)
+
+
+@contextmanager
+def output_transaction() -> Iterator[list[Path]]:
+    """Collect the outputs written atomically inside the block; remove them if it is interrupted.
+
+    On ``KeyboardInterrupt`` every file and folder the block created new (through
+    :func:`atomic_output` and :func:`record_created`) is removed again, so an interrupted
+    command leaves none of its outputs behind. Files replaced under ``overwrite`` cannot be
+    brought back and are left as written. Other exceptions leave the outputs alone.
+
+    Yields
+    ------
+    list of Path
+        The paths created so far (in creation order).
+    """
+    created: list[Path] = []
+    with _LOCK:
+        _TRANSACTIONS.append(created)
+    try:
+        yield created
+    except KeyboardInterrupt:
+        _remove_created(created)
+        raise
+    finally:
+        with _LOCK:
+            _TRANSACTIONS.remove(created)
+
+
+def _remove_created(created: list[Path]) -> None:
+    for path in reversed(created):
+        try:
+            if path.is_dir():
+                path.rmdir()  # only when empty: never a folder holding anything else
+            elif path.exists():
+                path.unlink()
+        except OSError:
+            continue
 
 
 def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
@@ -47,7 +119,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         :class:`OutputExistsError` before anything is written.
     """
     target = check_writable(path, overwrite=overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parents(target.parent)
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".part", dir=target.parent
     )
@@ -59,7 +131,10 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
             raise OutputExistsError(f"{target}: appeared while writing; not replaced")
         # mkstemp makes the file private (0600); an output should get the user's usual mode.
         os.chmod(temp, 0o666 & ~_current_umask())
+        existed = target.exists()
         os.replace(temp, target)
+        if not existed:
+            record_created(target)
     finally:
         if temp.exists():
             temp.unlink()

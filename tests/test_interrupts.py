@@ -1,0 +1,108 @@
+"""Ctrl-C during ``plan``, ``convert`` and ``batch``: one line, exit status 130, no partial output.
+
+``plan`` and ``convert`` remove every output they made (the RTSTRUCT written before the report
+was interrupted goes too); ``batch`` keeps the cases it finished so that a re-run resumes, and
+never leaves a half-written file. The batch test sends a real SIGINT to a running process group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spinetv.cli import main
+from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom
+
+PROTOCOLS = "chictr1900023401-involved,chictr1900023401-whole"
+
+
+@pytest.fixture(scope="module")
+def phantom_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("interrupt")
+    for i in range(3):
+        phantom = make_spine_phantom(
+            levels=("L1", "L2"), spacing_mm=(3.0, 1.5, 1.5), gtv=GtvSpec(level="L1", sectors=(1,)),
+            seed=i,
+        )
+        write_phantom(phantom, root / f"case{i}")
+    return root
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_ctrl_c_during_plan_removes_the_outputs_it_wrote(
+    phantom_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import spinetv.commands.plan as plan_command
+
+    calls: list[Path] = []
+
+    def interrupted_report(report: object, path: Path, *, overwrite: bool = False) -> Path:
+        calls.append(Path(path))
+        raise KeyboardInterrupt  # the RTSTRUCT of this protocol is already written
+
+    monkeypatch.setattr(plan_command, "write_json_report", interrupted_report)
+    out = tmp_path / "out"
+    code = main(["plan", str(phantom_case / "case0" / "CT"), "--rtstruct",
+                 str(phantom_case / "case0" / "RTSTRUCT.dcm"), "--gtv", "GTV",
+                 "--protocol", PROTOCOLS, "--out", str(out / "RS.dcm"),
+                 "--report", str(out / "r.json")])
+    assert code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "spinetv plan: interrupted"
+    assert not any("Traceback" in line for line in err)
+    assert calls, "the interrupt was not reached"
+    assert _files(out) == []  # the RTSTRUCT written before the interrupt was removed
+
+
+def test_completed_plan_keeps_its_outputs(
+    phantom_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["plan", str(phantom_case / "case0" / "CT"), "--rtstruct",
+                 str(phantom_case / "case0" / "RTSTRUCT.dcm"), "--gtv", "GTV",
+                 "--protocol", "chictr1900023401-involved", "--out", str(out / "RS.dcm"),
+                 "--report", str(out / "r.json")]) == 0
+    assert [p.name for p in _files(out)] == ["RS.dcm", "r.json"]
+
+
+def test_sigint_during_batch_is_one_line_status_130_and_no_partial_file(
+    phantom_case: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "cohort.csv"
+    rows = ["case_id,image,rtstruct,gtv,vertebrae,protocols"]
+    rows += [f"case{i},{phantom_case}/case{i}/CT,{phantom_case}/case{i}/RTSTRUCT.dcm,GTV,auto,"
+             f"{PROTOCOLS.replace(',', ';')}" for i in range(3)]
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spinetv", "batch", str(manifest), "--out", str(out),
+         "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # interrupt once the first case has finished
+        line = process.stderr.readline()
+        lines.append(line)
+        if "1/6" in line or not line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    err = [line.rstrip("\n") for line in [*lines, *rest.splitlines(keepends=True)] if line]
+    progress = [line for line in err if "/6 " in line]
+    assert process.returncode == 130, err
+    assert [line for line in err if line not in progress] == ["spinetv batch: interrupted"]
+    assert not [p for p in out.rglob("*") if ".part" in p.name]
+    for report in out.rglob("report.json"):
+        assert report.read_text().rstrip().endswith("}")  # every file left is whole
