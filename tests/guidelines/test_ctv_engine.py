@@ -38,12 +38,13 @@ SPINE_CASES = [
      {"a", "d", "g", "h", "circumferential"}),
     # epidural and paraspinal parts of the GTV add no sector
     ("isrc-2012", ["body_focal", "epidural_left", "paraspinal_left"], {1}, {"a"}),
-    ("brainlab-elements", ["body_focal"], {1}, {"a", "i"}),
-    ("brainlab-elements", ["body_lat_left"], {1, 2}, {"b", "i"}),
-    ("brainlab-elements", ["body_diffuse"], {1, 2, 6}, {"c", "i"}),
-    ("brainlab-elements", ["body_focal", "pedicle_left"], {1, 2, 3}, {"a", "d", "i"}),
+    # SmartBrush 3.0 has no body-class rule: a body lesion gets the sectors it touches (row i)
+    ("brainlab-elements", ["body_focal"], {1}, {"i"}),
+    ("brainlab-elements", ["body_lat_left"], {1}, {"i"}),
+    ("brainlab-elements", ["body_diffuse"], {1}, {"i"}),
+    ("brainlab-elements", ["body_focal", "pedicle_left"], {1, 2, 3}, {"d", "i"}),
     ("brainlab-elements", ["body_focal", "pedicle_left", "pedicle_right"], set(range(1, 7)),
-     {"a", "e", "i"}),
+     {"e", "i"}),
     ("brainlab-elements", ["pedicle_left"], {2, 3}, {"f", "i"}),
     ("brainlab-elements", ["lamina_left"], {2, 3, 4}, {"g", "i"}),
     ("brainlab-elements", ["spinous"], {3, 4, 5}, {"h", "i"}),
