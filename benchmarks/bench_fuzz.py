@@ -71,14 +71,14 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for key in ("mutations_tried", "correct_results", "spinetv_errors", "other_exceptions",
-                "wrong_results", "errors_not_naming_the_file", "inputs_changed",
-                "partial_outputs", "seconds"):
+                "wrong_results", "errors_not_naming_the_file", "errors_with_numpy_reprs",
+                "inputs_changed", "partial_outputs", "seconds"):
         print(f"{key:28s} {result[key]}")
     for failure in counts.failures[:10]:
         print("FAILURE", failure.splitlines()[0])
     print(f"wrote {RESULTS}")
-    bad = ("other_exceptions", "wrong_results", "errors_not_naming_the_file", "inputs_changed",
-           "partial_outputs")
+    bad = ("other_exceptions", "wrong_results", "errors_not_naming_the_file",
+           "errors_with_numpy_reprs", "inputs_changed", "partial_outputs")
     return 1 if any(summary[key] for key in bad) else 0
 
 

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import io
 import math
+import re
 import shutil
 import struct
 import traceback
@@ -41,7 +42,11 @@ Mutator = Callable[[bytes, np.random.Generator], "Mutation | None"]
 #: (reader result, baseline result, mutation label) -> "" when correct, else what is wrong.
 Judge = Callable[[Any, Any, str], str]
 
-OUTCOMES = ("correct", "spinetv_error", "other_exception", "wrong_result", "unnamed_error")
+OUTCOMES = (
+    "correct", "spinetv_error", "other_exception", "wrong_result", "unnamed_error", "numpy_repr",
+)
+#: What a numpy value looks like when a message formats it with repr().
+_NUMPY_REPR = re.compile(r"np\.(float|int|uint|bool)\w*\(|array\(")
 
 
 # ================================================================================================
@@ -484,6 +489,7 @@ class Counts:
             "other_exceptions": self.outcomes["other_exception"],
             "wrong_results": self.outcomes["wrong_result"],
             "errors_not_naming_the_file": self.outcomes["unnamed_error"],
+            "errors_with_numpy_reprs": self.outcomes["numpy_repr"],
             "inputs_changed": self.inputs_changed,
             "partial_outputs": self.partial_outputs,
             "by_target": {k: dict(v) for k, v in sorted(self.by_target.items())},
@@ -509,7 +515,7 @@ def _copy_inputs(target: Target, root: Path) -> tuple[Path, list[Path]]:
 def baseline_of(target: Target, work: Path) -> Any:
     """The reader's result on the unmutated files (judges compare with it)."""
     root, copies = _copy_inputs(target, work / "input")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         return target.read(root, copies, work / "out")
 
@@ -547,7 +553,9 @@ def run_one(
             counts.add(target.name, "correct")
     except SpinetvError as error:
         message = str(error)
-        if victim.name in message or str(root) in message:
+        if _NUMPY_REPR.search(message):
+            counts.add(target.name, "numpy_repr", f"{where}: numpy repr in message: {message}")
+        elif victim.name in message or str(root) in message:
             counts.add(target.name, "spinetv_error")
         else:
             counts.add(target.name, "unnamed_error", f"{where}: message names no file: {message}")

@@ -23,6 +23,7 @@ def _assert_clean(counts: fh.Counts) -> None:
     assert summary["other_exceptions"] == 0, details
     assert summary["wrong_results"] == 0, details
     assert summary["errors_not_naming_the_file"] == 0, details
+    assert summary["errors_with_numpy_reprs"] == 0, details
     assert summary["inputs_changed"] == 0, details
     assert summary["partial_outputs"] == 0, details
     # The mutations really bite: both outcomes occur on every target kind.
