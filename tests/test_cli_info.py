@@ -125,3 +125,15 @@ def test_info_real_files(shared_data: Path, capsys) -> None:
     document = json.loads(capsys.readouterr().out)
     assert [roi["name"] for roi in document["rois"]] == ["patient", "Isocenter 1", "Isocenter 2"]
     assert any("no DICOM preamble" in w for w in document["warnings"])
+
+
+def test_info_reports_damaged_contours(case: dict[str, Path], tmp_path: Path, capsys) -> None:
+    ds = pydicom.dcmread(case["rs"])
+    ds.ROIContourSequence[1].ContourSequence[0].ContourData = ["NaN", "0", "1"] * 3
+    damaged = tmp_path / "damaged.dcm"
+    ds.save_as(damaged)
+    assert main(["info", str(damaged), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [roi["damaged_contours"] for roi in document["rois"]] == [0, 1, 0]
+    assert main(["info", str(damaged)]) == 0
+    assert "damaged: ROI 'SpinalCord' has 1 contour(s)" in capsys.readouterr().out

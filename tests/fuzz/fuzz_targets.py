@@ -113,6 +113,15 @@ def _read_rtstruct_only(root: Path, copies: list[Path], out: Path) -> dict[str, 
             data.rois if sum(r.name == roi.name for r in data.rois) == 1}
 
 
+def _judge_rasterized(result: Any, baseline: Any, label: str) -> str:
+    """Masks of every ROI were made: damaged coordinates must have been refused."""
+    damaged = ("bad_coordinates:NaN", "bad_coordinates:inf", "bad_coordinates:-inf",
+               "bad_coordinates:odd", "bad_coordinates:text")
+    if label.startswith(damaged):
+        return "damaged ContourData accepted"
+    return _judge_same_on_truncation(result, baseline, label)
+
+
 def _judge_same_on_truncation(result: Any, baseline: Any, label: str) -> str:
     if not label.startswith(TRUNCATIONS):
         return ""
@@ -206,7 +215,7 @@ def build_targets(folder: Path, shared_data: Path | None) -> list[fh.Target]:
         fh.Target("ct-series (written)", series_files, _read_series, _judge_series,
                   fh.SERIES_MUTATORS),
         fh.Target("rtstruct (written)", (written["rtstruct"],), _rtstruct_reader(reference),
-                  _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
+                  _judge_rasterized, fh.RTSTRUCT_MUTATORS),
         fh.Target("label map (written)", (written["label_map"],), _read_labels, _judge_labels,
                   fh.NIFTI_MUTATORS),
         fh.Target("guideline toml", (PACKAGE / "guidelines" / "data" / "isrc-2012.toml",),
@@ -246,11 +255,11 @@ def _real_targets(shared: Path) -> list[fh.Target]:
                   "002_non_isotropic").iterdir())), _read_series, _judge_series,
                   fh.SERIES_MUTATORS),
         fh.Target("rtstruct aria (real)", (vhp_rs,), _rtstruct_reader(vhp_grid),
-                  _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
+                  _judge_rasterized, fh.RTSTRUCT_MUTATORS),
         fh.Target("rtstruct cerr (real)", (cerr / "DCM_RS_00060.dcm",),
-                  _rtstruct_reader(cerr_grid), _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
+                  _rtstruct_reader(cerr_grid), _judge_rasterized, fh.RTSTRUCT_MUTATORS),
         fh.Target("rtstruct matrad (real)", (matrad / "RTstruct.dcm",),
-                  _rtstruct_reader(matrad_grid), _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
+                  _rtstruct_reader(matrad_grid), _judge_rasterized, fh.RTSTRUCT_MUTATORS),
         fh.Target("rtstruct no meta (real)", (exports / "pydicom_files" / "rtstruct.dcm",),
                   _read_rtstruct_only, _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
         fh.Target("label map totalsegmentator (real)", (segmentator / "example_seg.nii.gz",),

@@ -93,6 +93,8 @@ def _rtstruct_text(summary: Any) -> str:
     table = _table(rows, ["#", "name", "type", "colour", "contours", "planes", "geometry",
                           "spinetv reads as"])
     notes = [f"warning: {w}" for w in summary.warnings]
+    notes += [f"damaged: ROI {roi.name!r} has {roi.damaged_contours} contour(s) with damaged "
+              "ContourData" for roi in summary.rois if roi.damaged_contours]
     return "\n".join([*head, "", table, *([""] + notes if notes else [])])
 
 

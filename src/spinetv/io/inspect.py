@@ -62,6 +62,9 @@ class RoiSummary:
         The ContourGeometricTypes used.
     frame_of_reference_uid : str
         The ROI's ReferencedFrameOfReferenceUID.
+    damaged_contours : int
+        Contours whose ContourData is damaged (non-finite, not numbers, or a length that is
+        not a multiple of 3); placing the ROI on an image refuses them.
     """
 
     number: int
@@ -72,6 +75,7 @@ class RoiSummary:
     planes: int
     geometric_types: tuple[str, ...]
     frame_of_reference_uid: str
+    damaged_contours: int = 0
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ def inspect_rtstruct(path: str | os.PathLike[str]) -> RtstructSummary:
                     planes=len(planes),
                     geometric_types=tuple(sorted({c.geometric_type for c in contours})),
                     frame_of_reference_uid=roi.frame_of_reference_uid,
+                    damaged_contours=sum(1 for c in contours if c.defect),
                 )
             )
     return RtstructSummary(
