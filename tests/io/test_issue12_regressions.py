@@ -317,3 +317,21 @@ def test_cli_error_with_line_breaks_in_the_message_stays_one_line(
     assert main(["info", str(odd)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "expected an RTSTRUCT" in err[0]
+
+
+def test_image_slices_without_preamble_or_file_meta_are_read(
+    series: SeriesReference, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    for path in series.paths:
+        ds = pydicom.dcmread(path)
+        del ds.file_meta
+        ds.preamble = None
+        pydicom.dcmwrite(folder / path.name, ds, implicit_vr=True, little_endian=True,
+                         enforce_file_format=False)
+    assert (folder / series.paths[0].name).read_bytes()[128:132] != b"DICM"
+    image = read_dicom_series(folder)
+    expected = read_dicom_series(series.paths[0].parent)
+    assert image.grid == expected.grid
+    assert np.array_equal(image.voxels, expected.voxels)

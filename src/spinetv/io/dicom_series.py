@@ -34,7 +34,9 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     CTImageStorage,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     MRImageStorage,
     generate_uid,
 )
@@ -543,6 +545,27 @@ _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _IMAGE_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4")
 
 
+def _dcmread_tolerant(handle: Any, *, stop_before_pixels: bool = False) -> Dataset:
+    """Read a data set; one without preamble and file meta (old exports) is read with
+    ``force`` and given the transfer syntax pydicom found, so its pixels decode later.
+
+    A forced read of a file that is not DICOM at all yields no image elements, and the caller
+    ignores it as before.
+    """
+    try:
+        return pydicom.dcmread(handle, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        handle.seek(0)
+        ds = pydicom.dcmread(handle, stop_before_pixels=stop_before_pixels, force=True)
+    implicit, little = getattr(ds, "original_encoding", None) or (None, None)
+    if implicit is not None and "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else
+            ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    return ds
+
+
 def _has_dicm_magic(path: Path) -> bool:
     """True when the file carries the DICOM preamble and "DICM" prefix."""
     try:
@@ -571,13 +594,18 @@ def _read_header(path: Path) -> _Header | None:
     try:
         # specific_tags makes pydicom slower here, so the whole header is parsed.
         with path.open("rb") as handle:
-            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+            ds = _dcmread_tolerant(handle, stop_before_pixels=True)
             pixel_offset = handle.tell()
             file_size = os.fstat(handle.fileno()).st_size
             meta = getattr(ds, "file_meta", None) or Dataset()
             modality = _raw_text(ds, "Modality").upper()
             meta_class = _raw_text(meta, "MediaStorageSOPClassUID")
             sop_class = _raw_text(ds, "SOPClassUID") or meta_class
+            if not modality and not sop_class and path.name.lower().endswith(_DICOM_SUFFIXES):
+                raise DicomInputError(
+                    f"{path}: damaged DICOM file, no DICOM data set found in its {file_size} "
+                    "bytes (empty or truncated?)"
+                )
             is_image = (
                 sop_class.startswith(_IMAGE_CLASS_PREFIXES)
                 or meta_class.startswith(_IMAGE_CLASS_PREFIXES)
@@ -1329,7 +1357,8 @@ def _decode_pixels(
     int16 = np.iinfo(np.int16)
     for k, (path, (slope, intercept)) in enumerate(zip(paths, rescale)):
         try:
-            ds = pydicom.dcmread(path)
+            with path.open("rb") as handle:
+                ds = _dcmread_tolerant(handle)
             syntax = _raw_text(getattr(ds, "file_meta", None) or Dataset(), "TransferSyntaxUID")
         except _PARSE_ERRORS as error:
             raise DicomInputError(
