@@ -167,7 +167,11 @@ def test_epidural_gtv_still_gets_the_canal_excluded_from_ptv_eval(lumbar) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = plan(gtv, anatomy)
-    assert result.report["involved_levels"] == []
+    # No sector is involved by overlap; the epidural GTV abuts L2's bone, so L2's rows apply
+    # to the sectors it abuts (abutting_mm, the library's choice; issue 11).
+    assert result.report["involved_levels"] == ["L2"]
+    l2 = result.report["ctv"]["levels"]
+    assert any(lv["level"] == "L2" and lv["involvement_decisions"] for lv in l2)
     assert "minus SpinalCanal" in result.report["structures"]["PTV_Eval"]["made_by"]
     assert overlap_cc(result.structure("PTV_Eval").mask, result.structure("SpinalCanal").mask) == 0
 

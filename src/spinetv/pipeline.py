@@ -793,6 +793,12 @@ def _level_reports(ctv: CtvResult, sectors: SectorResult) -> list[dict[str, Any]
                 "sector_volumes_cc": {str(k): round(v, 4) for k, v in result.volumes_cc.items()},
                 "canal": result.canal_method,
                 "involved_sectors": list(explanation.involvement.involved) if explanation else [],
+                # Measured overlap and penetration next to the thresholds, per sector the GTV
+                # overlaps (or abuts from outside the bone).
+                "involvement_decisions": explanation.as_dict()["involvement_decisions"]
+                if explanation
+                else {},
+                "abutted_sectors": list(explanation.involvement.abutted) if explanation else [],
                 "ctv_sectors": list(explanation.sectors) if explanation else [],
                 "rows": [row.row_id for row in explanation.fired] if explanation else [],
             }

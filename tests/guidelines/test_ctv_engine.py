@@ -279,9 +279,10 @@ def test_vertebra_sectors_like_objects_are_accepted(spine_l2):
 
 def test_errors_name_the_problem(spine_l2, spine_factory):
     sectors = spine_l2.sectors()
-    para = spine_l2.gtv([("L2", "paraspinal_left")])
-    with pytest.raises(AnatomyError, match="touches none of the vertebrae"):
-        build_ctv(para, sectors)
+    far = np.zeros(spine_l2.grid.shape, dtype=bool)
+    far[3:7, 40:44, 0:3] = True  # soft tissue 9 mm behind the right lamina
+    with pytest.raises(AnatomyError, match="touches none of the vertebrae.*abutting_mm=2 mm"):
+        build_ctv(Mask.from_array(spine_l2.grid, far), sectors)
     partial = {"L2": {k: m for k, m in sectors["L2"].items() if k != 4}}
     with pytest.raises(AnatomyError, match=r"level L2: sector\(s\) \[4\] missing"):
         build_ctv(spine_l2.gtv([("L2", "body_focal")]), partial)
@@ -324,3 +325,43 @@ def test_sacral_crest_may_be_empty_and_guideline_gaps_are_noted(spine_factory):
     lamina = lumbar.gtv([("L4", "lamina_left")])
     result = build_ctv(lamina, lumbar.sectors(), guideline="whole-body")
     assert result.level("L4").notes and "[3]" in result.level("L4").notes[0]
+
+
+def test_purely_paraspinal_gtv_is_handled_by_the_rows_of_the_sector_it_abuts(spine_l2):
+    para = spine_l2.gtv([("L2", "paraspinal_left")])
+    with pytest.warns(GuidelineWarning, match=r"sector\(s\) 3 within abutting_mm=2 mm.*\[lib\]"):
+        result = build_ctv(para, spine_l2.sectors())
+    level = result.level("L2")
+    assert level.involvement.abutted == (3,) and level.involved == (3,)
+    assert level.row_ids == ("g",) and level.sectors == (2, 3, 4)
+    decision = level.as_dict()["involvement_decisions"]["3"]
+    assert decision["abutted"] and decision["overlap_cc"] == 0
+    strict = build_ctv(para, spine_l2.sectors(), parameters={"abutting_mm": 0.0})
+    assert strict.level("L2").sectors == (2, 3, 4)  # it touches the lamina: gap 0
+
+
+def test_purely_epidural_gtv_abuts_body_and_pedicle(spine_l2):
+    epidural = spine_l2.gtv([("L2", "epidural_left")])
+    with pytest.warns(GuidelineWarning, match="library's choice"):
+        result = build_ctv(epidural, spine_l2.sectors(), canal=spine_l2.canal())
+    level = result.level("L2")
+    assert level.involvement.abutted == (1, 2)
+    assert set(level.row_ids) == {"a", "d"} and level.sectors == (1, 2, 3)
+    assert result.outside["epidural_cc"] == pytest.approx(epidural.volume_cc)
+    assert result.outside["paraspinal_cc"] == 0
+
+
+def test_gtv_outside_the_vertebrae_is_reported_with_where_it_lies(spine_l2):
+    blocks = [("L2", "body_focal"), ("L2", "epidural_left"), ("L2", "paraspinal_left")]
+    gtv = spine_l2.gtv(blocks)
+    result = build_ctv(gtv, spine_l2.sectors(), canal=spine_l2.canal())
+    epi = spine_l2.gtv([blocks[1]]).volume_cc
+    para = spine_l2.gtv([blocks[2]]).volume_cc
+    outside = result.explanation_as_dict()["gtv_outside_vertebrae"]
+    assert outside["outside_cc"] == pytest.approx(epi + para)
+    assert outside["epidural_cc"] == pytest.approx(epi)
+    assert outside["paraspinal_cc"] == pytest.approx(para)
+    assert outside["by_level"]["L2"]["outside_cc"] == pytest.approx(epi + para)
+    # row 20, column 46 to the lamina's corner at row 24, column 43: 5 mm
+    assert outside["by_level"]["L2"]["farthest_from_bone_mm"] == pytest.approx(5.0)
+    assert result.level("L2").involvement.abutted == ()  # the body is involved: normal rows

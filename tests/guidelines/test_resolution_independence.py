@@ -166,6 +166,7 @@ def test_a_graze_is_shallow_and_reported_next_to_the_threshold():
         "penetration_mm": pytest.approx(depth, abs=0.01),
         "min_penetration_mm": 3.0,
         "involved": False,
+        "abutted": False,
     }
     assert decision["overlap_cc"] >= 0.02  # the old volume rule alone would have fired row g
     assert "g" not in result.level("L2").row_ids

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spinetv.errors import AnatomyError, GuidelineError, SpinetvWarning
@@ -22,9 +22,11 @@ from spinetv.guidelines.involvement import (
     BodyInvolvement,
     LevelInvolvement,
     LevelSectors,
+    abutted_sectors,
     difference_of,
     measure_involvement,
     normalize_levels,
+    outside_bone,
     parse_level,
     require_grid,
     union_of,
@@ -178,7 +180,8 @@ class LevelExplanation:
             "overlaps_cc": {str(k): round(v, 4) for k, v in inv.overlaps_cc.items()},
             # Every sector the GTV overlaps: measured value next to each threshold.
             "involvement_decisions": {
-                str(k): inv.decision(k) for k in range(1, 7) if inv.overlaps_cc[k] > 0
+                str(k): inv.decision(k) for k in range(1, 7)
+                if inv.overlaps_cc[k] > 0 or k in inv.abutted
             },
             "involved": list(self.involved),
             "body": body,
@@ -221,6 +224,9 @@ class CtvResult:
         What the caller stated.
     warnings : tuple of str
         Messages also emitted as :class:`GuidelineWarning`.
+    outside : mapping
+        The GTV outside the vertebrae given and where it lies
+        (:func:`~spinetv.guidelines.involvement.outside_bone`).
     """
 
     mask: Mask
@@ -232,6 +238,7 @@ class CtvResult:
     parameters: Mapping[str, float | bool]
     circumferential_epidural: bool | tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    outside: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def volume_cc(self) -> float:
@@ -298,6 +305,7 @@ class CtvResult:
             "ctv_volume_cc": round(self.volume_cc, 4),
             "roi_description": self.roi_description,
             "levels": [lv.as_dict() for lv in self.levels],
+            "gtv_outside_vertebrae": dict(self.outside),
             "warnings": list(self.warnings),
         }
 
@@ -404,6 +412,41 @@ class _Draft:
     involvement: LevelInvolvement
     fired: list[FiredRow]
     circumferential: str | None = None
+
+
+def _abut(gtv: Mask, drafts: list[_Draft], main: Guideline,
+          sacral: Guideline | None) -> list[str]:
+    """A GTV that involves no sector: take the sectors it abuts as involved [lib].
+
+    A purely epidural or paraspinal GTV is handled by the guideline's rows for the level(s) it
+    abuts: the sectors whose bone lies within ``abutting_mm`` of the GTV's part outside the
+    bone count as involved (an abutted body as a focal body lesion). This is the library's
+    choice: the consensus papers give no rule for a GTV without bone.
+    """
+    grid = gtv.grid
+    bone = union_of(grid, [m for d in drafts for m in d.level.sectors.values()])
+    extraosseous = difference_of(gtv, bone)
+    messages: list[str] = []
+    if extraosseous.is_empty:
+        return messages
+    for d in drafts:
+        gap_mm = float(d.parameters["abutting_mm"])
+        sectors = abutted_sectors(extraosseous, d.level, gap_mm)
+        if not sectors:
+            continue
+        chosen = _guideline_for(d.level, main, sacral)
+        body = BodyInvolvement("focal", None, 0.0, (0.0, 0.0), False, False) if 1 in sectors \
+            else None
+        d.involvement = replace(d.involvement, involved=sectors, abutted=sectors, body=body)
+        d.guideline = chosen
+        d.fired = list(evaluate_rows(chosen, d.involvement, d.parameters))
+        messages.append(
+            f"{d.level.level}: the GTV involves no sector (it lies outside the bone, "
+            f"{extraosseous.volume_cc:.2f} cc epidural or paraspinal); sector(s) "
+            f"{', '.join(map(str, sectors))} within abutting_mm={gap_mm:g} mm of it are taken "
+            f"as involved and the rows of {chosen.id} applied (library's choice [lib])"
+        )
+    return messages
 
 
 def _close_calls(draft: _Draft) -> tuple[str, ...]:
@@ -528,7 +571,17 @@ def build_ctv(
     Raises
     ------
     AnatomyError
-        No level, a level missing a sector, or a GTV touching no vertebra.
+        No level, a level missing a sector, or a GTV touching no vertebra and abutting none.
+
+    Notes
+    -----
+    Involvement: a sector is involved when the GTV overlaps it by ``min_overlap_cc`` and
+    penetrates it by ``min_penetration_mm`` (see :mod:`spinetv.guidelines.involvement`). A GTV
+    that involves no sector at any level but lies outside the bone (purely epidural or
+    paraspinal) within ``abutting_mm`` of a level's bone is handled by the guideline's rows for
+    that level, the abutted sectors taken as involved (the library's choice [lib], warned and
+    reported). The GTV's volume outside the vertebrae, and where it lies, is in
+    ``CtvResult.outside``.
     GuidelineError
         Bad guideline or parameters, a level outside the guideline's regions, an empty GTV.
     GeometryMismatchError
@@ -569,17 +622,29 @@ def build_ctv(
         drafts.append(_Draft(level, chosen, p, involvement,
                              list(evaluate_rows(chosen, involvement, p))))
 
-    if not any(d.involvement.touched for d in drafts):
+    messages: list[str] = []
+    outside = outside_bone(gtv, level_list, canal)
+    if not any(d.involvement.involved for d in drafts):
+        messages.extend(_abut(gtv, drafts, main, sacral))
+    if not any(d.involvement.touched or d.involvement.abutted for d in drafts):
         raise AnatomyError(
             f"the GTV ({gtv.volume_cc:.3f} cc) touches none of the vertebrae given "
-            f"({', '.join(d.level.level for d in drafts)}); check the levels or the GTV"
+            f"({', '.join(d.level.level for d in drafts)}) and lies farther than abutting_mm="
+            f"{main_params['abutting_mm']:g} mm from their bone; check the levels or the GTV"
         )
-    messages: list[str] = []
+    for part in outside["by_level"].values():
+        if part["farthest_from_bone_mm"] is None:
+            messages.append(
+                f"{part['outside_cc']:.2f} cc of the GTV lies more than 30 mm from the bone of "
+                "every level given: another level, or a separate lesion? It is in the CTV as GTV"
+            )
     if not any(d.involvement.involved for d in drafts):
         messages.append(
             f"the GTV overlaps the vertebrae by less than min_overlap_cc="
-            f"{main_params['min_overlap_cc']} cc at every level; no sector is involved and the "
-            "CTV is the GTV alone"
+            f"{main_params['min_overlap_cc']} cc or penetrates them by less than "
+            f"min_penetration_mm={main_params['min_penetration_mm']} mm at every level, and "
+            "abuts no sector from outside the bone; no sector is involved and the CTV is the "
+            "GTV alone"
         )
 
     _extend_craniocaudally(drafts)
@@ -641,4 +706,5 @@ def build_ctv(
         parameters=dict(main_params),
         circumferential_epidural=stated,
         warnings=tuple(messages),
+        outside=outside,
     )

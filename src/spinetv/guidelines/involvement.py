@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from spinetv.errors import AnatomyError, GeometryMismatchError
 from spinetv.geometry.grid import BoundingBox, ImageGrid
@@ -43,6 +44,8 @@ __all__ = [
     "classify_body",
     "measure_involvement",
     "normalize_levels",
+    "abutted_sectors",
+    "outside_bone",
     "penetration_depth_mm",
     "PENETRATION_CAP_MM",
     "parse_level",
@@ -379,6 +382,9 @@ class LevelInvolvement:
         0 where the GTV misses the sector, ``math.inf`` where the whole GTV lies inside it.
     min_overlap_cc, min_penetration_mm : float
         The thresholds the decision used.
+    abutted : tuple of int
+        Sectors taken as involved because a GTV lying wholly outside the bone abuts them (see
+        ``abutting_mm`` in :func:`spinetv.guidelines.build_ctv`); empty otherwise.
     """
 
     level: str
@@ -390,6 +396,7 @@ class LevelInvolvement:
     penetration_mm: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     min_overlap_cc: float = 0.0
     min_penetration_mm: float = 0.0
+    abutted: tuple[int, ...] = ()
 
     def decision(self, sector: int) -> dict[str, Any]:
         """The measured values next to the thresholds for one sector (JSON-ready).
@@ -404,6 +411,7 @@ class LevelInvolvement:
             "penetration_mm": None if math.isinf(depth) else round(depth, 2),
             "min_penetration_mm": self.min_penetration_mm,
             "involved": sector in self.involved,
+            "abutted": sector in self.abutted,
         }
 
     @property
@@ -434,20 +442,25 @@ def _window(mask: Mask, start: NDArray[np.intp], shape: tuple[int, ...]) -> NDAr
 
 
 def _cube_distance_sq(
-    features: NDArray[np.bool_], spacing: NDArray[np.float64], reach: NDArray[np.intp]
+    features: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    reach: NDArray[np.intp],
+    *,
+    gap_voxels: float = 0.5,
 ) -> NDArray[np.float64]:
     """Squared distance (mm^2) from every voxel centre to the nearest feature voxel's cube.
 
-    Exact, by a separable min-plus convolution with ``((|o| - 1/2) h)^2`` per axis (0 for
+    Exact, by a separable min-plus convolution with ``((|o| - g) h)^2`` per axis (0 for
     ``o = 0``), over offsets up to ``reach`` voxels per axis; farther features count as absent
-    (inf).
+    (inf). ``g = 1/2`` (``gap_voxels``) measures from the voxel's centre to the feature's cube,
+    ``g = 1`` from the voxel's cube to the feature's cube (touching voxels: 0).
     """
     dist = np.where(features, 0.0, np.inf)
     for axis in range(3):
         out = dist.copy()
         n = dist.shape[axis]
         for offset in range(1, min(int(reach[axis]), n - 1) + 1):
-            cost = ((offset - 0.5) * spacing[axis]) ** 2
+            cost = (max(offset - gap_voxels, 0.0) * spacing[axis]) ** 2
             ahead = [slice(None)] * 3
             behind = [slice(None)] * 3
             ahead[axis] = slice(offset, None)
@@ -558,3 +571,114 @@ def measure_involvement(
         involved=involved, body=body, penetration_mm=MappingProxyType(depths),
         min_overlap_cc=float(min_overlap_cc), min_penetration_mm=float(min_penetration_mm),
     )
+
+
+# ---- GTV outside the bone -------------------------------------------------------------------
+#: How far (mm) outside GTV is searched for the nearest level's bone in :func:`outside_bone`.
+_NEAREST_LEVEL_MM = 30.0
+
+def abutted_sectors(extraosseous: Mask, level: LevelSectors, abutting_mm: float) -> tuple[int, ...]:
+    """Sectors of a level whose bone lies within ``abutting_mm`` of an extraosseous GTV.
+
+    Gaps are measured between voxels, cube to cube (touching voxels are 0 mm apart), so the
+    answer does not follow the voxel size.
+
+    Parameters
+    ----------
+    extraosseous : Mask
+        The GTV's part outside every sector (epidural, paraspinal), on the level's grid.
+    level : LevelSectors
+    abutting_mm : float
+        Largest gap (mm) between the GTV and a sector's bone for the sector to be abutted.
+    """
+    if extraosseous.is_empty or abutting_mm < 0:
+        return ()
+    spacing = np.asarray(extraosseous.grid.spacing_mm, dtype=float)
+    reach = np.ceil(abutting_mm / spacing).astype(np.intp) + 2
+    start = np.asarray(extraosseous.box.start) - reach
+    shape = tuple(int(v) for v in np.asarray(extraosseous.box.shape) + 2 * reach)
+    gap_sq = _cube_distance_sq(_window(extraosseous, start, shape), spacing, reach,
+                               gap_voxels=1.0)
+    out = []
+    for k, sector in level.sectors.items():
+        bone = _window(sector, start, shape)
+        if bone.any() and float(gap_sq[bone].min()) <= (abutting_mm + 1e-6) ** 2:
+            out.append(k)
+    return tuple(out)
+
+
+def outside_bone(
+    gtv: Mask, levels: Sequence[LevelSectors], canal: Mask | None = None
+) -> dict[str, Any]:
+    """How much of the GTV lies outside the vertebrae given, and where (JSON-ready).
+
+    Parameters
+    ----------
+    gtv : Mask
+    levels : sequence of LevelSectors
+        Their sectors are the bone; their canals (and ``canal``) the epidural space.
+    canal : Mask, optional
+
+    Returns
+    -------
+    dict
+        ``outside_cc`` (GTV volume in no sector of any level), ``epidural_cc`` (of it, in the
+        spinal or sacral canal, when a canal is known), ``paraspinal_cc`` (the rest: paraspinal
+        soft tissue, or bone of a level not given), and ``by_level``: for each level, the
+        outside volume whose nearest bone is that level's, with the farthest distance (mm) of
+        it from that bone.
+    """
+    grid = gtv.grid
+    bone = union_of(grid, [m for lv in levels for m in lv.sectors.values()])
+    outside = difference_of(gtv, bone)
+    canals = [lv.canal for lv in levels if lv.canal is not None]
+    if canal is not None:
+        canals.append(canal)
+    voxel_cc = grid.voxel_volume_cc
+    result: dict[str, Any] = {
+        "outside_cc": round(outside.volume_cc, 4),
+        "epidural_cc": 0.0 if canals else None,
+        "paraspinal_cc": round(outside.volume_cc, 4),
+        "by_level": {},
+    }
+    if outside.is_empty:
+        return result
+    epidural = np.zeros(outside.box.shape, dtype=bool)
+    if canals:
+        epidural = outside.box_array & union_of(grid, canals).in_box(outside.box)
+        result["epidural_cc"] = round(int(np.count_nonzero(epidural)) * voxel_cc, 4)
+        result["paraspinal_cc"] = round(
+            (int(np.count_nonzero(outside.box_array)) - int(np.count_nonzero(epidural)))
+            * voxel_cc, 4)
+    in_canal = epidural[outside.box_array]
+    spacing = np.asarray(grid.spacing_mm, dtype=float)
+    pad = np.ceil(_NEAREST_LEVEL_MM / spacing).astype(np.intp)
+    start = np.asarray(outside.box.start) - pad
+    shape = tuple(int(v) for v in np.asarray(outside.box.shape) + 2 * pad)
+    local = tuple((np.argwhere(outside.box_array) + pad).T)
+    nearest: list[NDArray[np.float64]] = []
+    for lv in levels:
+        level_bone = _window(union_of(grid, lv.sectors.values()), start, shape)
+        if not level_bone.any():
+            nearest.append(np.full(len(local[0]), np.inf))
+            continue
+        nearest.append(ndimage.distance_transform_edt(~level_bone, sampling=spacing)[local])
+    distances = np.vstack(nearest)
+    owner = distances.argmin(axis=0)
+    far = ~np.isfinite(distances.min(axis=0))
+    if far.any():
+        result["by_level"]["none within 30 mm"] = {
+            "outside_cc": round(int(far.sum()) * voxel_cc, 4),
+            "epidural_cc": round(int((far & in_canal).sum()) * voxel_cc, 4) if canals else None,
+            "farthest_from_bone_mm": None,
+        }
+    for index, lv in enumerate(levels):
+        mine = (owner == index) & ~far
+        if not mine.any():
+            continue
+        result["by_level"][lv.level] = {
+            "outside_cc": round(int(mine.sum()) * voxel_cc, 4),
+            "epidural_cc": round(int((mine & in_canal).sum()) * voxel_cc, 4) if canals else None,
+            "farthest_from_bone_mm": round(float(distances[index, mine].max()), 1),
+        }
+    return result

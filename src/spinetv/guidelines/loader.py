@@ -135,6 +135,9 @@ _PARAMETER_SPECS: Mapping[str, _ParameterSpec] = MappingProxyType({
     # counts as involved [lib]: keeps a contour's edge grazing a sector from deciding it, so
     # the decision does not follow the CT's voxel size (spinetv.guidelines.involvement).
     "min_penetration_mm": _ParameterSpec(float, 3.0, 0.0, 10.0),
+    # A GTV that involves no sector at any level (purely epidural or paraspinal) is handled as
+    # involving the sectors whose bone lies within this gap (mm, voxel to voxel) of it [lib].
+    "abutting_mm": _ParameterSpec(float, 2.0, 0.0, 10.0),
     # Slack (mm) across the body's mid-sagittal plane for a lateralized body lesion [lib].
     "midline_tolerance_mm": _ParameterSpec(float, 2.0, 0.0),
     # Fraction of the body the GTV must fill to count as diffuse [lib].
