@@ -262,10 +262,13 @@ def test_junk_without_preamble_is_still_refused(tmp_path: Path) -> None:
 # ---- found by the fuzz harness ---------------------------------------------------------------
 
 
-def test_dcm_file_cut_inside_its_preamble_is_named(series: SeriesReference, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", [101, 180])  # in the preamble; in the file meta
+def test_dcm_file_cut_before_its_data_set_is_named(
+    series: SeriesReference, tmp_path: Path, cut: int
+) -> None:
     folder = _copy_series(series, tmp_path / "ct")
     victim = folder / series.paths[0].name
-    victim.write_bytes(victim.read_bytes()[:101])  # no "DICM" left: it used to vanish silently
+    victim.write_bytes(victim.read_bytes()[:cut])  # it used to vanish from the series silently
     with pytest.raises(DicomInputError, match=rf"{victim.name}: damaged DICOM file"):
         read_dicom_series(folder)
     (folder / "README.txt").write_text("not DICOM, and not named as DICOM")

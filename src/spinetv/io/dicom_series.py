@@ -601,7 +601,10 @@ def _read_header(path: Path) -> _Header | None:
             modality = _raw_text(ds, "Modality").upper()
             meta_class = _raw_text(meta, "MediaStorageSOPClassUID")
             sop_class = _raw_text(ds, "SOPClassUID") or meta_class
-            if not modality and not sop_class and path.name.lower().endswith(_DICOM_SUFFIXES):
+            named_dicom = path.name.lower().endswith(_DICOM_SUFFIXES)
+            if (not modality and not sop_class and named_dicom) or (
+                len(ds) == 0 and (named_dicom or _has_dicm_magic(path))
+            ):
                 raise DicomInputError(
                     f"{path}: damaged DICOM file, no DICOM data set found in its {file_size} "
                     "bytes (empty or truncated?)"
