@@ -928,6 +928,11 @@ def list_series(
     -------
     list of SeriesSummary
         One per SeriesInstanceUID, ordered by SeriesNumber then UID.
+
+    Raises
+    ------
+    DicomInputError
+        No image file is found (the message says why), or a file is damaged.
     """
     _, groups = _scan(source)
     summaries = [_summary(uid, members) for uid, members in groups.items()]
@@ -1187,8 +1192,10 @@ def read_dicom_series(
     Parameters
     ----------
     source : path-like or iterable of path-like
-        A folder (its files, not sub-folders), one file, or a list of files. Non-DICOM files
-        and non-image objects (RTSTRUCT, RTPLAN...) are ignored.
+        A folder (its files, not sub-folders), one file, a list of files, or a DICOMDIR (the
+        file, or a folder holding one and no image files: the IMAGE records it lists are
+        read). Non-DICOM files and non-image objects (RTSTRUCT, RTPLAN...) are ignored; files
+        without preamble or file meta are read as raw data sets.
     series_uid : str, optional
         The SeriesInstanceUID to read when several series are present.
 
@@ -1203,9 +1210,14 @@ def read_dicom_series(
     Raises
     ------
     DicomInputError
-        No image data; several series and no ``series_uid``; an enhanced multi-frame image;
-        mixed orientations, pixel spacing or size; duplicate slice positions; gantry tilt;
-        uneven slice spacing (a missing slice). The message names the folder and files.
+        No image data (the message says why: series in sub-folders, only non-image files);
+        several series and no ``series_uid``; an enhanced multi-frame image; mixed
+        orientations, pixel spacing or size; duplicate slice positions; gantry tilt; uneven
+        slice spacing (a missing slice); a damaged or truncated file: a header that does not
+        parse, a ``.dcm`` file or a file with the DICM prefix holding no data set, pixel data
+        shorter than Rows x Columns x samples x BitsAllocated announce, or encapsulated pixel
+        data without their end (checked from element lengths, without decoding). The message
+        names the folder and files.
 
     Notes
     -----
