@@ -20,6 +20,7 @@ __all__ = [
     "SpinetvWarning",
     "RtstructWarning",
     "GeometryWarning",
+    "AnatomyWarning",
 ]
 
 
@@ -73,3 +74,7 @@ class RtstructWarning(SpinetvWarning):
 
 class GeometryWarning(SpinetvWarning):
     """A tolerated geometric problem (a margin reaching the image edge...)."""
+
+
+class AnatomyWarning(SpinetvWarning):
+    """A level labelled by a fallback, outside the usual anatomy, or left out as not needed."""

@@ -12,17 +12,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spinetv.anatomy.canal import derive_canal
+from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order
+from spinetv.anatomy.quality import LevelQuality, assess_level
 from spinetv.anatomy.sacrum import (
     derive_sacral_canal,
     derive_sacral_foramina,
-    label_sacral_segment,
     split_sacrum,
 )
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
-from spinetv.errors import AnatomyError
-from spinetv.geometry.booleans import overlap_cc, union
+from spinetv.errors import AnatomyError, AnatomyWarning
+from spinetv.geometry.booleans import overlap_cc, subtract, union
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand, round_to_grid
 from spinetv.geometry.mask import Mask
@@ -138,6 +138,11 @@ class PlanOptions:
         is approximated by the spinal canal from this far below the target to this far above
         it (stopping at the protocol's level), in mm. Default 6, the cord-volume extent of
         Ryu / RTOG 0631 [lib].
+    derived_canal_safety_mm : float
+        PTV_Eval excludes a derived (not contoured) spinal or sacral canal grown by this much
+        into soft tissue, mm [lib]: the derived wall is uncertain by about a voxel, and PTV_Eval
+        must never hold canal. Default 1.5 (measured on the phantoms: no true-canal voxel lies
+        farther than 1.0 mm from the derived canal). 0 uses the derived canal as is.
     """
 
     protocol: str | Protocol = "sib-sbrt-2025"
@@ -150,6 +155,7 @@ class PlanOptions:
     margin_tolerance_mm: float = 0.25
     max_refinement: int = 8
     derived_thecal_sac_extent_mm: float = 6.0
+    derived_canal_safety_mm: float = 1.5
 
     def resolved_protocol(self) -> Protocol:
         """The protocol value."""
@@ -160,7 +166,28 @@ class PlanOptions:
 
 @dataclass(frozen=True)
 class SectorResult:
-    """Sectors of the candidate levels and the canal structures derived on the way."""
+    """Sectors of the candidate levels and the canal structures derived on the way.
+
+    Parameters
+    ----------
+    by_level : mapping of str to VertebraSectors
+        The labelled levels, top to bottom.
+    canal : Mask or None
+        The spinal canal (contoured, or derived over the levels and their neighbours).
+    canal_methods : mapping of str to str
+        How the canal was found at each labelled level.
+    sacral_canal, sacral_foramina : Mask or None
+        Contoured or derived (only for a sacral target).
+    sacral_segments : mapping of str to Mask
+        S1..S5 as split (or given).
+    quality : mapping of str to LevelQuality
+        Frame, canal and plausibility checks of each labelled level.
+    unlabelled : mapping of str to str
+        Levels asked for that could not be labelled (not needed by the target), with the
+        reason; neighbours whose canal could not be found are named here too.
+    canal_result, sacral_canal_result : CanalResult or None
+        The derivations (cross-sections per level), for prolonging the canal under a PTV.
+    """
 
     by_level: Mapping[str, VertebraSectors]
     canal: Mask | None
@@ -168,6 +195,10 @@ class SectorResult:
     sacral_canal: Mask | None
     sacral_foramina: Mask | None
     sacral_segments: Mapping[str, Mask]
+    quality: Mapping[str, LevelQuality] = field(default_factory=dict)
+    unlabelled: Mapping[str, str] = field(default_factory=dict)
+    canal_result: CanalResult | None = None
+    sacral_canal_result: CanalResult | None = None
 
 
 @dataclass(frozen=True)
@@ -256,13 +287,35 @@ def label_case_sectors(
     levels: Collection[str],
     *,
     options: SectorOptions | None = None,
+    required: Collection[str] | None = None,
 ) -> SectorResult:
     """Sectors of ``levels`` (canonical names; sacral segments "S1".."S5" included).
 
     The spinal canal is derived once over the levels and their neighbours (or taken as
     contoured); the sacral canal and foramina likewise over the sacral segments.
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+        The case.
+    levels : collection of str
+        The levels to label.
+    options : SectorOptions, optional
+        Tunables.
+    required : collection of str, optional
+        The levels the target needs (default: all of ``levels``). A level outside it that
+        cannot be labelled, or whose labels fail a plausibility check, is a warning and a note
+        (``unlabelled``, ``quality``); a required one is an :class:`AnatomyError`, as is a
+        required level whose labels fail a check of severity "error". Neighbours only inform
+        the canal and never block.
+
+    Raises
+    ------
+    AnatomyError
+        When a required level cannot be labelled or its labels cannot be trusted.
     """
     opts = options or SectorOptions()
+    must = set(levels if required is None else required)
     spinal = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
     segments = _sacral_segments(anatomy)
     wanted_spinal = [lv for lv in levels if lv in spinal]
@@ -272,51 +325,119 @@ def label_case_sectors(
         raise AnatomyError(f"no vertebra for level(s) {', '.join(unknown)}")
 
     by_level: dict[str, VertebraSectors] = {}
-    canal_methods: dict[str, str] = {}
+    quality: dict[str, LevelQuality] = {}
+    unlabelled: dict[str, str] = {}
     canal_mask: Mask | None = anatomy.canal
+    canal_result: CanalResult | None = None
     if wanted_spinal:
-        neighbours = _with_neighbours(wanted_spinal, spinal)
-        canal = derive_canal(
+        canal_result = derive_canal(
             spinal,
             cord=anatomy.cord,
             contoured=anatomy.canal,
-            levels=neighbours,
+            levels=_with_neighbours(wanted_spinal, spinal),
+            required=[lv for lv in wanted_spinal if lv in must],
             options=opts.canal,
         )
-        canal_mask = canal.mask
-        for lv in wanted_spinal:
-            by_level[lv] = label_sectors(
-                spinal[lv],
-                canal=canal,
-                cord=anatomy.cord,
-                level=lv,
-                neighbours=spinal,
-                options=opts,
-            )
-            canal_methods[lv] = by_level[lv].canal_method
+        canal_mask = canal_result.mask
+        _label_levels(
+            wanted_spinal, spinal, canal_result, must, opts, by_level, quality, unlabelled,
+            neighbours=spinal,
+        )
 
     sacral_canal = anatomy.sacral_canal
     foramina = anatomy.sacral_foramina
+    sacral_result: CanalResult | None = None
     # The sacral canal is derived only for a sacral target: a lumbar plan must not fail on a
     # sacrum far from the lesion.
     if segments and wanted_sacral:
-        sacral = derive_sacral_canal(
+        sacral_result = derive_sacral_canal(
             segments,
             cord=anatomy.thecal_sac or anatomy.cord,
             contoured=anatomy.sacral_canal,
             neighbours=spinal,
+            required=[lv for lv in wanted_sacral if lv in must],
             options=opts.canal,
         )
-        sacral_canal = sacral.mask
+        sacral_canal = sacral_result.mask
         if foramina is None:
-            foramina = derive_sacral_foramina(segments, sacral.mask)
-        for lv in wanted_sacral:
-            by_level[lv] = label_sacral_segment(
-                segments[lv], level=lv, canal=sacral, neighbours=spinal, options=opts
-            )
-            canal_methods[lv] = by_level[lv].canal_method
+            foramina = derive_sacral_foramina(segments, sacral_result.mask)
+        _label_levels(
+            wanted_sacral, segments, sacral_result, must, opts, by_level, quality, unlabelled,
+            neighbours=spinal,
+        )
+    for result in (canal_result, sacral_result):
+        if result is None:
+            continue
+        for lv, reason in result.unresolved.items():
+            if lv not in unlabelled:
+                unlabelled[lv] = f"canal not found (neighbour only, not needed): {reason}"
+                warnings.warn(
+                    f"{lv}: {unlabelled[lv]}", AnatomyWarning, stacklevel=2
+                )
     ordered = {lv: by_level[lv] for lv in _ordered(by_level)}
-    return SectorResult(ordered, canal_mask, canal_methods, sacral_canal, foramina, segments)
+    canal_methods = {lv: r.canal_method for lv, r in ordered.items()}
+    return SectorResult(
+        ordered,
+        canal_mask,
+        canal_methods,
+        sacral_canal,
+        foramina,
+        segments,
+        {lv: quality[lv] for lv in ordered},
+        {lv: unlabelled[lv] for lv in _ordered(unlabelled)},
+        canal_result,
+        sacral_result,
+    )
+
+
+def _label_levels(
+    wanted: list[str],
+    masks: Mapping[str, Mask],
+    canal: CanalResult,
+    must: set[str],
+    options: SectorOptions,
+    by_level: dict[str, VertebraSectors],
+    quality: dict[str, LevelQuality],
+    unlabelled: dict[str, str],
+    *,
+    neighbours: Mapping[str, Mask],
+) -> None:
+    """Label each wanted level on the derived canal and check it (fills the three dicts).
+
+    A level that fails is an error when needed (``must``), else a warning and a note.
+    """
+    for lv in wanted:
+        if lv in canal.unresolved:
+            unlabelled[lv] = f"canal not found: {canal.unresolved[lv]}"
+            warnings.warn(f"{lv} not labelled (not needed by the target): "
+                          f"{unlabelled[lv]}", AnatomyWarning, stacklevel=3)
+            continue
+        try:
+            result = label_sectors(
+                masks[lv], canal=canal, level=lv, neighbours=neighbours, options=options
+            )
+        except AnatomyError as error:
+            if lv in must:
+                raise
+            unlabelled[lv] = str(error)
+            warnings.warn(f"{lv} not labelled (not needed by the target): {error}",
+                          AnatomyWarning, stacklevel=3)
+            continue
+        checked = assess_level(
+            result,
+            section=canal.cross_sections.get(lv),
+            frame_source=canal.axis_source.get(lv),
+        )
+        if not checked.trusted and lv in must:
+            raise AnatomyError(
+                f"{lv}: the sectors cannot be trusted ("
+                + "; ".join(c.describe() for c in checked.failed)
+                + "); contour the spinal canal or the cord, or check the vertebra's contour"
+            )
+        for line in checked.flags():
+            warnings.warn(line, AnatomyWarning, stacklevel=3)
+        by_level[lv] = result
+        quality[lv] = checked
 
 
 def _with_neighbours(levels: list[str], available: Mapping[str, Mask]) -> list[str]:
@@ -550,14 +671,24 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             raise AnatomyError(
                 f"PTV_Eval needs {', '.join(missing)}, which is neither contoured nor derivable"
             )
-        evaluation = make_ptv_eval(ptv.mask, [(n, available[n]) for n in names])
+        exclusions = dict(available)
+        prolonged = _canal_exclusions(
+            ptv.mask,
+            sectors,
+            anatomy,
+            factor,
+            exclusions,
+            follow_mm=opts.sector_options.canal.follow_mm,
+            safety_mm=opts.derived_canal_safety_mm,
+        )
+        evaluation = make_ptv_eval(ptv.mask, [(n, exclusions[n]) for n in names])
         add(
             rule.name,
             evaluation.mask,
             RoiType.PTV,
             (255, 0, 255),
             evaluation.steps,
-            {"source": rule.source},
+            {"source": rule.source, "canal_exclusion": prolonged},
             ptv.clipped_sides,
         )
 
@@ -675,6 +806,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             "candidate_reach_mm": CANDIDATE_REACH_MM,
             "margin_tolerance_mm": opts.margin_tolerance_mm,
             "derived_thecal_sac_extent_mm": opts.derived_thecal_sac_extent_mm,
+            "derived_canal_safety_mm": opts.derived_canal_safety_mm,
             "planning_grid": {
                 "in_plane_refinement": factor,
                 "pixel_mm": [planning_grid.spacing_mm[1], planning_grid.spacing_mm[2]],
@@ -698,6 +830,53 @@ def _level_pool(anatomy: Anatomy) -> dict[str, Mask]:
     pool = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
     pool.update(_sacral_segments(anatomy))
     return pool
+
+
+def _canal_exclusions(
+    ptv: Mask,
+    sectors: SectorResult,
+    anatomy: Anatomy,
+    factor: int,
+    exclusions: dict[str, Mask],
+    *,
+    follow_mm: float,
+    safety_mm: float,
+) -> dict[str, str]:
+    """The derived canals as PTV_Eval excludes them (updates ``exclusions`` in place).
+
+    Where no neighbouring level was derived, the PTV reaches past the end vertebra by its
+    margin: the canal there is the end level's prism prolonged along its own axis. A derived
+    canal is then grown by ``safety_mm`` into soft tissue (not bone), since its wall is
+    uncertain by about a voxel. A contoured canal is used as is. Returns what was done, per
+    canal and level, for the report.
+    """
+    done: dict[str, str] = {}
+    pool = {**dict(anatomy.vertebrae), **dict(sectors.sacral_segments)}
+    for name, result, contoured in (
+        ("SpinalCanal", sectors.canal_result, anatomy.canal),
+        ("SacralCanal", sectors.sacral_canal_result, anatomy.sacral_canal),
+    ):
+        if result is None or name not in exclusions or contoured is not None:
+            continue
+        canal = result.mask
+        if result.cross_sections:
+            canal, changed = extend_canal_to(result, ptv, pool, follow_mm=follow_mm)
+            for level, (below, above) in changed.items():
+                done[f"{name} {level}"] = (
+                    f"prolonged along {level}'s own axis under the PTV: {below:.1f} mm below, "
+                    f"{above:.1f} mm above its bone (no neighbouring level derived there)"
+                )
+        refined = refine_in_plane(canal, factor)
+        if safety_mm > 0:
+            grown = expand(refined, Margin.isotropic(safety_mm), name=name)
+            bone = [refine_in_plane(m, factor) for m in pool.values()]
+            refined = subtract(grown, *bone) if bone else grown
+            done[name] = (
+                f"derived {name} grown by {safety_mm:g} mm into soft tissue for the exclusion "
+                "(derived_canal_safety_mm)"
+            )
+        exclusions[name] = refined
+    return done
 
 
 def _available_masks(anatomy: Anatomy, sectors: SectorResult) -> dict[str, Mask]:

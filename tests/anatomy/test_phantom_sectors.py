@@ -16,6 +16,7 @@ from _anatomy_synthetic import dice
 
 from spinetv.anatomy.canal import derive_canal
 from spinetv.anatomy.sectors import label_spine
+from spinetv.geometry.margins import Margin, expand
 
 phantom = pytest.importorskip("spinetv.phantom")
 
@@ -38,10 +39,11 @@ CONTOURED_MIN = 0.95
 # measures its walls where the bone bounds the canal and reaches 0.966.
 CONTOURED_MIN_C2 = 0.88
 DERIVED_MIN = 0.95
-# Canal Dice, derived vs the phantom's, middle 10 mm of each level (measured: 1.000 straight,
-# >= 0.972 cervical, >= 0.933 lordosis 30 deg, >= 0.810 sacral).
-CANAL_MIN_STRAIGHT = 0.99
-CANAL_MIN = {"cervical": 0.95, "lordosis30": 0.9, "sacral": 0.78}
+# Canal Dice, derived vs the phantom's, middle 10 mm of each level. The derived canal is grown
+# by one voxel where no bone bounds it, so that it holds the whole true canal (PTV_Eval must
+# never keep canal); measured >= 0.96 on every mobile level, >= 0.82 sacral.
+CANAL_MIN = 0.95
+CANAL_MIN_SACRAL = 0.80
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -82,7 +84,6 @@ def test_derived_canal_is_the_phantoms_canal(case: tuple[str, object]) -> None:
     # it again, over the middle 10 mm of each level. A straight prism along a curved canal is
     # narrower by the sagitta (lordosis, and the thin, kyphotic sacral canal).
     name, truth = case
-    floor = CANAL_MIN.get(name, CANAL_MIN_STRAIGHT)
     derived = derive_canal(truth.vertebrae, cord=truth.cord)  # type: ignore[attr-defined]
     for level, vertebra in truth.vertebrae.items():  # type: ignore[attr-defined]
         box = vertebra.box
@@ -93,4 +94,13 @@ def test_derived_canal_is_the_phantoms_canal(case: tuple[str, object]) -> None:
         mine = derived.mask.in_box(box) & middle
         theirs = truth.canal.in_box(box) & middle  # type: ignore[attr-defined]
         overlap = 2.0 * float((mine & theirs).sum()) / float(mine.sum() + theirs.sum())
-        assert overlap >= floor, f"{level}: canal Dice {overlap:.3f}"
+        sacral = level.startswith("S")
+        assert overlap >= (CANAL_MIN_SACRAL if sacral else CANAL_MIN), (
+            f"{level}: canal Dice {overlap:.3f}"
+        )
+        if not sacral:
+            # PTV_Eval excludes the derived canal grown by derived_canal_safety_mm (1.5 mm):
+            # the true canal lies within it.
+            grown = expand(derived.mask, Margin.isotropic(1.5)).in_box(box) & middle
+            missed = int((theirs & ~grown).sum())
+            assert missed == 0, f"{level}: {missed} voxels of the true canal left out"

@@ -12,7 +12,7 @@ vertebra's height.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +29,7 @@ __all__ = [
     "CanalResult",
     "ProjectedCanal",
     "derive_canal",
+    "extend_canal_to",
     "project_canal",
     "prism_box",
     "METHOD_CONTOURED",
@@ -73,6 +74,19 @@ class CanalOptions:
         that neighbouring levels meet across the disc. Default 3 mm.
     cord_margin_mm : float
         Margin around the cord for the last-resort "estimated from cord" canal, in mm.
+    wide_search_deg, wide_search_coronal_deg : float
+        Where neither cord nor neighbours give the axis, or the axis they give shows no closed
+        ring, the projection axis is searched on the vertebra's own bone within this many
+        degrees of it, sagittally (lordosis, kyphosis, the sacrum's turn) and coronally
+        (scoliosis), by 15 degrees then refined to 2 degrees. 0 disables. Defaults 50 and
+        30: L5 and S1 lean up to about 45 degrees in lordosis.
+    follow_mm : float
+        How far beyond the vertebra's narrowest canal cross-section (the projected hole) the
+        canal may follow the bone slab by slab, mm: a canal wider between the pedicles than
+        at the facets, or curving within the vertebra, is found up to its bony wall. Where the
+        ring is open in a slab, the canal stops this far beyond the hole. 0 gives a straight
+        prism. Default 1 (measured: no voxel of the phantoms' canals left out, and 11% more
+        volume than the canal of an independently built column, Dice 0.90).
     """
 
     max_gap_mm: float = 8.0
@@ -82,11 +96,15 @@ class CanalOptions:
     pixel_mm: float | None = None
     extend_mm: float = 3.0
     cord_margin_mm: float = 3.0
+    wide_search_deg: float = 50.0
+    wide_search_coronal_deg: float = 30.0
+    follow_mm: float = 1.0
 
     def __post_init__(self) -> None:
         for name in (
             "max_gap_mm", "min_area_mm2", "min_sacral_area_mm2", "axis_search_deg",
-            "extend_mm", "cord_margin_mm",
+            "extend_mm", "cord_margin_mm", "wide_search_deg", "wide_search_coronal_deg",
+            "follow_mm",
         ):
             if getattr(self, name) < 0:
                 raise AnatomyError(f"CanalOptions.{name} must be >= 0, got {getattr(self, name)}")
@@ -139,6 +157,20 @@ class ProjectedCanal:
         result[inside] = self.hole[i[inside], j[inside]]
         return result
 
+    def grown(self, distance_mm: float) -> ProjectedCanal:
+        """The same section with its hole grown by ``distance_mm`` (mm, Euclidean)."""
+        pad = int(np.ceil(distance_mm / self.pixel_mm)) + 1
+        if distance_mm <= 0:
+            return self
+        padded = np.pad(self.hole, pad)
+        within = ndimage.distance_transform_edt(~padded) * self.pixel_mm <= distance_mm + 1e-9
+        return replace(
+            self,
+            hole=np.asarray(within),
+            lr0_mm=self.lr0_mm - pad * self.pixel_mm,
+            ap0_mm=self.ap0_mm - pad * self.pixel_mm,
+        )
+
     def hole_points_lps(self) -> NDArray[np.float64]:
         """LPS mm centres of the hole's pixels, placed at the vertebra's mid-height."""
         ij = np.argwhere(self.hole).astype(np.float64)
@@ -188,6 +220,10 @@ class CanalResult:
         The projected canal cross-section of each derived level, before neighbouring bone is
         removed (so C1's ring keeps the space of the dens); sector labelling measures the canal
         walls on it.
+    extension_mm : dict of str to (float, float)
+        How far each derived level's prism reaches below and above its bone, mm.
+    unresolved : dict of str to str
+        Levels asked for but not required whose canal could not be found, with the reason.
     """
 
     mask: Mask
@@ -197,6 +233,8 @@ class CanalResult:
     bridged_gap_mm: dict[str, float] = field(default_factory=dict)
     axis_source: dict[str, str] = field(default_factory=dict)
     cross_sections: dict[str, ProjectedCanal] = field(default_factory=dict)
+    extension_mm: dict[str, tuple[float, float]] = field(default_factory=dict)
+    unresolved: dict[str, str] = field(default_factory=dict)
 
 
 def _sort_levels(levels: Collection[str]) -> list[str]:
@@ -267,6 +305,29 @@ def _si_axis_estimate(
     return (direction if direction[2] > 0 else -direction), "neighbours"
 
 
+def _closed(distance_to_bone: NDArray[np.float64], radius_px: int) -> NDArray[np.bool_]:
+    """Morphological closing of the bone by a disk of ``radius_px`` pixels (as :func:`_disk`),
+    from the bone's distance map: two Euclidean distance transforms in place of two passes of
+    a growing structuring element."""
+    reach = float(np.sqrt(radius_px**2 + 0.5))
+    dilated = distance_to_bone <= reach
+    return np.asarray(ndimage.distance_transform_edt(dilated) > reach)
+
+
+def _enclosed(bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Background pixels not connected (4-connectivity) to the image border: the holes."""
+    labels, count = ndimage.label(~bone)
+    if count == 0:
+        return np.zeros_like(bone)
+    border = np.unique(
+        np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    )
+    outside = np.zeros(count + 1, dtype=bool)
+    outside[border] = True
+    outside[0] = True
+    return np.asarray(~outside[labels])
+
+
 def _disk(radius_px: int) -> NDArray[np.bool_]:
     r = np.arange(-radius_px, radius_px + 1)
     return np.asarray((r[:, None] ** 2 + r[None, :] ** 2) <= radius_px**2 + 0.5)
@@ -330,6 +391,7 @@ def project_canal(
     frame: LocalFrame | None = None,
     seed_lps: NDArray[np.float64] | None = None,
     points_lps: NDArray[np.float64] | None = None,
+    allow_arch: bool = True,
 ) -> ProjectedCanal | None:
     """Find the canal cross-section of one vertebra by projecting it along ``si_axis``.
 
@@ -354,6 +416,9 @@ def project_canal(
     points_lps : ndarray, shape (n, 3), optional
         The vertebra's voxel centres (``vertebra.points_lps()``) when already at hand, so
         that trying several axes does not recompute them.
+    allow_arch : bool
+        Fall back on the arch estimate when no ring closes (default True; the axis search
+        scores closed rings only).
 
     Returns
     -------
@@ -409,19 +474,17 @@ def project_canal(
     )
     min_pixels = int(np.ceil(min_area / pixel**2))
     seeded_method = METHOD_CORD_RING if seed is not None else METHOD_RING
+    distance_to_bone = ndimage.distance_transform_edt(~projection)
     for radius in range(max_radius + 1):
-        closed = (
-            projection
-            if radius == 0
-            else ndimage.binary_closing(projection, structure=_disk(radius))
-        )
-        holes = ndimage.binary_fill_holes(closed) & ~closed
-        hole = _pick_hole(holes, min_pixels, seed, projection)
+        closed = projection if radius == 0 else _closed(distance_to_bone, radius)
+        hole = _pick_hole(_enclosed(closed), min_pixels, seed, projection)
         if hole is not None:
             return ProjectedCanal(
                 frame, hole, lr0, ap0, pixel, si_range, seeded_method,
                 float(2 * radius * pixel), axis_source, wall_offset,
             )
+    if not allow_arch:
+        return None
     hole = _arch_estimate(projection, max_radius, min_pixels, seed, lr0, pixel)
     if hole is not None:
         return ProjectedCanal(
@@ -443,6 +506,87 @@ def _tilted(
     )
 
 
+def _surface_points(vertebra: Mask) -> NDArray[np.float64]:
+    """LPS centres of the vertebra's boundary voxels.
+
+    A solid's projection along any direction is the projection of its boundary (every line
+    through the solid meets its surface), so the axis search projects the shell only: a
+    quarter of the voxels or fewer, and the same holes.
+    """
+    inner = ndimage.binary_erosion(vertebra.box_array)
+    shell = vertebra.box_array & ~inner
+    ijk = np.argwhere(shell) + np.asarray(vertebra.box.start)
+    return vertebra.grid.index_to_lps(ijk)
+
+
+def _ring_score(result: ProjectedCanal | None) -> float:
+    """How well a projection sees through the canal: the hole's area (mm^2), lowered by 3% per
+    mm of ring gap bridged; -1 when no ring closed. Projecting along the canal sees through
+    it widest; a tilted projection narrows the hole and soon closes it."""
+    if result is None or result.method not in (METHOD_RING, METHOD_CORD_RING):
+        return -1.0
+    area = float(result.hole.sum()) * result.pixel_mm**2
+    return area * max(0.0, 1.0 - 0.03 * result.bridged_gap_mm)
+
+
+def _search_axis(
+    vertebra: Mask,
+    centre_axis: NDArray[np.float64],
+    cord: Mask | None,
+    options: CanalOptions,
+    level: str,
+    *,
+    sagittal_deg: float,
+    coronal_deg: float,
+    step_deg: float,
+) -> tuple[NDArray[np.float64], float]:
+    """The direction within a cone around ``centre_axis`` whose projection shows the widest
+    closed canal, searched on the bone's shell at a coarse pixel then refined by halving the
+    step down to 1 degree. Returns the direction and its score (-1 when no ring closed)."""
+    shell = _surface_points(vertebra)
+    # Coarse pixels and small bridges: enough to tell where the ring is seen through.
+    coarse = replace(
+        options,
+        pixel_mm=max(options.pixel_mm or 0.0, 0.5 * sorted(vertebra.grid.spacing_mm)[1], 1.5),
+        max_gap_mm=min(options.max_gap_mm, 4.0),
+    )
+    base = patient_frame(np.zeros(3), centre_axis)
+
+    def score(axis: NDArray[np.float64], opts: CanalOptions) -> float:
+        try:
+            result = project_canal(
+                vertebra, axis, cord=cord, options=opts, level=level, points_lps=shell,
+                allow_arch=False,
+            )
+        except AnatomyError:
+            return -1.0
+        return _ring_score(result)
+
+    def turned(sag: float, cor: float) -> NDArray[np.float64]:
+        return _tilted(_tilted(centre_axis, base.lr_axis, sag), base.ap_axis, cor)
+
+    best_angles = (0.0, 0.0)
+    best_score = score(centre_axis, coarse)
+    n_sagittal, n_coronal = round(sagittal_deg / step_deg), round(coronal_deg / step_deg)
+    sagittal = step_deg * np.arange(-n_sagittal, n_sagittal + 1)
+    coronal = step_deg * np.arange(-n_coronal, n_coronal + 1)
+    for sag in sagittal:
+        for cor in coronal:
+            value = score(turned(float(sag), float(cor)), coarse)
+            if value > best_score:
+                best_score, best_angles = value, (float(sag), float(cor))
+    step = 0.5 * step_deg
+    while step >= 1.5 and best_score > 0:
+        centre = best_angles
+        for d_sag, d_cor in ((-step, 0.0), (step, 0.0), (0.0, -step), (0.0, step)):
+            angles = (centre[0] + d_sag, centre[1] + d_cor)
+            value = score(turned(*angles), coarse)
+            if value > best_score:
+                best_score, best_angles = value, angles
+        step *= 0.5
+    return turned(*best_angles), best_score
+
+
 def _best_projection(
     vertebra: Mask,
     si_axis: NDArray[np.float64],
@@ -451,23 +595,38 @@ def _best_projection(
     level: str,
     source: str,
 ) -> ProjectedCanal | None:
-    """Project along ``si_axis``; without a cord, also along nearby tilts, keep the widest."""
+    """Project along ``si_axis``; without a cord, also along nearby tilts, keep the widest.
+
+    Without cord or neighbours (``source`` "patient"), or where the estimated axis shows no
+    closed ring (neighbours that disagree, a sacrum turning along its length), the axis is
+    searched over a wide cone on the vertebra's own bone (``options.wide_search_deg``
+    sagittally, ``options.wide_search_coronal_deg`` coronally): the canal is the direction
+    the bony ring is seen through widest.
+    """
 
     points = vertebra.points_lps()
 
-    def run(axis: NDArray[np.float64]) -> ProjectedCanal | None:
+    def run(axis: NDArray[np.float64], src: str = source) -> ProjectedCanal | None:
         return project_canal(
-            vertebra, axis, cord=cord, options=options, level=level, axis_source=source,
+            vertebra, axis, cord=cord, options=options, level=level, axis_source=src,
             points_lps=points,
         )
 
-    def area(result: ProjectedCanal | None) -> float:
-        if result is None or result.method != METHOD_RING or result.bridged_gap_mm > 0:
-            return -1.0
-        return float(result.hole.sum())
-
     best = run(si_axis)
-    if source == "cord" or options.axis_search_deg <= 0 or area(best) < 0:
+    if source == "cord" and _ring_score(best) > 0:
+        return best
+    if options.wide_search_deg > 0 and (source == "patient" or _ring_score(best) < 0):
+        axis, found = _search_axis(
+            vertebra, si_axis, cord, options, level,
+            sagittal_deg=options.wide_search_deg,
+            coronal_deg=options.wide_search_coronal_deg,
+            step_deg=15.0,
+        )
+        if found > 0:
+            candidate = run(axis, f"{source}, searched on the bone")
+            if _ring_score(candidate) > _ring_score(best):
+                return candidate
+    if options.axis_search_deg <= 0 or _ring_score(best) < 0:
         return best
     step = 0.5 * options.axis_search_deg
     frame = patient_frame(np.zeros(3), si_axis)
@@ -476,13 +635,10 @@ def _best_projection(
         for deg in (-2 * step, -step, step, 2 * step):
             candidate = run(_tilted(centre, about, deg))
             # A clear gain only: on coarse voxels the hole area jitters by a few pixels.
-            if area(candidate) > _AXIS_GAIN * area(best):
+            if _ring_score(candidate) > _AXIS_GAIN * _ring_score(best):
                 best = candidate
     if best is not None and best.frame.si_axis @ si_axis < np.cos(np.radians(1e-3)):
-        best = ProjectedCanal(
-            best.frame, best.hole, best.lr0_mm, best.ap0_mm, best.pixel_mm, best.si_range_mm,
-            best.method, best.bridged_gap_mm, f"{source}, refined", best.wall_offset_mm,
-        )
+        best = replace(best, axis_source=f"{source}, refined")
     return best
 
 
@@ -528,14 +684,21 @@ def _arch_estimate(
     return None if best is None else np.asarray(labels == best)
 
 
-def prism_box(projected: ProjectedCanal, grid: ImageGrid, extend_mm: float) -> BoundingBox:
-    """The voxel box around the canal prism (a few percent of the vertebra's box)."""
+def prism_box(
+    projected: ProjectedCanal,
+    grid: ImageGrid,
+    extend_mm: float,
+    extend_high_mm: float | None = None,
+) -> BoundingBox:
+    """The voxel box around the canal prism (a few percent of the vertebra's box), reaching
+    ``extend_mm`` below the bone and ``extend_high_mm`` (default the same) above it."""
+    high_mm = extend_mm if extend_high_mm is None else extend_high_mm
     ij = np.argwhere(projected.hole)
     px = projected.pixel_mm
     lr0, ap0 = projected.lr0_mm, projected.ap0_mm
     lr = (lr0 + (ij[:, 0].min() - 1) * px, lr0 + (ij[:, 0].max() + 1) * px)
     ap = (ap0 + (ij[:, 1].min() - 1) * px, ap0 + (ij[:, 1].max() + 1) * px)
-    si = (projected.si_range_mm[0] - extend_mm, projected.si_range_mm[1] + extend_mm)
+    si = (projected.si_range_mm[0] - extend_mm, projected.si_range_mm[1] + high_mm)
     corners = np.array([[a, b, c] for a in lr for b in ap for c in si])
     ijk = grid.lps_to_index(projected.frame.to_lps(corners))
     start = np.clip(np.floor(ijk.min(axis=0)).astype(int) - 1, 0, np.asarray(grid.shape))
@@ -547,16 +710,149 @@ def prism_box(projected: ProjectedCanal, grid: ImageGrid, extend_mm: float) -> B
 
 
 def _extrude(
-    projected: ProjectedCanal, grid: ImageGrid, extend_mm: float
+    projected: ProjectedCanal,
+    grid: ImageGrid,
+    extend_low_mm: float,
+    extend_high_mm: float,
+    bone_lps: NDArray[np.float64] | None = None,
+    follow_mm: float = 0.0,
+    widest_beyond: bool = False,
 ) -> tuple[BoundingBox, NDArray[np.bool_]]:
-    """The canal prism, as a box of the grid and its contents."""
-    box = prism_box(projected, grid, extend_mm)
+    """The canal over one vertebra, as a box of the grid and its contents.
+
+    The projected hole is the canal's narrowest cross-section over the vertebra's height.
+    With ``bone_lps`` and ``follow_mm`` > 0 the canal follows the bone slab by slab (see
+    :func:`_slab_holes`); beyond the bone's SI range it is the hole (towards a neighbour,
+    whose own canal takes over), or with ``widest_beyond`` the widest slab section (prolonged
+    under a PTV where no neighbour shows the canal).
+
+    The hole's pixels lie at least the covering radius of the projected bone lattice from
+    every bone voxel centre, so the voxels of the canal's outermost layer (whose centres lie
+    closer to the bone surface than that) fall just outside it. Each cross-section is
+    therefore grown by one voxel spacing plus half a pixel; the bone itself is removed
+    afterwards, so the growth adds free space only where no bone bounds the canal (at most
+    about one voxel, between the laminae and at the discs).
+    """
+    lattice = sorted(grid.spacing_mm)[1]
+    growth = lattice / np.sqrt(2.0) + 0.5 * projected.pixel_mm
+    outer = projected.grown(growth + follow_mm)
+    box = prism_box(outer, grid, extend_low_mm, extend_high_mm)
     ijk = np.indices(box.shape).reshape(3, -1).T + np.asarray(box.start)
     local = projected.frame.to_local(grid.index_to_lps(ijk))
     low, high = projected.si_range_mm
-    inside = (local[:, 2] >= low - extend_mm) & (local[:, 2] <= high + extend_mm)
-    inside[inside] = projected.contains(local[inside])
+    inside = (local[:, 2] >= low - extend_low_mm) & (local[:, 2] <= high + extend_high_mm)
+    grown = projected.grown(growth)
+    if bone_lps is None or follow_mm <= 0:
+        inside[inside] = grown.contains(local[inside])
+        return box, inside.reshape(box.shape)
+    edges, slabs = _slab_holes(projected, outer, projected.frame.to_local(bone_lps), grid,
+                               growth, follow_mm)
+    within = inside & (local[:, 2] >= low) & (local[:, 2] <= high)
+    beyond = inside & ~within
+    if widest_beyond:
+        # Prolonged past the bone, nothing shows the canal's width: the widest slab section.
+        inside[beyond] = replace(outer, hole=np.asarray(slabs.any(axis=0))).contains(
+            local[beyond]
+        )
+    else:
+        inside[beyond] = grown.contains(local[beyond])
+    points = local[within]
+    slab = np.clip(np.searchsorted(edges, points[:, 2], side="right") - 1, 0, slabs.shape[0] - 1)
+    i = np.rint((points[:, 0] - outer.lr0_mm) / outer.pixel_mm).astype(np.int64)
+    j = np.rint((points[:, 1] - outer.ap0_mm) / outer.pixel_mm).astype(np.int64)
+    ok = (i >= 0) & (i < slabs.shape[1]) & (j >= 0) & (j < slabs.shape[2])
+    hit = np.zeros(points.shape[0], dtype=bool)
+    hit[ok] = slabs[slab[ok], i[ok], j[ok]]
+    inside[within] = hit
     return box, inside.reshape(box.shape)
+
+
+#: Cosine of the widest angle between "away from the hole" and "towards the bone" at which a
+#: free pixel still counts as lying between the two (45 degrees).
+_FACING_COS = float(np.cos(np.radians(45.0)))
+
+
+def _covered(
+    local: NDArray[np.float64], plane: ProjectedCanal, cover_mm: float
+) -> NDArray[np.bool_]:
+    """Pixels of ``plane``'s grid within ``cover_mm`` of the given local points."""
+    image = _rasterise(local, plane.lr0_mm, plane.ap0_mm, plane.pixel_mm, plane.hole.shape)
+    if not image.any():
+        return image
+    return np.asarray(ndimage.distance_transform_edt(~image) * plane.pixel_mm <= cover_mm + 1e-6)
+
+
+def _slab_holes(
+    projected: ProjectedCanal,
+    outer: ProjectedCanal,
+    bone_local: NDArray[np.float64],
+    grid: ImageGrid,
+    growth_mm: float,
+    follow_mm: float,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The canal's cross-section slab by slab along the section's axis.
+
+    The projected hole is the narrowest cross-section; where the canal is wider (a canal that
+    widens between the pedicles, curves, or is met at a slight angle), each slab (the largest
+    voxel spacing thick) takes the free space around the hole up to the bone of that slab and
+    its two neighbours when that bone lies within ``follow_mm`` of the hole: the free pixels
+    whose distances to the hole and to the slab's bone add up to at most ``follow_mm`` (plus a
+    pixel) lie between the two. Where no bone faces the hole in the slab (a foramen, the
+    interlaminar space, a disc) the section stays the hole. Each slab's section is then grown
+    by ``growth_mm`` like the hole (see :func:`_extrude`).
+
+    Returns the slab edges along SI (mm) and the sections, shape (n_slabs, *outer.hole.shape),
+    on ``outer``'s pixel grid.
+    """
+    pixel = outer.pixel_mm
+    shape = outer.hole.shape
+    shift_i = int(round((projected.lr0_mm - outer.lr0_mm) / pixel))
+    shift_j = int(round((projected.ap0_mm - outer.ap0_mm) / pixel))
+    hole = np.zeros(shape, dtype=bool)
+    hi, hj = projected.hole.shape
+    hole[shift_i : shift_i + hi, shift_j : shift_j + hj] = projected.hole
+    hole_distance, hole_nearest = ndimage.distance_transform_edt(~hole, return_indices=True)
+    to_hole = hole_distance * pixel
+    pixel_ij = np.indices(shape).astype(np.float64)
+    outward = pixel_ij - hole_nearest
+    lattice = sorted(grid.spacing_mm)[1]
+    cover_mm = lattice / np.sqrt(2.0)
+    slab_mm = max(grid.spacing_mm)
+    low, high = projected.si_range_mm
+    n_slabs = max(1, int(np.ceil((high - low) / slab_mm)))
+    edges = np.asarray(low + slab_mm * np.arange(n_slabs + 1), dtype=np.float64)
+    edges[-1] = max(edges[-1], high)
+    order = np.argsort(bone_local[:, 2])
+    bone_sorted = bone_local[order]
+    s_sorted = bone_sorted[:, 2]
+    out = np.zeros((n_slabs, *shape), dtype=bool)
+    for k in range(n_slabs):
+        start = np.searchsorted(s_sorted, edges[k] - slab_mm, side="left")
+        stop = np.searchsorted(s_sorted, edges[k + 1] + slab_mm, side="right")
+        own_start = np.searchsorted(s_sorted, edges[k], side="left")
+        own_stop = np.searchsorted(s_sorted, edges[k + 1], side="right")
+        window = _covered(bone_sorted[start:stop], outer, cover_mm)
+        region = hole
+        if window.any():
+            own = _covered(bone_sorted[own_start:own_stop], outer, cover_mm)
+            distance, nearest = ndimage.distance_transform_edt(~window, return_indices=True)
+            to_bone = distance * pixel
+            towards_bone = nearest - pixel_ij
+            facing = np.sum(outward * towards_bone, axis=0) >= _FACING_COS * np.sqrt(
+                np.sum(outward**2, axis=0) * np.sum(towards_bone**2, axis=0)
+            )
+            # Between the hole and the bone of this slab and its neighbours: on the way from
+            # one to the other the two distances add up to the gap between them, and the bone
+            # lies straight on from the hole (not beside an opening of the ring, nor behind:
+            # the outer face of a thin lamina). Only the slab's own bone blocks (a
+            # neighbouring slab's bone would shadow free voxels of this one).
+            between = (to_hole + to_bone <= follow_mm + pixel) & facing
+            candidates = hole | (~own & between)
+            labels, _ = ndimage.label(candidates)
+            touching = np.unique(labels[hole])
+            region = np.isin(labels, touching[touching > 0])
+        out[k] = ndimage.distance_transform_edt(~region) * pixel <= growth_mm + 1e-9
+    return edges, out
 
 
 def _contoured_result(
@@ -585,6 +881,7 @@ def derive_canal(
     cord: Mask | None = None,
     contoured: Mask | None = None,
     levels: Collection[str] | None = None,
+    required: Collection[str] | None = None,
     options: CanalOptions = CanalOptions(),
 ) -> CanalResult:
     """The spinal canal at the given vertebrae.
@@ -601,6 +898,10 @@ def derive_canal(
         A contoured canal; when given it is used as is (method "contoured").
     levels : collection of str, optional
         The levels whose canal is derived (default: all).
+    required : collection of str, optional
+        The levels whose canal must be found (default: all of ``levels``). A level outside
+        it whose canal cannot be found is left out and named in ``unresolved``, so that a
+        neighbour the target does not need never blocks a plan.
     options : CanalOptions
         Tunables.
 
@@ -613,7 +914,8 @@ def derive_canal(
     Raises
     ------
     AnatomyError
-        When no vertebra is given, a vertebra is empty, or no canal can be found at a level.
+        When no vertebra is given, a vertebra is empty, or no canal can be found at a
+        required level.
     GeometryMismatchError
         When the masks are on different grids.
     """
@@ -635,49 +937,198 @@ def derive_canal(
         grid.require_same(contoured.grid, what="contoured spinal canal and vertebrae")
         return _contoured_result(contoured, vertebrae, wanted)
 
-    per_level: dict[str, str] = {}
-    bridged: dict[str, float] = {}
+    required_levels = set(wanted if required is None else required) & set(wanted)
     sources: dict[str, str] = {}
-    centres: list[NDArray[np.float64]] = []
     sections: dict[str, ProjectedCanal] = {}
-    pieces: list[tuple[BoundingBox, NDArray[np.bool_]]] = []
+    unresolved: dict[str, str] = {}
     for level in wanted:
         vertebra = vertebrae[level]
         si_axis, source = _si_axis_estimate(level, vertebra, ordered, vertebrae, cord)
         projected = _best_projection(vertebra, si_axis, cord, options, level, source)
         if projected is None:
-            projected = _cord_estimate(level, vertebra, si_axis, cord, options, source)
+            try:
+                projected = _cord_estimate(level, vertebra, si_axis, cord, options, source)
+            except AnatomyError as error:
+                if level in required_levels:
+                    raise
+                unresolved[level] = str(error)
+                continue
         sources[level] = source
         sections[level] = projected
-    _refine_axes_from_canal(wanted, vertebrae, cord, options, sections, sources)
-    for level in wanted:
-        projected = sections[level]
-        per_level[level] = projected.method
-        bridged[level] = projected.bridged_gap_mm
-        centres.append(projected.centre_lps())
-        pieces.append(_extrude(projected, grid, options.extend_mm))
+    found = [level for level in wanted if level in sections]
+    if not found:
+        raise AnatomyError(
+            "no spinal canal found at any of the levels " + ", ".join(wanted)
+            + "; contour the canal or pass the cord"
+        )
+    _refine_axes_from_canal(found, vertebrae, cord, options, sections, sources)
+    extension = _extensions(found, vertebrae, sections, options.extend_mm)
+    canal = _union_pieces(
+        grid,
+        [
+            _extrude(
+                sections[level], grid, *extension[level],
+                bone_lps=vertebrae[level].points_lps(), follow_mm=options.follow_mm,
+            )
+            for level in found
+        ],
+    )
+    canal_box = canal.box.padded((1, 1, 1), grid.shape)
+    bone = np.zeros(canal_box.shape, dtype=bool)
+    for level in ordered:
+        bone |= vertebrae[level].in_box(canal_box)
+    array = _with_bony_rim(canal.in_box(canal_box), bone)
+    per_level = {level: sections[level].method for level in found}
+    methods = list(dict.fromkeys(per_level.values()))
+    return CanalResult(
+        Mask.from_box(grid, canal_box, array),
+        "; ".join(methods),
+        per_level,
+        np.asarray([sections[lv].centre_lps() for lv in found], dtype=np.float64).reshape(-1, 3),
+        {level: sections[level].bridged_gap_mm for level in found},
+        sources,
+        sections,
+        extension,
+        unresolved,
+    )
 
+
+def _with_bony_rim(canal: NDArray[np.bool_], bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The canal without bone, plus the free voxels that touch both it and the bone.
+
+    Voxel centres decide membership, so along a wall the outermost layer of the canal can
+    fall between the derived cross-section and the bone; a free voxel that touches both
+    (26-connectivity) lies between them and belongs to the canal. Where no bone bounds the
+    canal (a disc, an interlaminar gap) nothing is added.
+    """
+    cube = np.ones((3, 3, 3), dtype=bool)
+    inside = canal & ~bone
+    rim = (
+        ndimage.binary_dilation(inside, structure=cube)
+        & ndimage.binary_dilation(bone, structure=cube)
+        & ~bone
+    )
+    return np.asarray(inside | rim)
+
+
+def _union_pieces(grid: ImageGrid, pieces: list[tuple[BoundingBox, NDArray[np.bool_]]]) -> Mask:
+    """One mask from boxed pieces of the grid."""
     union_box = pieces[0][0]
     for box, _ in pieces[1:]:
         union_box = union_box.union(box)
-    canal = np.zeros(union_box.shape, dtype=bool)
+    array = np.zeros(union_box.shape, dtype=bool)
     for box, piece in pieces:
         target = tuple(
             slice(a - b, c - b) for a, c, b in zip(box.start, box.stop, union_box.start)
         )
-        canal[target] |= piece
-    for level in ordered:
-        canal &= ~vertebrae[level].in_box(union_box)
-    methods = list(dict.fromkeys(per_level[level] for level in wanted))
-    return CanalResult(
-        Mask.from_box(grid, union_box, canal),
-        "; ".join(methods),
-        per_level,
-        np.asarray(centres, dtype=np.float64).reshape(-1, 3),
-        bridged,
-        sources,
-        sections,
+        array[target] |= piece
+    return Mask.from_box(grid, union_box, array)
+
+
+#: Longest extension (mm) of a level's canal prism towards a derived neighbour across the disc.
+_MAX_BRIDGE_MM = 20.0
+
+
+def _extensions(
+    found: list[str],
+    vertebrae: Mapping[str, Mask],
+    sections: Mapping[str, ProjectedCanal],
+    extend_mm: float,
+) -> dict[str, tuple[float, float]]:
+    """How far (mm) each level's prism reaches below and above its bone.
+
+    Towards a contiguous derived neighbour the prism reaches 1 mm into the neighbour's bone
+    (so the two prisms overlap across the disc whatever its height and the angle between
+    them), at least ``extend_mm`` and at most :data:`_MAX_BRIDGE_MM`; an open end reaches
+    ``extend_mm``.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for position, level in enumerate(found):
+        section = sections[level]
+        low_s, high_s = section.si_range_mm
+        reach = [extend_mm, extend_mm]
+        for side, other_position in ((1, position - 1), (0, position + 1)):
+            if not _contiguous(found, position, other_position):
+                continue
+            other = found[other_position]
+            other_s = section.frame.to_local(vertebrae[other].points_lps())[:, 2]
+            gap = float(other_s.min()) - high_s if side == 1 else low_s - float(other_s.max())
+            reach[side] = float(np.clip(gap + 1.0, extend_mm, _MAX_BRIDGE_MM))
+        out[level] = (reach[0], reach[1])
+    return out
+
+
+def extend_canal_to(
+    result: CanalResult,
+    target: Mask,
+    vertebrae: Mapping[str, Mask],
+    *,
+    margin_mm: float = 1.0,
+    follow_mm: float = CanalOptions.follow_mm,
+) -> tuple[Mask, dict[str, tuple[float, float]]]:
+    """The derived canal, its open ends prolonged to cover ``target``'s superior-inferior reach.
+
+    A PTV reaches past the vertebra by its margin; where no neighbouring level was derived
+    the canal prism of the end level is prolonged along that level's own axis, up to
+    ``margin_mm`` past the farthest point of ``target`` (the canal runs on straight over a few
+    millimetres). Returns the canal (bone removed) and, per prolonged level, the new
+    (below, above) reach in mm. A contoured canal is returned as is. ``follow_mm`` is the
+    derivation's :attr:`CanalOptions.follow_mm`: the prolonged part takes the widest of the
+    level's slab sections.
+    """
+    if not result.cross_sections or target.is_empty:
+        return result.mask, {}
+    grid = result.mask.grid
+    points = target.points_lps()
+    changed: dict[str, tuple[float, float]] = {}
+    pieces: list[tuple[BoundingBox, NDArray[np.bool_]]] = []
+    found = list(result.cross_sections)
+    for position, (level, section) in enumerate(result.cross_sections.items()):
+        low, high = result.extension_mm.get(level, (0.0, 0.0))
+        open_below = not _contiguous(found, position, position + 1)
+        open_above = not _contiguous(found, position, position - 1)
+        if not (open_below or open_above):
+            continue
+        local = section.frame.to_local(points)
+        near = section.grown(_TARGET_NEAR_MM).contains(local)
+        if not near.any():
+            continue
+        s = local[near, 2]
+        need_high = float(s.max()) - section.si_range_mm[1] + margin_mm if open_above else 0.0
+        need_low = section.si_range_mm[0] - float(s.min()) + margin_mm if open_below else 0.0
+        new = (max(low, need_low), max(high, need_high))
+        if new != (low, high):
+            changed[level] = new
+            pieces.append(
+                _extrude(
+                    section, grid, *new,
+                    bone_lps=vertebrae[level].points_lps() if level in vertebrae else None,
+                    follow_mm=follow_mm,
+                    widest_beyond=True,
+                )
+            )
+    if not changed:
+        return result.mask, {}
+    canal = _union_pieces(grid, [(result.mask.box, result.mask.box_array), *pieces])
+    array = canal.box_array.copy()
+    for mask in vertebrae.values():
+        array &= ~mask.in_box(canal.box)
+    return Mask.from_box(grid, canal.box, array), changed
+
+
+def _contiguous(levels: list[str], position: int, other_position: int) -> bool:
+    """Whether ``levels[other_position]`` exists and is the anatomical neighbour of
+    ``levels[position]``."""
+    if not 0 <= other_position < len(levels):
+        return False
+    one, other = parse_level(levels[position]), parse_level(levels[other_position])
+    return (
+        one is not None and other is not None and abs(level_order(one) - level_order(other)) == 1
     )
+
+
+#: Target points within this distance (mm) of a level's canal cross-section count as over it.
+_TARGET_NEAR_MM = 15.0
 
 
 def _refine_axes_from_canal(

@@ -185,7 +185,12 @@ def _slice_range_of(box: BoundingBox, grid: ImageGrid) -> tuple[int, int]:
 
 
 def local_frame(
-    vertebra: Mask, canal: Mask, *, iterations: int = 3, level: str | None = None
+    vertebra: Mask,
+    canal: Mask,
+    *,
+    iterations: int = 3,
+    level: str | None = None,
+    axis: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> LocalFrame:
     """The local frame of one vertebra from its canal.
 
@@ -200,6 +205,10 @@ def local_frame(
         Refinements of the AP axis (each re-measures the body from the previous frame).
     level : str, optional
         Level name, for messages.
+    axis : (point, direction), optional
+        The canal's axis at this vertebra (LPS mm and a unit vector) when already known (a
+        derived canal's projection axis through its cross-section's centre); it replaces the
+        line fitted through the canal's slice centroids.
 
     Returns
     -------
@@ -221,7 +230,7 @@ def local_frame(
         raise AnatomyError(f"{name}: the vertebra mask is empty")
     vertebra.grid.require_same(canal.grid, what=f"{name} vertebra and canal")
     slice_range = _slice_range_of(vertebra.box, vertebra.grid)
-    fitted = fit_axis_through_slices(canal, slice_range=slice_range)
+    fitted = axis if axis is not None else fit_axis_through_slices(canal, slice_range=slice_range)
     centroid = vertebra.centroid_lps()
     if fitted is None:
         window = canal.in_box(_slab_box(vertebra.grid, canal.box, slice_range))
@@ -231,8 +240,8 @@ def local_frame(
                 f"(slices {slice_range[0]}..{slice_range[1] - 1}); expected a canal there"
             )
         # One usable slice: the axis is the slice normal.
-        axis = _si_array_axis(vertebra.grid)
-        direction = vertebra.grid.direction[:, axis].copy()
+        normal_axis = _si_array_axis(vertebra.grid)
+        direction = vertebra.grid.direction[:, normal_axis].copy()
         point = _mask_points_in_slices(canal, slice_range).mean(axis=0)
     else:
         point, direction = fitted

@@ -8,7 +8,7 @@ crest (4); the sacral canal and the foramina are separate structures. The segmen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -169,6 +169,7 @@ def derive_sacral_canal(
     cord: Mask | None = None,
     contoured: Mask | None = None,
     neighbours: Mapping[str, Mask] | None = None,
+    required: Collection[str] | None = None,
     options: CanalOptions = CanalOptions(),
 ) -> CanalResult:
     """The sacral canal through the given segments (ring closure per segment).
@@ -183,6 +184,9 @@ def derive_sacral_canal(
         A contoured sacral canal, used as is.
     neighbours : mapping of str to Mask, optional
         Other vertebrae (L5...) that help find the SI direction of the upper segments.
+    required : collection of str, optional
+        Segments whose canal must be found (default all); the others are left out when it
+        cannot be (see :func:`~spinetv.anatomy.canal.derive_canal`).
     options : CanalOptions
         Tunables (the sacral minimum area applies).
 
@@ -197,7 +201,12 @@ def derive_sacral_canal(
             raise AnatomyError(f"{name!r} is not a sacral segment; expected S1..S5")
     vertebrae = {**dict(neighbours or {}), **dict(segments)}
     return derive_canal(
-        vertebrae, cord=cord, contoured=contoured, levels=list(segments), options=options
+        vertebrae,
+        cord=cord,
+        contoured=contoured,
+        levels=list(segments),
+        required=required,
+        options=options,
     )
 
 

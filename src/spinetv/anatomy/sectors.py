@@ -639,8 +639,18 @@ def label_sectors(
     else:
         method = result.per_level.get(key, result.per_level.get(name, result.method))
     section = None if result is None else result.cross_sections.get(key)
+    # A sacral segment's canal curves within it: its axis is fitted through the canal.
+    sacral_level = canonical is not None and is_sacral(canonical)
     frame = local_frame(
-        vertebra, canal_mask, iterations=options.frame_iterations, level=name
+        vertebra,
+        canal_mask,
+        iterations=options.frame_iterations,
+        level=name,
+        axis=(
+            None
+            if section is None or sacral_level
+            else (section.centre_lps(), section.frame.si_axis)
+        ),
     )
     bone = _local_points(vertebra, vertebra.box, frame)
     if section is not None:

@@ -114,7 +114,8 @@ HU: Mapping[str, int] = MappingProxyType(
 _HU_TABLE = np.array(list(HU.values()), dtype=np.int16)
 
 _MAX_LORDOSIS_DEG = 30.0
-_MAX_ROTATION_DEG = 15.0
+_MAX_ROTATION_DEG = 20.0
+_MAX_TILT_DEG = 60.0
 _FAT_LAYER_MM = 15.0
 _MARGIN_MM = 15.0
 _CONUS_TAPER_MM = 20.0
@@ -518,7 +519,9 @@ class _Column:
         return self._interp(s, [float(getattr(self.table[n], attribute)) for n in names], names)
 
 
-def _build_column(levels: tuple[str, ...], lordosis_deg: float, rotation_deg: float) -> _Column:
+def _build_column(
+    levels: tuple[str, ...], lordosis_deg: float, rotation_deg: float, tilt_deg: float = 0.0
+) -> _Column:
     table = spine_table()
     s_centre: dict[str, float] = {}
     s = 0.0
@@ -542,9 +545,9 @@ def _build_column(levels: tuple[str, ...], lordosis_deg: float, rotation_deg: fl
     if mobile:
         span_top, span_bottom = top(mobile[0]), bottom(mobile[-1])
         kappa = math.radians(lordosis_deg) / (span_top - span_bottom)
-        upper = Arc(0.5 * (span_top + span_bottom), np.zeros(3), 0.0, kappa)
+        upper = Arc(0.5 * (span_top + span_bottom), np.zeros(3), math.radians(tilt_deg), kappa)
     else:
-        upper = Arc(junction, np.zeros(3), 0.0, 0.0)
+        upper = Arc(junction, np.zeros(3), math.radians(tilt_deg), 0.0)
     lower = None
     if sacral:
         settings = table.sacrum
@@ -623,6 +626,7 @@ def _check_inputs(
     lordosis_deg: float,
     axial_rotation_deg: float,
     noise_hu: float,
+    tilt_deg: float = 0.0,
 ) -> tuple[tuple[float, float, float], tuple[int, int, int] | None, str]:
     spacing = tuple(float(v) for v in spacing_mm)
     if len(spacing) != 3 or not all(math.isfinite(v) and 0.1 <= v <= 10.0 for v in spacing):
@@ -645,8 +649,10 @@ def _check_inputs(
         raise SpinetvError(f"lordosis_deg: expected -30..30 degrees, got {lordosis_deg!r}")
     if not (math.isfinite(axial_rotation_deg) and abs(axial_rotation_deg) <= _MAX_ROTATION_DEG):
         raise SpinetvError(
-            f"axial_rotation_deg: expected -15..15 degrees, got {axial_rotation_deg!r}"
+            f"axial_rotation_deg: expected -20..20 degrees, got {axial_rotation_deg!r}"
         )
+    if not (math.isfinite(tilt_deg) and abs(tilt_deg) <= _MAX_TILT_DEG):
+        raise SpinetvError(f"tilt_deg: expected -60..60 degrees, got {tilt_deg!r}")
     if not (math.isfinite(noise_hu) and noise_hu >= 0):
         raise SpinetvError(f"noise_hu: expected a standard deviation >= 0 HU, got {noise_hu!r}")
     return spacing, grid_shape, key  # type: ignore[return-value]
@@ -1099,6 +1105,7 @@ def make_spine_phantom(
     orientation: Orientation | str = "HFS",
     lordosis_deg: float = 0.0,
     axial_rotation_deg: float = 0.0,
+    tilt_deg: float = 0.0,
     gtv: GtvSpec | Sequence[GtvSpec] | None = None,
     noise_hu: float = 0.0,
     seed: int = 0,
@@ -1120,8 +1127,13 @@ def make_spine_phantom(
     lordosis_deg : float
         Sagittal curvature over the mobile levels, degrees (-30..30; + lordosis, - kyphosis).
     axial_rotation_deg : float
-        Rotation of the spine about its axis, degrees (-15..15; + turns the vertebral bodies
+        Rotation of the spine about its axis, degrees (-20..20; + turns the vertebral bodies
         towards the patient's left).
+    tilt_deg : float
+        Sagittal tilt of the whole mobile spine, degrees (-60..60): the canal's direction at
+        the middle of the mobile levels leans this far from +z towards posterior (+ as the
+        lower lumbar spine and S1 lean in lordosis). With ``lordosis_deg`` it poses a lone
+        vertebra the way it lies in a patient.
     gtv : GtvSpec or sequence of GtvSpec or None
         Lesions to place.
     noise_hu : float
@@ -1140,6 +1152,7 @@ def make_spine_phantom(
         float(lordosis_deg),
         float(axial_rotation_deg),
         float(noise_hu),
+        float(tilt_deg),
     )
     level_tuple = parse_levels(levels)
     specs: tuple[GtvSpec, ...]
@@ -1151,7 +1164,9 @@ def make_spine_phantom(
         specs = tuple(gtv)
         if not all(isinstance(g, GtvSpec) for g in specs):
             raise SpinetvError("gtv: expected a GtvSpec or a sequence of GtvSpec")
-    column = _build_column(level_tuple, float(lordosis_deg), float(axial_rotation_deg))
+    column = _build_column(
+        level_tuple, float(lordosis_deg), float(axial_rotation_deg), float(tilt_deg)
+    )
     low, high = _content_bounds(column)
     if grid_shape is None:
         extent = high - low  # x, y, z
@@ -1208,6 +1223,7 @@ def make_spine_phantom(
         "spacing_mm": list(spacing),
         "lordosis_deg": float(lordosis_deg),
         "axial_rotation_deg": float(axial_rotation_deg),
+        "tilt_deg": float(tilt_deg),
         "noise_hu": float(noise_hu),
         "seed": int(seed),
     }

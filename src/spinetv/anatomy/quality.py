@@ -1,0 +1,333 @@
+"""How far a level's sectors can be trusted: the frame, the canal and plausibility checks.
+
+Sector labelling can go wrong without failing: a canal taken from the wrong hole, a frame
+turned the wrong way, and the body swallows the arch. Each labelled level is therefore checked
+against what anatomy allows, independently of how the labels were made (in patient
+coordinates and volumes, not in the frame the labels were cut in). A failed check of severity
+``"error"`` means the labels cannot be trusted; one of severity ``"warning"`` means they were
+obtained by a fallback or lie outside the usual range and want a look.
+
+The bounds are the library's choices [lib], set around the proportions of the vertebrae in
+`spinetv.phantom` (Panjabi-type dimensions: body 33-73% of the vertebra, each pedicle 2-8%)
+with room for real anatomy and partial-volume; they are reported with every check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spinetv.anatomy.canal import METHOD_ARCH, METHOD_CORD, ProjectedCanal
+from spinetv.anatomy.levels import is_sacral, parse_level
+from spinetv.anatomy.sectors import VertebraSectors
+
+__all__ = ["QualityCheck", "LevelQuality", "QualityBounds", "assess_level"]
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class QualityBounds:
+    """Plausibility bounds of a labelled level [lib].
+
+    Parameters
+    ----------
+    body_fraction_error : (float, float)
+        Sector 1 as a fraction of the vertebra outside this range: the labels cannot be
+        trusted. Default (0.15, 0.85).
+    body_fraction_usual : (float, float)
+        Outside this range: a warning. Default (0.25, 0.80).
+    max_lr_tilt_deg : float
+        Largest angle between the local left axis and patient left (+x): axial rotation and
+        scoliosis together rarely exceed 40 degrees. Default 55.
+    max_ap_tilt_deg : float
+        Largest angle between the local posterior axis and patient posterior (+y) for C1-L5
+        (lordosis of 45 degrees plus 20 degrees of rotation stays within it). Default 65.
+    max_bridged_gap_mm : float
+        A canal whose bony ring had to be closed across a wider gap is flagged. Default 4.
+    canal_area_mm2 : (float, float)
+        Usual canal cross-section of C1-L5, mm^2 (about 120-350 in adults); outside it a
+        warning. Default (80, 700).
+    pedicle_ratio : float
+        The smaller pedicle below this fraction of the larger: a warning. Default 0.3.
+    """
+
+    body_fraction_error: tuple[float, float] = (0.15, 0.85)
+    body_fraction_usual: tuple[float, float] = (0.25, 0.80)
+    max_lr_tilt_deg: float = 55.0
+    max_ap_tilt_deg: float = 65.0
+    max_bridged_gap_mm: float = 4.0
+    canal_area_mm2: tuple[float, float] = (80.0, 700.0)
+    pedicle_ratio: float = 0.3
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One plausibility check of a level.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier ("sectors present", "body fraction", ...).
+    passed : bool
+        Whether the result lies within the bound.
+    severity : str
+        "error" (a failed check means the labels cannot be trusted) or "warning".
+    measured : str
+        The measured value, with its unit.
+    expected : str
+        The bound.
+    """
+
+    name: str
+    passed: bool
+    severity: str
+    measured: str
+    expected: str
+
+    def describe(self) -> str:
+        """One line: name, measured and expected."""
+        return f"{self.name}: {self.measured} (expected {self.expected})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for the report."""
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "severity": self.severity,
+            "measured": self.measured,
+            "expected": self.expected,
+        }
+
+
+@dataclass(frozen=True)
+class LevelQuality:
+    """How a level was labelled and how far it can be trusted.
+
+    Parameters
+    ----------
+    level : str
+        The level.
+    frame_source : str
+        Where the local SI axis came from ("cord", "neighbours", "neighbouring canal
+        centres", "patient, searched on the bone", "contoured canal", ...).
+    tilt_deg : float
+        Angle between the local SI axis and patient superior (+z), degrees.
+    rotation_deg : float
+        Axial rotation: angle of the local left axis from patient left towards patient
+        posterior, in the axial plane, degrees.
+    canal_method : str
+        How the canal was found.
+    bridged_gap_mm : float or None
+        Widest gap of the bony ring closed to find the canal (0 for a closed ring; None when
+        not applicable).
+    canal_area_mm2 : float or None
+        Canal cross-section in the projection, mm^2 (None for a contoured canal).
+    body_fraction : float
+        Sector 1 volume over the vertebra's volume.
+    checks : tuple of QualityCheck
+        Every check made.
+    """
+
+    level: str
+    frame_source: str
+    tilt_deg: float
+    rotation_deg: float
+    canal_method: str
+    bridged_gap_mm: float | None
+    canal_area_mm2: float | None
+    body_fraction: float
+    checks: tuple[QualityCheck, ...]
+
+    @property
+    def trusted(self) -> bool:
+        """No check of severity "error" failed."""
+        return all(c.passed for c in self.checks if c.severity == ERROR)
+
+    @property
+    def failed(self) -> tuple[QualityCheck, ...]:
+        """The checks that failed, errors first."""
+        bad = [c for c in self.checks if not c.passed]
+        return tuple(sorted(bad, key=lambda c: c.severity != ERROR))
+
+    def flags(self) -> list[str]:
+        """The failed checks as lines, for the console and the report."""
+        return [f"{self.level} {c.severity}: {c.describe()}" for c in self.failed]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for the report."""
+        return {
+            "frame_source": self.frame_source,
+            "tilt_deg": round(self.tilt_deg, 1),
+            "rotation_deg": round(self.rotation_deg, 1),
+            "canal_method": self.canal_method,
+            "bridged_gap_mm": _rounded(self.bridged_gap_mm, 2),
+            "canal_area_mm2": _rounded(self.canal_area_mm2, 1),
+            "body_fraction": round(self.body_fraction, 3),
+            "trusted": self.trusted,
+            "flags": self.flags(),
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(float(a @ b), -1.0, 1.0))))
+
+
+def _expected_sectors(level: str) -> tuple[int, ...]:
+    if is_sacral(level):
+        # Laminae and crest are missing at an open sacral hiatus.
+        return (1, 2, 6)
+    if level == "C1":
+        return (1, 2, 3, 5, 6)
+    return (1, 2, 3, 4, 5, 6)
+
+
+def assess_level(
+    sectors: VertebraSectors,
+    *,
+    section: ProjectedCanal | None = None,
+    frame_source: str | None = None,
+    bounds: QualityBounds = QualityBounds(),
+) -> LevelQuality:
+    """Check a labelled level against what anatomy allows.
+
+    Parameters
+    ----------
+    sectors : VertebraSectors
+        The labelled level.
+    section : ProjectedCanal, optional
+        Its derived canal cross-section (None for a contoured canal).
+    frame_source : str, optional
+        Where the SI axis came from (default: from ``section``, else "contoured canal").
+    bounds : QualityBounds
+        The plausibility bounds.
+
+    Returns
+    -------
+    LevelQuality
+    """
+    level = parse_level(sectors.level) or sectors.level or "vertebra"
+    frame = sectors.frame
+    source = frame_source or (section.axis_source if section is not None else "contoured canal")
+    tilt = _angle_deg(frame.si_axis, np.array([0.0, 0.0, 1.0]))
+    rotation = float(np.degrees(math.atan2(frame.lr_axis[1], frame.lr_axis[0])))
+    volumes = sectors.volumes_cc
+    total = sum(volumes.values())
+    body_fraction = volumes.get(1, 0.0) / total if total > 0 else 0.0
+    checks: list[QualityCheck] = []
+
+    expected = _expected_sectors(level)
+    missing = [k for k in expected if volumes.get(k, 0.0) <= 0.0]
+    checks.append(
+        QualityCheck(
+            "sectors present",
+            not missing,
+            ERROR,
+            "missing " + ", ".join(str(k) for k in missing) if missing else "all present",
+            "sectors " + ", ".join(str(k) for k in expected),
+        )
+    )
+    lr_tilt = _angle_deg(frame.lr_axis, np.array([1.0, 0.0, 0.0]))
+    checks.append(
+        QualityCheck(
+            "left axis",
+            lr_tilt <= bounds.max_lr_tilt_deg,
+            ERROR,
+            f"{lr_tilt:.0f} deg from patient left",
+            f"<= {bounds.max_lr_tilt_deg:g} deg",
+        )
+    )
+    sacral = is_sacral(level)
+    if not sacral:
+        ap_tilt = _angle_deg(frame.ap_axis, np.array([0.0, 1.0, 0.0]))
+        checks.append(
+            QualityCheck(
+                "posterior axis",
+                ap_tilt <= bounds.max_ap_tilt_deg,
+                ERROR,
+                f"{ap_tilt:.0f} deg from patient posterior",
+                f"<= {bounds.max_ap_tilt_deg:g} deg",
+            )
+        )
+    if not sacral and level != "C1":
+        low, high = bounds.body_fraction_error
+        checks.append(
+            QualityCheck(
+                "body fraction",
+                low <= body_fraction <= high,
+                ERROR,
+                f"{body_fraction:.2f} of the vertebra",
+                f"{low:g}-{high:g}",
+            )
+        )
+        low_u, high_u = bounds.body_fraction_usual
+        checks.append(
+            QualityCheck(
+                "body fraction usual",
+                low_u <= body_fraction <= high_u,
+                WARNING,
+                f"{body_fraction:.2f} of the vertebra",
+                f"{low_u:g}-{high_u:g}",
+            )
+        )
+        left, right = volumes.get(2, 0.0), volumes.get(6, 0.0)
+        ratio = min(left, right) / max(left, right) if max(left, right) > 0 else 0.0
+        checks.append(
+            QualityCheck(
+                "pedicle symmetry",
+                ratio >= bounds.pedicle_ratio,
+                WARNING,
+                f"smaller pedicle {ratio:.2f} of the larger",
+                f">= {bounds.pedicle_ratio:g}",
+            )
+        )
+    method = sectors.canal_method
+    checks.append(
+        QualityCheck(
+            "canal method",
+            method not in (METHOD_ARCH, METHOD_CORD),
+            WARNING,
+            method,
+            "contoured or closed bony ring",
+        )
+    )
+    bridged: float | None = None
+    area: float | None = None
+    if section is not None:
+        bridged = section.bridged_gap_mm
+        area = float(section.hole.sum()) * section.pixel_mm**2
+        if math.isfinite(bridged):
+            checks.append(
+                QualityCheck(
+                    "ring gap bridged",
+                    bridged <= bounds.max_bridged_gap_mm,
+                    WARNING,
+                    f"{bridged:.1f} mm",
+                    f"<= {bounds.max_bridged_gap_mm:g} mm",
+                )
+            )
+        if not sacral:
+            low_a, high_a = bounds.canal_area_mm2
+            checks.append(
+                QualityCheck(
+                    "canal area",
+                    low_a <= area <= high_a,
+                    WARNING,
+                    f"{area:.0f} mm2",
+                    f"{low_a:g}-{high_a:g} mm2",
+                )
+            )
+    return LevelQuality(
+        level, source, tilt, rotation, method, bridged, area, body_fraction, tuple(checks)
+    )
