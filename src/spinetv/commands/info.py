@@ -7,8 +7,6 @@ import dataclasses
 import json
 from typing import Any
 
-from spinetv.commands._common import add_common_options
-
 __all__ = ["register", "run", "recognised_role"]
 
 EPILOG = """examples:
@@ -37,7 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("path", metavar="PATH",
                         help="an RTSTRUCT file, a DICOM folder, a DICOMDIR or a label image")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_common_options(parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debugging)")
     parser.set_defaults(func=run)
 
 
