@@ -52,6 +52,8 @@ __all__ = [
     "plan",
     "candidate_levels",
     "derived_structures",
+    "anatomy_report",
+    "anatomy_notes",
 ]
 
 #: How far (mm) around the GTV a vertebra is looked at: epidural or paraspinal disease next
@@ -818,11 +820,38 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         "candidate_levels": levels,
         "involved_levels": involved,
         "levels": _level_reports(ctv, sectors),
+        "anatomy": anatomy_report(sectors),
         "ctv": ctv.explanation_as_dict(),
         "structures": volumes,
-        "notes": notes + list(ctv.warnings),
+        "notes": notes + list(ctv.warnings) + anatomy_notes(sectors),
     }
     return PlanResult(tuple(structures), sectors, ctv, protocol, report)
+
+
+def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
+    """How each level was labelled and how far it can be trusted, for the report.
+
+    ``levels``: per labelled level, the frame's source and tilt, the canal method, the ring
+    gap bridged, the canal area, the body fraction and every plausibility check (see
+    :mod:`spinetv.anatomy.quality`); ``flags``: the failed checks as lines; ``unlabelled``:
+    levels left out because the target does not need them, with the reason.
+    """
+    flags = [line for q in sectors.quality.values() for line in q.flags()]
+    return {
+        "levels": {lv: q.as_dict() for lv, q in sectors.quality.items()},
+        "flags": flags,
+        "unlabelled": dict(sectors.unlabelled),
+    }
+
+
+def anatomy_notes(sectors: SectorResult) -> list[str]:
+    """The anatomy flags and the levels left out, as report notes."""
+    notes = [line for q in sectors.quality.values() for line in q.flags()]
+    notes += [
+        f"{lv} not labelled (not needed by the target): {reason}"
+        for lv, reason in sectors.unlabelled.items()
+    ]
+    return notes
 
 
 def _level_pool(anatomy: Anatomy) -> dict[str, Mask]:

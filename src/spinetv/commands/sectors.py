@@ -16,10 +16,12 @@ from spinetv.commands._case import (
     write_structures,
 )
 from spinetv.commands._common import add_common_options
+from spinetv.errors import AnatomyError
 from spinetv.io.images import write_label_image
 from spinetv.pipeline import (
     _level_pool,
     _sector_structures,
+    anatomy_report,
     derived_structures,
     label_case_sectors,
 )
@@ -72,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         for level in levels:
             outputs[f"--labels-out {level}"] = Path(args.labels_out) / f"{level}_sectors.nii.gz"
         check_outputs(outputs, inputs, overwrite=args.force, folders=folders)
-    sectors = label_case_sectors(case.anatomy, levels)
+    # Labelling every level: one that cannot be labelled is a warning, not a stop.
+    sectors = label_case_sectors(case.anatomy, levels, required=())
+    if not sectors.by_level:
+        raise AnatomyError(
+            "no level could be labelled: "
+            + "; ".join(f"{lv}: {why}" for lv, why in sectors.unlabelled.items())
+        )
     structures = _sector_structures(sectors)
     derived = [
         Structure(name, mask, roi_type, (200, 200, 200), Provenance("AUTOMATIC", made_by))
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                     }
                     for lv, r in sectors.by_level.items()
                 ],
+                "anatomy": anatomy_report(sectors),
                 "sources": case.sources,
                 "label_files": label_files,
                 "output": str(args.out),
@@ -123,4 +132,6 @@ def run(args: argparse.Namespace) -> int:
     for lv, r in sectors.by_level.items():
         volumes = " ".join(f"{k}:{v:.1f}" for k, v in r.volumes_cc.items())
         print(f"{lv}: sectors cc {volumes}; canal {r.canal_method}")
+    for lv, why in sectors.unlabelled.items():
+        print(f"{lv}: not labelled ({why})")
     return 0

@@ -176,9 +176,19 @@ class ImageGrid:
     def require_same(self, other: ImageGrid, *, what: str = "masks") -> None:
         """Raise :class:`GeometryMismatchError` unless ``other`` matches this grid."""
         if not self.matches(other):
-            raise GeometryMismatchError(
-                f"{what} are on different grids: {self.describe()} versus {other.describe()}"
-            )
+            mine, theirs = self.describe(), other.describe()
+            if (
+                mine == theirs
+                and self.frame_of_reference_uid
+                and other.frame_of_reference_uid
+                and self.frame_of_reference_uid != other.frame_of_reference_uid
+            ):
+                raise GeometryMismatchError(
+                    f"{what} are in different frames of reference "
+                    f"({self.frame_of_reference_uid} versus {other.frame_of_reference_uid}) on "
+                    f"the same geometry {mine}"
+                )
+            raise GeometryMismatchError(f"{what} are on different grids: {mine} versus {theirs}")
 
     def describe(self) -> str:
         """A one-line human-readable summary of the grid."""
