@@ -11,7 +11,7 @@ vertebra's height.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -587,6 +587,26 @@ def _search_axis(
     return turned(*best_angles), best_score
 
 
+def _hill_climb(
+    start: ProjectedCanal,
+    run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+) -> ProjectedCanal:
+    """Refine a searched axis at full resolution: tilts of 4, 2 and 1 degrees about the
+    section's own LR and AP axes, kept while the closed hole grows."""
+    best = start
+    for step in (4.0, 2.0, 1.0):
+        improved = True
+        while improved:
+            improved = False
+            frame = best.frame
+            for about in (frame.lr_axis, frame.ap_axis):
+                for deg in (-step, step):
+                    candidate = run(_tilted(frame.si_axis, about, deg), best.axis_source)
+                    if candidate is not None and _ring_score(candidate) > _ring_score(best):
+                        best, improved = candidate, True
+    return best
+
+
 def _best_projection(
     vertebra: Mask,
     si_axis: NDArray[np.float64],
@@ -607,6 +627,7 @@ def _best_projection(
     points = vertebra.points_lps()
 
     def run(axis: NDArray[np.float64], src: str = source) -> ProjectedCanal | None:
+        # Called with an axis only, or with its source label (the hill climb).
         return project_canal(
             vertebra, axis, cord=cord, options=options, level=level, axis_source=src,
             points_lps=points,
@@ -624,8 +645,8 @@ def _best_projection(
         )
         if found > 0:
             candidate = run(axis, f"{source}, searched on the bone")
-            if _ring_score(candidate) > _ring_score(best):
-                return candidate
+            if candidate is not None and _ring_score(candidate) > _ring_score(best):
+                return _hill_climb(candidate, run)
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:
         return best
     step = 0.5 * options.axis_search_deg
@@ -953,7 +974,7 @@ def derive_canal(
                     raise
                 unresolved[level] = str(error)
                 continue
-        sources[level] = source
+        sources[level] = projected.axis_source if projected.axis_source != "given" else source
         sections[level] = projected
     found = [level for level in wanted if level in sections]
     if not found:

@@ -54,6 +54,14 @@ class QualityBounds:
         warning. Default (80, 700).
     pedicle_ratio : float
         The smaller pedicle below this fraction of the larger: a warning. Default 0.3.
+    max_body_axis_deg : float
+        The body's own axis (its shortest principal axis, the endplates' normal) farther than
+        this from the frame's SI axis: a warning. Default 12 (measured at most 9 on the
+        phantoms, C3-L5, tilted up to 35 degrees).
+    body_axis_definite_ratio : float
+        The body's axis is compared only when its shortest principal extent is below this
+        fraction of the middle one (a body as tall as it is deep has no definite axis).
+        Default 0.9.
     """
 
     body_fraction_error: tuple[float, float] = (0.15, 0.85)
@@ -63,6 +71,8 @@ class QualityBounds:
     max_bridged_gap_mm: float = 4.0
     canal_area_mm2: tuple[float, float] = (80.0, 700.0)
     pedicle_ratio: float = 0.3
+    max_body_axis_deg: float = 12.0
+    body_axis_definite_ratio: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,18 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(float(a @ b), -1.0, 1.0))))
 
 
+def _body_axis(sectors: VertebraSectors, definite_ratio: float) -> np.ndarray | None:
+    """The body's shortest principal axis (LPS unit vector), or None when not definite."""
+    body = sectors.labels.mask_of(1)
+    if body.voxel_count < 10:
+        return None
+    points = body.points_lps()
+    _, singular, vt = np.linalg.svd(points - points.mean(axis=0), full_matrices=False)
+    if singular[1] <= 0 or singular[2] / singular[1] > definite_ratio:
+        return None
+    return np.asarray(vt[2])
+
+
 def _expected_sectors(level: str) -> tuple[int, ...]:
     if is_sacral(level):
         # Laminae and crest are missing at an open sacral hiatus.
@@ -281,6 +303,19 @@ def assess_level(
                 f"{low_u:g}-{high_u:g}",
             )
         )
+        body_axis = _body_axis(sectors, bounds.body_axis_definite_ratio)
+        if body_axis is not None:
+            off = _angle_deg(body_axis, frame.si_axis)
+            off = min(off, 180.0 - off)
+            checks.append(
+                QualityCheck(
+                    "body axis",
+                    off <= bounds.max_body_axis_deg,
+                    WARNING,
+                    f"the body's own axis {off:.0f} deg from the frame's SI axis",
+                    f"<= {bounds.max_body_axis_deg:g} deg",
+                )
+            )
         left, right = volumes.get(2, 0.0), volumes.get(6, 0.0)
         ratio = min(left, right) / max(left, right) if max(left, right) > 0 else 0.0
         checks.append(

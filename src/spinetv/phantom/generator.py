@@ -563,11 +563,18 @@ def _build_column(
     first, last = levels[0], levels[-1]
     index_first = LEVEL_NAMES.index(first)
     disc_above = table[LEVEL_NAMES[index_first - 1]].disc_below if index_first > 0 else 0.0
-    canal_top = top(first) + disc_above / 2
+    # The canal runs on past the end levels as far as their bone reaches (a thoracic lamina
+    # hangs below its body), so that no bone of an end level is painted into it.
+    canal_top = max(
+        top(first) + disc_above / 2, s_centre[first] + _local_extent(table[first])[2][1]
+    )
     if last.startswith("S"):
         canal_bottom = max(bottom(last), s_centre["S5"])
     else:
-        canal_bottom = bottom(last) - table[last].disc_below / 2
+        canal_bottom = min(
+            bottom(last) - table[last].disc_below / 2,
+            s_centre[last] + _local_extent(table[last])[2][0],
+        )
     conus = table.sacrum.conus_level
     s_conus = bottom(conus) - table[conus].disc_below / 2
     return _Column(
