@@ -16,9 +16,10 @@ from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order
 from spinetv.anatomy.quality import LevelQuality, assess_level
 from spinetv.anatomy.sacrum import (
+    SacralSplit,
     derive_sacral_canal,
     derive_sacral_foramina,
-    split_sacrum,
+    split_sacrum_detailed,
 )
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
 from spinetv.errors import AnatomyError, AnatomyWarning
@@ -189,6 +190,8 @@ class SectorResult:
         reason; neighbours whose canal could not be found are named here too.
     canal_result, sacral_canal_result : CanalResult or None
         The derivations (cross-sections per level), for prolonging the canal under a PTV.
+    sacral_split : SacralSplit or None
+        How the sacrum was cut into segments (for a sacral target).
     """
 
     by_level: Mapping[str, VertebraSectors]
@@ -201,6 +204,7 @@ class SectorResult:
     unlabelled: Mapping[str, str] = field(default_factory=dict)
     canal_result: CanalResult | None = None
     sacral_canal_result: CanalResult | None = None
+    sacral_split: SacralSplit | None = None
 
 
 @dataclass(frozen=True)
@@ -247,9 +251,18 @@ def _sacral_segments(anatomy: Anatomy) -> dict[str, Mask]:
         return {}
     if "Sacrum" not in given:
         return {lv: given[lv] for lv in _ordered(given)}
-    sacrum = given["Sacrum"]
-    s1 = given.get("S1")
-    return split_sacrum(sacrum, s1=s1, canal=anatomy.sacral_canal)
+    return _sacral_split(anatomy).segments
+
+
+def _sacral_split(anatomy: Anatomy) -> SacralSplit:
+    """The sacrum as split (or as given in segments)."""
+    given = {lv: m for lv, m in anatomy.vertebrae.items() if is_sacral(lv)}
+    if "Sacrum" not in given:
+        segments = {lv: given[lv] for lv in _ordered(given)}
+        return SacralSplit(segments, (), ("given",) * max(0, len(segments) - 1), 0.0, None)
+    return split_sacrum_detailed(
+        given["Sacrum"], s1=given.get("S1"), canal=anatomy.sacral_canal
+    )
 
 
 def candidate_levels(
@@ -319,7 +332,8 @@ def label_case_sectors(
     opts = options or SectorOptions()
     must = set(levels if required is None else required)
     spinal = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
-    segments = _sacral_segments(anatomy)
+    split = _sacral_split(anatomy) if any(is_sacral(lv) for lv in anatomy.vertebrae) else None
+    segments = dict(split.segments) if split is not None else {}
     wanted_spinal = [lv for lv in levels if lv in spinal]
     wanted_sacral = [lv for lv in levels if lv in segments]
     unknown = sorted(set(levels) - set(wanted_spinal) - set(wanted_sacral))
@@ -389,6 +403,7 @@ def label_case_sectors(
         {lv: unlabelled[lv] for lv in _ordered(unlabelled)},
         canal_result,
         sacral_result,
+        split if wanted_sacral else None,
     )
 
 
@@ -837,11 +852,22 @@ def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
     levels left out because the target does not need them, with the reason.
     """
     flags = [line for q in sectors.quality.values() for line in q.flags()]
-    return {
+    report: dict[str, Any] = {
         "levels": {lv: q.as_dict() for lv, q in sectors.quality.items()},
         "flags": flags,
         "unlabelled": dict(sectors.unlabelled),
     }
+    split = sectors.sacral_split
+    if split is not None:
+        report["sacrum"] = {
+            "segments": list(split.segments),
+            "cuts_mm": [round(b, 1) for b in split.borders_mm],
+            "cut_methods": list(split.border_methods),
+            "length_below_s1_mm": round(split.arc_length_mm, 1),
+            "truncated": split.truncated,
+            "description": split.describe(),
+        }
+    return report
 
 
 def anatomy_notes(sectors: SectorResult) -> list[str]:
@@ -851,6 +877,13 @@ def anatomy_notes(sectors: SectorResult) -> list[str]:
         f"{lv} not labelled (not needed by the target): {reason}"
         for lv, reason in sectors.unlabelled.items()
     ]
+    split = sectors.sacral_split
+    if split is not None and split.truncated:
+        notes.append(f"sacrum: {split.truncated}")
+    if split is not None and "proportional" in split.border_methods:
+        notes.append(
+            "sacrum: " + split.describe() + " (a proportional cut is approximate to a few mm)"
+        )
     return notes
 
 

@@ -9,6 +9,7 @@ crest (4); the sacral canal and the foramina are separate structures. The segmen
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,8 @@ __all__ = [
     "SEGMENT_HEIGHTS_MM",
     "sacral_centreline",
     "split_sacrum",
+    "split_sacrum_detailed",
+    "SacralSplit",
     "derive_sacral_canal",
     "label_sacral_segment",
     "derive_sacral_foramina",
@@ -35,6 +38,8 @@ __all__ = [
 #: proportions (S1 is the tallest, S5 the shortest).
 SEGMENT_HEIGHTS_MM: tuple[float, ...] = (28.0, 25.0, 22.0, 19.0, 16.0)
 _STEP_MM = 0.5
+#: Bone within this distance (mm) of the sacral axis counts as central (body, canal).
+_CENTRAL_MM = 15.0
 
 
 def sacral_centreline(mask: Mask, *, smooth_mm: float = 6.0) -> NDArray[np.float64]:
@@ -85,6 +90,43 @@ def _arc_length_of(points: NDArray[np.float64], line: NDArray[np.float64]) -> ND
     return np.asarray(index, dtype=np.float64) * _STEP_MM
 
 
+@dataclass(frozen=True, eq=False)
+class SacralSplit:
+    """A sacrum cut into its segments, and how.
+
+    Parameters
+    ----------
+    segments : dict of str to Mask
+        "S1".. top to bottom (only the segments the sacrum holds).
+    borders_mm : tuple of float
+        Arc length (mm from the top of the part that was cut) of each cut, top to bottom.
+    border_methods : tuple of str
+        Per cut, "foramina" (at a dip of the bone's cross-section along the axis: the sacral
+        foramina and the waist of the fused disc lie at the borders between segments) or
+        "proportional" (no dip near the expected place: the cut keeps the typical
+        proportions of :data:`SEGMENT_HEIGHTS_MM`).
+    arc_length_mm : float
+        Length of the part that was cut, along its axis, mm.
+    truncated : str or None
+        Why fewer than five segments were made (the sacrum reaches the image's edge, or it is
+        shorter than a whole sacrum of its S1's size), or None.
+    """
+
+    segments: dict[str, Mask]
+    borders_mm: tuple[float, ...]
+    border_methods: tuple[str, ...]
+    arc_length_mm: float
+    truncated: str | None
+
+    def describe(self) -> str:
+        """One line for reports."""
+        cuts = ", ".join(
+            f"{m} at {b:.0f} mm" for b, m in zip(self.borders_mm, self.border_methods)
+        )
+        text = f"sacrum cut into {', '.join(self.segments)} ({cuts or 'no cut'})"
+        return text + (f"; {self.truncated}" if self.truncated else "")
+
+
 def split_sacrum(
     sacrum: Mask,
     *,
@@ -92,7 +134,24 @@ def split_sacrum(
     canal: Mask | None = None,
     n_segments: int = 5,
 ) -> dict[str, Mask]:
-    """Cut a sacrum into its segments along its curved axis.
+    """Cut a sacrum into its segments along its curved axis (see :func:`split_sacrum_detailed`).
+
+    Returns
+    -------
+    dict of str to Mask
+        "S1" .. top to bottom, partitioning the sacrum (and ``s1``).
+    """
+    return split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments
+
+
+def split_sacrum_detailed(
+    sacrum: Mask,
+    *,
+    s1: Mask | None = None,
+    canal: Mask | None = None,
+    n_segments: int = 5,
+) -> SacralSplit:
+    """Cut a sacrum into its segments along its curved axis, where its anatomy puts the borders.
 
     Parameters
     ----------
@@ -102,21 +161,28 @@ def split_sacrum(
         S1 contoured apart; it is kept as is (and removed from ``sacrum``) and the rest is cut
         into S2 .. S``n_segments``.
     canal : Mask, optional
-        Sacral canal; its axis is used when it spans the sacrum, else the bone's.
+        Sacral canal (not used for the axis any more; kept for the signature).
     n_segments : int
-        Number of segments, 1..5 (default 5; a sacrum of 4 segments exists).
+        Largest number of segments, 1..5 (default 5).
 
     Returns
     -------
-    dict of str to Mask
-        "S1" .. "S<n>", top to bottom, partitioning the sacrum (and ``s1``).
+    SacralSplit
 
     Notes
     -----
-    Each voxel is carried to the nearest point of the centreline (slice centroids, smoothed),
-    so the cuts are perpendicular to the curve, and the arc length the sacrum spans is cut in
-    the proportions of :data:`SEGMENT_HEIGHTS_MM`. This ignores the individual anatomy (the
-    remnant discs would give the true borders): the borders are approximate to a few mm.
+    The axis is the curve through the centroids of slabs cut across the sacrum's long axis in
+    the sagittal plane (so a sacrum turning by 60-90 degrees is followed; axial slices would
+    cut its lower part lengthwise). Each voxel is carried onto the curve (arc length along
+    it). The fused segments show no disc, but the sacral foramina and the waist of the fused
+    disc lie at their borders: the bone's cross-section along the axis dips there. The
+    expected borders are placed in the proportions of :data:`SEGMENT_HEIGHTS_MM`, scaled by
+    S1's own height when S1 is given (else by the length of the whole sacrum, or by the
+    typical S1 height when the sacrum is cut by the image), and each is moved to the
+    deepest dip within a third of a segment of it; where there is none, it stays
+    proportional. A sacrum shorter than the segments it should hold (cut by the image, or
+    contoured only in part) keeps only the segments it reaches; the last one may be partial
+    and ``truncated`` says so.
     """
     if not 1 <= n_segments <= len(SEGMENT_HEIGHTS_MM):
         raise AnatomyError(f"n_segments must be 1..5, got {n_segments}")
@@ -126,6 +192,8 @@ def split_sacrum(
     names = [f"S{k}" for k in range(1, n_segments + 1)]
     result: dict[str, Mask] = {}
     rest = sacrum
+    whole_points = sacrum.points_lps()
+    s1_points: NDArray[np.float64] | None = None
     if s1 is not None:
         grid.require_same(s1.grid, what="sacrum and S1")
         result["S1"] = s1
@@ -133,34 +201,172 @@ def split_sacrum(
         rest = Mask.from_box(grid, box, rest.box_array & ~s1.in_box(box))
         names = names[1:]
         heights = SEGMENT_HEIGHTS_MM[1:n_segments]
+        s1_points = s1.points_lps()
+        whole_points = np.concatenate([s1_points, rest.points_lps()])
     else:
         heights = SEGMENT_HEIGHTS_MM[:n_segments]
     if not names:
-        return result
+        return SacralSplit(result, (), (), 0.0, None)
     if rest.is_empty:
         raise AnatomyError("nothing of the sacrum is left below S1; expected S2 and below")
-    axis_source = rest
-    if canal is not None and not canal.is_empty:
-        grid.require_same(canal.grid, what="sacrum and sacral canal")
-        # Only the canal within the sacrum's extent (a whole-spine canal would bend the axis).
-        within = Mask.from_box(grid, rest.box, canal.in_box(rest.box))
-        if not within.is_empty:
-            axis_source = within
-    line = sacral_centreline(axis_source)
-    if line.shape[0] < 2:
-        line = sacral_centreline(rest)
+    axis = _long_axis_of(whole_points)
+    # One curve through the whole sacrum (S1 included): the cut below S1 is oblique to the
+    # part below it, whose own slabs would bend the curve at its top.
+    line = _slab_centreline(whole_points, axis)
+    points = rest.points_lps()
+    arc_rest = _arc_coordinate(points, line)
+    if s1_points is not None:
+        arc_s1 = _arc_coordinate(s1_points, line)
+        origin = 0.5 * (float(np.percentile(arc_s1, 98)) + float(np.percentile(arc_rest, 2)))
+    else:
+        origin = float(np.percentile(arc_rest, 1))
+    arc = arc_rest - origin
+    length = float(np.percentile(arc, 99.5))
+    at_edge = _touches_inferior_edge(rest)
+    dips = [d for d in _cross_section_dips(arc) if 4.0 <= d[0] <= length - 4.0]
+    cuts, methods = _place_cuts(
+        length, np.asarray(heights, dtype=np.float64), dips, starts_with_s1=s1 is None
+    )
+    count = len(cuts) + 1
+    truncated: str | None = None
+    if count < len(names) or at_edge:
+        cause = (
+            "it reaches the image's inferior edge"
+            if at_edge
+            else "no room for another segment below"
+        )
+        truncated = (
+            f"the sacrum below {'S1' if s1 is not None else 'its top'} spans {length:.0f} mm "
+            f"along its axis and ends within {names[count - 1]} ({cause}): only "
+            f"{', '.join(names[:count])} are made, and {names[count - 1]} may be partial"
+        )
+    segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
     ijk = np.argwhere(rest.box_array)
-    arc = _arc_length_of(grid.index_to_lps(ijk + np.asarray(rest.box.start)), line)
-    low, high = float(arc.min()), float(arc.max())
-    fractions = np.cumsum(heights)[:-1] / float(np.sum(heights))
-    cuts = low + fractions * (high - low)
-    segment_of = np.searchsorted(cuts, arc, side="right")
-    for number, name in enumerate(names):
+    for number, name in enumerate(names[:count]):
         array = np.zeros(rest.box.shape, dtype=bool)
         chosen = ijk[segment_of == number]
         array[tuple(chosen.T)] = True
         result[name] = Mask.from_box(grid, rest.box, array)
-    return result
+    return SacralSplit(result, tuple(cuts), tuple(methods), length, truncated)
+
+
+def _place_cuts(
+    length: float,
+    heights: NDArray[np.float64],
+    dips: list[tuple[float, float]],
+    *,
+    starts_with_s1: bool,
+) -> tuple[list[float], list[str]]:
+    """Cuts between segments from the top (arc mm) and how each was placed.
+
+    Walking down, the next border is expected one typical segment height below the last
+    cut (the heights scaled by the last segment found between two dips: sacra differ in
+    size; S1 does not set the scale, its superior articular processes and oblique top make
+    it look taller along the axis); the deepest dip from 40% of a segment above to 45% of
+    the next one below it is taken, else the expected place. No cut is made where less than
+    30% of the next segment would remain: a sacrum cut short keeps only the segments it
+    reaches.
+    """
+    cuts: list[float] = []
+    methods: list[str] = []
+    position = 0.0
+    scale = 1.0
+    for k in range(heights.size - 1):
+        expected, following = heights[k] * scale, heights[k + 1] * scale
+        guess = position + expected
+        if guess > length - 0.3 * following:
+            break
+        window = (guess - 0.4 * expected, guess + 0.45 * following)
+        inside = [d for d in dips if window[0] <= d[0] <= window[1] and d[0] > position + 3.0]
+        if inside:
+            cut = min(inside, key=lambda d: d[1])[0]
+            # The segment just cut is bounded by two anatomical borders: it sets the scale.
+            top_is_anatomical = methods[-1] == "foramina" if k > 0 else not starts_with_s1
+            if top_is_anatomical:
+                scale = (cut - position) / heights[k]
+            methods.append("foramina")
+        else:
+            cut = guess
+            methods.append("proportional")
+        cuts.append(cut)
+        position = cut
+    return cuts, methods
+
+
+def _long_axis_of(points_lps: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The sacrum's long axis in the sagittal plane (y, z), turned inferior (LPS unit vector).
+
+    The alae make the sacrum as wide as it is long, so left-right is left out."""
+    points = points_lps[:, 1:]
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    direction = np.array([0.0, vt[0][0], vt[0][1]])
+    if direction[2] > 0:
+        direction = -direction
+    return direction / float(np.linalg.norm(direction))
+
+
+def _slab_centreline(
+    points: NDArray[np.float64], axis: NDArray[np.float64], *, slab_mm: float = 4.0
+) -> NDArray[np.float64]:
+    """Centroids of slabs across ``axis`` (top to bottom), smoothed, every 0.5 mm of arc."""
+    t = points @ axis
+    edges = np.arange(float(t.min()), float(t.max()) + slab_mm, slab_mm)
+    index = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, edges.size - 2)
+    counts = np.bincount(index, minlength=edges.size - 1).astype(np.float64)
+    keep = counts > 0
+    sums = np.stack([np.bincount(index, weights=points[:, k], minlength=edges.size - 1)
+                     for k in range(3)], axis=1)
+    centres = sums[keep] / counts[keep, None]
+    if centres.shape[0] >= 3:
+        centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
+    if centres.shape[0] < 2:
+        return centres
+    segment = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(segment)])
+    samples = np.arange(0.0, arc[-1] + 1e-9, _STEP_MM)
+    return np.column_stack([np.interp(samples, arc, centres[:, k]) for k in range(3)])
+
+
+def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Arc length (mm) of each point along ``line``: the nearest line point, plus the offset
+    along the local tangent (so voxels do not snap to the 0.5 mm line samples)."""
+    if line.shape[0] < 2:
+        return np.zeros(points.shape[0])
+    _, index = cKDTree(line).query(points)
+    tangent = np.gradient(line, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    offset = np.einsum("ij,ij->i", points - line[index], tangent[index])
+    return np.asarray(index, dtype=np.float64) * _STEP_MM + offset
+
+
+def _touches_inferior_edge(mask: Mask) -> bool:
+    """Whether the mask reaches the image's first or last plane along the axis nearest SI,
+    at its inferior end."""
+    axis, sign = mask.grid.axis_of(2)
+    inferior_at_start = sign > 0
+    if inferior_at_start:
+        return mask.box.start[axis] == 0
+    return mask.box.stop[axis] == mask.grid.shape[axis]
+
+
+def _cross_section_dips(
+    arc_mm: NDArray[np.float64], *, bin_mm: float = 0.5
+) -> list[tuple[float, float]]:
+    """Where the bone's cross-section along the axis dips: (arc mm, depth ratio) of each local
+    minimum of the area profile (smoothed over 1.5 mm) against its trend (over 8 mm) that
+    lies at least 8% below it."""
+    bins = np.arange(0.0, float(arc_mm.max()) + 2 * bin_mm, bin_mm)
+    area = np.histogram(arc_mm, bins)[0].astype(np.float64)
+    smooth = ndimage.gaussian_filter1d(area, 1.5 / bin_mm, mode="nearest")
+    trend = ndimage.gaussian_filter1d(area, 8.0 / bin_mm, mode="nearest")
+    ratio = np.where(trend > 0, smooth / np.maximum(trend, 1e-9), 1.0)
+    centres = 0.5 * (bins[:-1] + bins[1:])
+    dips = []
+    for i in range(1, ratio.size - 1):
+        if ratio[i] <= ratio[i - 1] and ratio[i] < ratio[i + 1] and ratio[i] < 0.92:
+            dips.append((float(centres[i]), float(ratio[i])))
+    return dips
 
 
 def derive_sacral_canal(

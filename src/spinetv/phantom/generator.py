@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -520,9 +520,27 @@ class _Column:
 
 
 def _build_column(
-    levels: tuple[str, ...], lordosis_deg: float, rotation_deg: float, tilt_deg: float = 0.0
+    levels: tuple[str, ...],
+    lordosis_deg: float,
+    rotation_deg: float,
+    tilt_deg: float = 0.0,
+    sacral_kyphosis_deg: float | None = None,
+    sacral_hiatus: str | None = None,
 ) -> _Column:
     table = spine_table()
+    if sacral_kyphosis_deg is not None or sacral_hiatus is not None:
+        table = replace(
+            table,
+            sacrum=replace(
+                table.sacrum,
+                kyphosis_deg=(
+                    table.sacrum.kyphosis_deg
+                    if sacral_kyphosis_deg is None
+                    else float(sacral_kyphosis_deg)
+                ),
+                hiatus=table.sacrum.hiatus if sacral_hiatus is None else sacral_hiatus,
+            ),
+        )
     s_centre: dict[str, float] = {}
     s = 0.0
     previous: LevelDims | None = None
@@ -1113,6 +1131,8 @@ def make_spine_phantom(
     lordosis_deg: float = 0.0,
     axial_rotation_deg: float = 0.0,
     tilt_deg: float = 0.0,
+    sacral_kyphosis_deg: float | None = None,
+    sacral_hiatus: str | None = None,
     gtv: GtvSpec | Sequence[GtvSpec] | None = None,
     noise_hu: float = 0.0,
     seed: int = 0,
@@ -1141,6 +1161,13 @@ def make_spine_phantom(
         the middle of the mobile levels leans this far from +z towards posterior (+ as the
         lower lumbar spine and S1 lean in lordosis). With ``lordosis_deg`` it poses a lone
         vertebra the way it lies in a patient.
+    sacral_kyphosis_deg : float or None
+        Total sagittal curvature of the sacrum from the top of S1 to the bottom of S5, degrees
+        (0..60; default the table's 30): each segment leans this divided by five more than
+        the one above it.
+    sacral_hiatus : str or None
+        First sacral segment without laminae or median crest (the sacral hiatus), "S1".."S5"
+        (default the table's S5; "S1" gives an open S1 arch, as in spina bifida occulta).
     gtv : GtvSpec or sequence of GtvSpec or None
         Lesions to place.
     noise_hu : float
@@ -1171,8 +1198,21 @@ def make_spine_phantom(
         specs = tuple(gtv)
         if not all(isinstance(g, GtvSpec) for g in specs):
             raise SpinetvError("gtv: expected a GtvSpec or a sequence of GtvSpec")
+    if sacral_kyphosis_deg is not None and not (
+        math.isfinite(sacral_kyphosis_deg) and 0.0 <= sacral_kyphosis_deg <= 60.0
+    ):
+        raise SpinetvError(
+            f"sacral_kyphosis_deg: expected 0..60 degrees, got {sacral_kyphosis_deg!r}"
+        )
+    if sacral_hiatus is not None and sacral_hiatus not in ("S1", "S2", "S3", "S4", "S5"):
+        raise SpinetvError(f"sacral_hiatus: expected S1..S5, got {sacral_hiatus!r}")
     column = _build_column(
-        level_tuple, float(lordosis_deg), float(axial_rotation_deg), float(tilt_deg)
+        level_tuple,
+        float(lordosis_deg),
+        float(axial_rotation_deg),
+        float(tilt_deg),
+        sacral_kyphosis_deg,
+        sacral_hiatus,
     )
     low, high = _content_bounds(column)
     if grid_shape is None:
@@ -1231,6 +1271,8 @@ def make_spine_phantom(
         "lordosis_deg": float(lordosis_deg),
         "axial_rotation_deg": float(axial_rotation_deg),
         "tilt_deg": float(tilt_deg),
+        "sacral_kyphosis_deg": column.table.sacrum.kyphosis_deg,
+        "sacral_hiatus": column.table.sacrum.hiatus,
         "noise_hu": float(noise_hu),
         "seed": int(seed),
     }
