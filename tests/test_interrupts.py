@@ -100,9 +100,11 @@ def test_sigint_during_batch_is_one_line_status_130_and_no_partial_file(
     os.killpg(process.pid, signal.SIGINT)
     _, rest = process.communicate(timeout=120)
     err = [line.rstrip("\n") for line in [*lines, *rest.splitlines(keepends=True)] if line]
-    progress = [line for line in err if "/6 " in line]
+    # Progress lines and warnings (margins rounded up...) may precede the interruption.
+    other = [line for line in err if "/6 " not in line and not line.startswith("spinetv: warning")]
     assert process.returncode == 130, err
-    assert [line for line in err if line not in progress] == ["spinetv batch: interrupted"]
+    assert other == ["spinetv batch: interrupted"], err
+    assert not any("Traceback" in line for line in err), err
     assert not [p for p in out.rglob("*") if ".part" in p.name]
     for report in out.rglob("report.json"):
         assert report.read_text().rstrip().endswith("}")  # every file left is whole
