@@ -13,7 +13,7 @@ import pytest
 from _real_spine import RealSpine
 
 from spinetv.anatomy.canal import derive_canal
-from spinetv.anatomy.sacrum import derive_sacral_canal, label_sacral_segment, split_sacrum
+from spinetv.anatomy.sacrum import derive_sacral_canal, label_sacral_segment, split_sacrum_detailed
 from spinetv.anatomy.sectors import VertebraSectors, label_spine
 from spinetv.geometry.booleans import overlap_cc
 
@@ -72,13 +72,22 @@ def test_every_level_labelled_and_anatomically_placed(
 
 
 def test_sacrum_split_and_labelled(real_spine: RealSpine) -> None:
-    segments = split_sacrum(real_spine.sacrum, s1=real_spine.vertebrae["S1"])
+    split = split_sacrum_detailed(real_spine.sacrum, s1=real_spine.vertebrae["S1"])
+    segments = split.segments
     assert list(segments) == ["S1", "S2", "S3", "S4", "S5"]
     z = [segments[name].centroid_lps()[2] for name in segments]
     assert all(a > b for a, b in zip(z, z[1:]))  # top to bottom
-    below = sum(segments[name].voxel_count for name in ("S2", "S3", "S4", "S5"))
-    s1_overlap = int((real_spine.vertebrae["S1"].to_array() & real_spine.sacrum.to_array()).sum())
-    assert below == real_spine.sacrum.voxel_count - s1_overlap
+    # The segments partition S1 and the sacrum; TotalSegmentator's vertebrae_S1 is S1's body
+    # and arch, so the sacrum's bone at S1's level (its alae) joins S1.
+    union_voxels = int(
+        (real_spine.vertebrae["S1"].to_array() | real_spine.sacrum.to_array()).sum()
+    )
+    assert sum(m.voxel_count for m in segments.values()) == union_voxels
+    volumes = [segments[name].volume_cc for name in segments]
+    assert all(a > b for a, b in zip(volumes, volumes[1:]))  # S1 largest, S5 smallest
+    # S2-S4 heights along the axis (between cuts) in adult proportions (25, 22, 19 mm +-40%).
+    heights = np.diff([0.0, *split.borders_mm])
+    assert np.all((heights >= 12.0) & (heights <= 40.0)), heights
     canal = derive_sacral_canal(
         {"S1": segments["S1"], "S2": segments["S2"]},
         cord=real_spine.cord,

@@ -40,6 +40,10 @@ SEGMENT_HEIGHTS_MM: tuple[float, ...] = (28.0, 25.0, 22.0, 19.0, 16.0)
 _STEP_MM = 0.5
 #: Bone within this distance (mm) of the sacral axis counts as central (body, canal).
 _CENTRAL_MM = 15.0
+#: Bone of the sacrum this far (mm) or more above the cut below a given S1 joins S1.
+_ABOVE_S1_MM = 3.0
+#: Bin (mm of geodesic distance) of the central column's centroids that trace the axis.
+_COLUMN_BIN_MM = 4.0
 
 
 def sacral_centreline(mask: Mask, *, smooth_mm: float = 6.0) -> NDArray[np.float64]:
@@ -158,10 +162,11 @@ def split_sacrum_detailed(
     sacrum : Mask
         The sacrum; when ``s1`` is given, the sacrum below S1 (as TotalSegmentator gives it).
     s1 : Mask, optional
-        S1 contoured apart; it is kept as is (and removed from ``sacrum``) and the rest is cut
-        into S2 .. S``n_segments``.
+        S1 contoured apart; it is kept (and removed from ``sacrum``), with the bone of the
+        sacrum lying at its level (its alae, which TotalSegmentator's ``vertebrae_S1`` leaves
+        in ``sacrum``), and the rest is cut into S2 .. S``n_segments``.
     canal : Mask, optional
-        Sacral canal (not used for the axis any more; kept for the signature).
+        Sacral canal (not needed: the axis is found on the bone; kept for the signature).
     n_segments : int
         Largest number of segments, 1..5 (default 5).
 
@@ -192,8 +197,6 @@ def split_sacrum_detailed(
     names = [f"S{k}" for k in range(1, n_segments + 1)]
     result: dict[str, Mask] = {}
     rest = sacrum
-    whole_points = sacrum.points_lps()
-    s1_points: NDArray[np.float64] | None = None
     if s1 is not None:
         grid.require_same(s1.grid, what="sacrum and S1")
         result["S1"] = s1
@@ -201,22 +204,17 @@ def split_sacrum_detailed(
         rest = Mask.from_box(grid, box, rest.box_array & ~s1.in_box(box))
         names = names[1:]
         heights = SEGMENT_HEIGHTS_MM[1:n_segments]
-        s1_points = s1.points_lps()
-        whole_points = np.concatenate([s1_points, rest.points_lps()])
     else:
         heights = SEGMENT_HEIGHTS_MM[:n_segments]
     if not names:
         return SacralSplit(result, (), (), 0.0, None)
     if rest.is_empty:
         raise AnatomyError("nothing of the sacrum is left below S1; expected S2 and below")
-    axis = _long_axis_of(whole_points)
-    # One curve through the whole sacrum (S1 included): the cut below S1 is oblique to the
-    # part below it, whose own slabs would bend the curve at its top.
-    line = _slab_centreline(whole_points, axis)
-    points = rest.points_lps()
-    arc_rest = _arc_coordinate(points, line)
-    if s1_points is not None:
-        arc_s1 = _arc_coordinate(s1_points, line)
+    line = _column_centreline(rest, s1)
+    arc_rest = _arc_coordinate(rest.points_lps(), line)
+    if s1 is not None:
+        arc_s1 = _arc_coordinate(s1.points_lps(), line)
+        # The cut below S1 is oblique to the axis: between S1's lowest and the rest's highest.
         origin = 0.5 * (float(np.percentile(arc_s1, 98)) + float(np.percentile(arc_rest, 2)))
     else:
         origin = float(np.percentile(arc_rest, 1))
@@ -242,6 +240,18 @@ def split_sacrum_detailed(
         )
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
     ijk = np.argwhere(rest.box_array)
+    if s1 is not None:
+        # Bone of the sacrum clearly above the cut below S1 lies at S1's level: its alae,
+        # which TotalSegmentator leaves in its sacrum label (vertebrae_S1 is the body and
+        # arch). It joins S1.
+        above = arc < -_ABOVE_S1_MM
+        if above.any():
+            union_box = s1.box.union(rest.box)
+            array = s1.in_box(union_box)
+            chosen = ijk[above] + np.asarray(rest.box.start) - np.asarray(union_box.start)
+            array[tuple(chosen.T)] = True
+            result["S1"] = Mask.from_box(grid, union_box, array)
+        segment_of = np.where(above, -1, segment_of)
     for number, name in enumerate(names[:count]):
         array = np.zeros(rest.box.shape, dtype=bool)
         chosen = ijk[segment_of == number]
@@ -264,7 +274,7 @@ def _place_cuts(
     size; S1 does not set the scale, its superior articular processes and oblique top make
     it look taller along the axis); the deepest dip from 40% of a segment above to 45% of
     the next one below it is taken, else the expected place. No cut is made where less than
-    30% of the next segment would remain: a sacrum cut short keeps only the segments it
+    half of the next segment would remain: a sacrum cut short keeps only the segments it
     reaches.
     """
     cuts: list[float] = []
@@ -274,9 +284,9 @@ def _place_cuts(
     for k in range(heights.size - 1):
         expected, following = heights[k] * scale, heights[k + 1] * scale
         guess = position + expected
-        if guess > length - 0.3 * following:
+        if guess > length - 0.5 * following:
             break
-        window = (guess - 0.4 * expected, guess + 0.45 * following)
+        window = (guess - 0.4 * expected, min(guess + 0.45 * following, length - 0.5 * following))
         inside = [d for d in dips if window[0] <= d[0] <= window[1] and d[0] > position + 3.0]
         if inside:
             cut = min(inside, key=lambda d: d[1])[0]
@@ -293,30 +303,48 @@ def _place_cuts(
     return cuts, methods
 
 
-def _long_axis_of(points_lps: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The sacrum's long axis in the sagittal plane (y, z), turned inferior (LPS unit vector).
+def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
+    """The sacrum's curved axis, top to bottom, every 0.5 mm (LPS mm).
 
-    The alae make the sacrum as wide as it is long, so left-right is left out."""
-    points = points_lps[:, 1:]
-    centred = points - points.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    direction = np.array([0.0, vt[0][0], vt[0][1]])
-    if direction[2] > 0:
-        direction = -direction
-    return direction / float(np.linalg.norm(direction))
+    The central column is the bone within :data:`_CENTRAL_MM` of the sacrum's mid-sagittal
+    plane (bodies, canal walls, crest): a curved tube. The geodesic distance through it, from
+    the bone touching S1 (else from its top), orders it however far it turns (a kyphotic
+    sacrum turns by 60-90 degrees, and the coccyx may hang straight down); the centroids of
+    its voxels binned by that distance (4 mm bins) trace the axis. Cuts are then made
+    perpendicular to this axis (see :func:`_arc_coordinate`).
+    """
+    from skimage.graph import MCP_Geometric
 
-
-def _slab_centreline(
-    points: NDArray[np.float64], axis: NDArray[np.float64], *, slab_mm: float = 4.0
-) -> NDArray[np.float64]:
-    """Centroids of slabs across ``axis`` (top to bottom), smoothed, every 0.5 mm of arc."""
-    t = points @ axis
-    edges = np.arange(float(t.min()), float(t.max()) + slab_mm, slab_mm)
-    index = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, edges.size - 2)
-    counts = np.bincount(index, minlength=edges.size - 1).astype(np.float64)
+    grid = rest.grid
+    box = rest.box.padded((1, 1, 1), grid.shape)
+    bone = rest.in_box(box)
+    ijk = np.argwhere(bone)
+    points = grid.index_to_lps(ijk + np.asarray(box.start))
+    midline = float(np.median(points[:, 0]))
+    near = np.abs(points[:, 0] - midline) <= _CENTRAL_MM
+    central = np.zeros(box.shape, dtype=bool)
+    central[tuple(ijk[near].T)] = True
+    seeds = np.empty((0, 3), dtype=np.int64)
+    if s1 is not None:
+        touching = ndimage.binary_dilation(s1.in_box(box), structure=np.ones((3, 3, 3), bool))
+        seeds = np.argwhere(touching & central)
+    if seeds.shape[0] == 0:
+        z = points[near, 2]
+        seeds = ijk[near][z >= float(z.max()) - 2.0 * max(grid.spacing_mm)]
+    costs = np.where(central, 1.0, np.inf)
+    finder = MCP_Geometric(costs, sampling=tuple(float(v) for v in grid.spacing_mm))
+    cumulative, _ = finder.find_costs([tuple(int(v) for v in seed) for seed in seeds])
+    column = ijk[near]
+    distance = cumulative[tuple(column.T)]
+    finite = np.isfinite(distance)
+    if finite.sum() < 2:
+        raise AnatomyError("the sacrum has no central column to follow; check its contour")
+    column_points = points[near][finite]
+    distance = distance[finite]
+    index = (distance // _COLUMN_BIN_MM).astype(np.int64)
+    counts = np.bincount(index).astype(np.float64)
+    sums = np.stack([np.bincount(index, weights=column_points[:, k]) for k in range(3)], axis=1)
     keep = counts > 0
-    sums = np.stack([np.bincount(index, weights=points[:, k], minlength=edges.size - 1)
-                     for k in range(3)], axis=1)
     centres = sums[keep] / counts[keep, None]
     if centres.shape[0] >= 3:
         centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
@@ -330,7 +358,8 @@ def _slab_centreline(
 
 def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
     """Arc length (mm) of each point along ``line``: the nearest line point, plus the offset
-    along the local tangent (so voxels do not snap to the 0.5 mm line samples)."""
+    along the local tangent (so voxels do not snap to the 0.5 mm line samples, and the cuts
+    are perpendicular to the axis); beyond the ends the line runs on straight."""
     if line.shape[0] < 2:
         return np.zeros(points.shape[0])
     _, index = cKDTree(line).query(points)
