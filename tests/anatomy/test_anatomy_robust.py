@@ -183,3 +183,35 @@ def test_open_arch_is_flagged_not_silently_labelled() -> None:
         assert "L3" in result.unlabelled
     with pytest.raises(AnatomyError, match="L3"):
         label_case_sectors(anatomy, ["L3"])
+
+
+def test_gtv_in_s1_of_a_steep_kyphotic_sacrum_plans() -> None:
+    # S1 tilted about 35 deg more than L5, each lower segment 8 deg more, hiatus open from S3:
+    # the lower segments' canals cannot all be found, and S1 still plans, PTV_Eval without
+    # canal (the sacral canal prolonged under the PTV where it leaves the sacrum).
+    model = make_spine_phantom(
+        levels="L4-S5",
+        tilt_deg=10.0,
+        sacral_kyphosis_deg=40.0,
+        sacral_hiatus="S3",
+        spacing_mm=(1.5, 1.5, 1.5),
+        gtv=GtvSpec(level="S1", sectors=(1, 2), body_side="left"),
+    )
+    assert model.gtv is not None
+    vertebrae = {lv: m for lv, m in model.vertebrae.items() if not lv.startswith("S")}
+    vertebrae["S1"] = model.vertebrae["S1"]
+    vertebrae["Sacrum"] = _union([model.vertebrae[f"S{k}"] for k in range(2, 6)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = plan(model.gtv, Anatomy(model.grid, vertebrae), PlanOptions())
+    assert "S1" in result.sectors.by_level
+    evaluation = result.mask_on_image_grid("PTV_Eval", model.grid)
+    assert not (evaluation.box_array & model.canal.in_box(evaluation.box)).any()
+    sacrum = result.report["anatomy"]["sacrum"]
+    assert sacrum["segments"] == ["S1", "S2", "S3", "S4", "S5"]
+
+
+def _union(masks: list[Mask]) -> Mask:
+    from spinetv.geometry.booleans import union
+
+    return union(*masks)

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, patient_frame
-from spinetv.anatomy.levels import level_order, parse_level, region_of
+from spinetv.anatomy.levels import adjacent_levels, level_order, parse_level, region_of
 from spinetv.errors import AnatomyError
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
@@ -281,7 +281,7 @@ def _si_axis_estimate(
         contiguous = (
             canonical is not None
             and other_canonical is not None
-            and abs(level_order(other_canonical) - level_order(canonical)) == 1
+            and adjacent_levels(other_canonical, canonical)
         )
         neighbours.append(
             vertebrae[other].centroid_lps() if contiguous and not vertebrae[other].is_empty
@@ -1142,10 +1142,7 @@ def _contiguous(levels: list[str], position: int, other_position: int) -> bool:
     ``levels[position]``."""
     if not 0 <= other_position < len(levels):
         return False
-    one, other = parse_level(levels[position]), parse_level(levels[other_position])
-    return (
-        one is not None and other is not None and abs(level_order(one) - level_order(other)) == 1
-    )
+    return adjacent_levels(levels[position], levels[other_position])
 
 
 #: Target points within this distance (mm) of a level's canal cross-section count as over it.
@@ -1184,9 +1181,8 @@ def _refine_axes_from_canal(
         for other_position in (position - 1, position + 1):
             other = wanted[other_position] if 0 <= other_position < len(wanted) else None
             other_canonical = parse_level(other) if other is not None else None
-            contiguous = (
-                other_canonical is not None
-                and abs(level_order(other_canonical) - level_order(canonical)) == 1
+            contiguous = other_canonical is not None and adjacent_levels(
+                other_canonical, canonical
             )
             near.append(rings.get(other) if contiguous and other is not None else None)
         above, below = near

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from spinetv.errors import AnatomyError
 
 __all__ = [
+    "adjacent_levels",
     "LEVELS",
     "SACRUM",
     "parse_level",
@@ -94,6 +95,18 @@ def level_order(level: str) -> int:
         return LEVELS.index("S1") + 1
     index = LEVELS.index(canonical)
     return index + 1 if canonical[0] == "S" and canonical != "S1" else index
+
+
+def adjacent_levels(one: str, other: str) -> bool:
+    """Whether two level names are anatomical neighbours (L5 and S1, S1 and S2...).
+
+    ``Sacrum`` (a whole or remaining sacrum) is nobody's neighbour; names that are not
+    levels are not either.
+    """
+    first, second = parse_level(one), parse_level(other)
+    if first is None or second is None or SACRUM in (first, second):
+        return False
+    return abs(LEVELS.index(first) - LEVELS.index(second)) == 1
 
 
 def region_of(level: str) -> str:
