@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import numpy as np
 from scipy import ndimage
 
 from spinetv.anatomy.canal import derive_canal
+from spinetv.anatomy.sacrum import split_sacrum_detailed
 from spinetv.anatomy.sectors import label_sectors
+from spinetv.geometry.booleans import union
 from spinetv.phantom import make_spine_phantom
+from spinetv.pipeline import Anatomy, label_case_sectors
 
 REPEATS = 5
 
@@ -44,7 +48,31 @@ def main() -> None:
     def slicewise_full() -> object:
         return [ndimage.binary_fill_holes(plane) for plane in full]
 
+    lone = make_spine_phantom(
+        levels="L5", spacing_mm=(1.0, 1.0, 1.0), tilt_deg=35.0, axial_rotation_deg=10.0
+    )
+    pelvis = make_spine_phantom(
+        levels="L5-S5", spacing_mm=(1.0, 1.0, 1.0), tilt_deg=20.0, sacral_kyphosis_deg=40.0
+    )
+    sacral = {lv: m for lv, m in pelvis.vertebrae.items() if lv.startswith("S")}
+    rest = union(*[sacral[lv] for lv in ("S2", "S3", "S4", "S5")])
+    sacral_anatomy = Anatomy(
+        pelvis.grid, {"L5": pelvis.vertebrae["L5"], "S1": sacral["S1"], "Sacrum": rest}
+    )
+
+    def whole_sacrum() -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return label_case_sectors(sacral_anatomy, list(sacral), required=())
+
     rows = {
+        "label_sectors L5 alone, tilted 35 deg, axis searched on the bone": best_of(
+            lambda: label_sectors(lone.vertebrae["L5"], level="L5")
+        ),
+        "whole sacrum: split S1-S5, sacral canal, compartments of all 5": best_of(whole_sacrum),
+        "split_sacrum_detailed only": best_of(
+            lambda: split_sacrum_detailed(rest, s1=sacral["S1"])
+        ),
         "label_sectors L3, canal derived (neighbours given)": best_of(
             lambda: label_sectors(vertebra, level="L3", neighbours=neighbours)
         ),

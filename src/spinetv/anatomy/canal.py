@@ -78,8 +78,9 @@ class CanalOptions:
         Where neither cord nor neighbours give the axis, or the axis they give shows no closed
         ring, the projection axis is searched on the vertebra's own bone within this many
         degrees of it, sagittally (lordosis, kyphosis, the sacrum's turn) and coronally
-        (scoliosis), by 15 degrees then refined to 2 degrees. 0 disables. Defaults 50 and
-        30: L5 and S1 lean up to about 45 degrees in lordosis.
+        (scoliosis), by 15 degrees, then refined at full resolution to 1 degree (the refinement
+        reaches further). 0 disables. Defaults 50 and 15: L5 and S1 lean up to about 45
+        degrees in lordosis.
     follow_mm : float
         How far beyond the vertebra's narrowest canal cross-section (the projected hole) the
         canal may follow the bone slab by slab, mm: a canal wider between the pedicles than
@@ -97,7 +98,7 @@ class CanalOptions:
     extend_mm: float = 3.0
     cord_margin_mm: float = 3.0
     wide_search_deg: float = 50.0
-    wide_search_coronal_deg: float = 30.0
+    wide_search_coronal_deg: float = 15.0
     follow_mm: float = 1.0
 
     def __post_init__(self) -> None:
@@ -536,6 +537,7 @@ def _search_axis(
     options: CanalOptions,
     level: str,
     *,
+    shell: NDArray[np.float64],
     sagittal_deg: float,
     coronal_deg: float,
     step_deg: float,
@@ -543,7 +545,6 @@ def _search_axis(
     """The direction within a cone around ``centre_axis`` whose projection shows the widest
     closed canal, searched on the bone's shell at a coarse pixel then refined by halving the
     step down to 1 degree. Returns the direction and its score (-1 when no ring closed)."""
-    shell = _surface_points(vertebra)
     # Coarse pixels and small bridges: enough to tell where the ring is seen through.
     coarse = replace(
         options,
@@ -637,16 +638,28 @@ def _best_projection(
     if source == "cord" and _ring_score(best) > 0:
         return best
     if options.wide_search_deg > 0 and (source == "patient" or _ring_score(best) < 0):
+        shell = _surface_points(vertebra)
         axis, found = _search_axis(
             vertebra, si_axis, cord, options, level,
+            shell=shell,
             sagittal_deg=options.wide_search_deg,
             coronal_deg=options.wide_search_coronal_deg,
             step_deg=15.0,
         )
         if found > 0:
-            candidate = run(axis, f"{source}, searched on the bone")
-            if candidate is not None and _ring_score(candidate) > _ring_score(best):
-                return _hill_climb(candidate, run)
+
+            def run_shell(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
+                return project_canal(
+                    vertebra, axis, cord=cord, options=options, level=level,
+                    axis_source=src, points_lps=shell,
+                )
+
+            start = run_shell(axis, f"{source}, searched on the bone")
+            if start is not None:
+                climbed = _hill_climb(start, run_shell)
+                candidate = run(climbed.frame.si_axis, climbed.axis_source)
+                if candidate is not None and _ring_score(candidate) > _ring_score(best):
+                    return candidate
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:
         return best
     step = 0.5 * options.axis_search_deg
@@ -793,14 +806,15 @@ def _extrude(
 _FACING_COS = float(np.cos(np.radians(45.0)))
 
 
-def _covered(
-    local: NDArray[np.float64], plane: ProjectedCanal, cover_mm: float
-) -> NDArray[np.bool_]:
-    """Pixels of ``plane``'s grid within ``cover_mm`` of the given local points."""
-    image = _rasterise(local, plane.lr0_mm, plane.ap0_mm, plane.pixel_mm, plane.hole.shape)
-    if not image.any():
-        return image
-    return np.asarray(ndimage.distance_transform_edt(~image) * plane.pixel_mm <= cover_mm + 1e-6)
+#: Thinnest slab (mm) in which the canal's cross-section is followed.
+_MIN_SLAB_MM = 2.0
+
+
+def _disk_of(radius_px: float) -> NDArray[np.bool_]:
+    """A disk of pixels within ``radius_px`` (a real number) of the centre."""
+    r = int(np.floor(radius_px + 1e-9))
+    offsets = np.arange(-r, r + 1)
+    return np.asarray(offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius_px**2 + 1e-9)
 
 
 def _slab_holes(
@@ -837,25 +851,26 @@ def _slab_holes(
     pixel_ij = np.indices(shape).astype(np.float64)
     outward = pixel_ij - hole_nearest
     lattice = sorted(grid.spacing_mm)[1]
-    cover_mm = lattice / np.sqrt(2.0)
-    slab_mm = max(grid.spacing_mm)
+    cover = _disk_of(lattice / np.sqrt(2.0) / pixel)
+    grow = _disk_of(growth_mm / pixel)
+    slab_mm = max(*grid.spacing_mm, _MIN_SLAB_MM)
     low, high = projected.si_range_mm
     n_slabs = max(1, int(np.ceil((high - low) / slab_mm)))
     edges = np.asarray(low + slab_mm * np.arange(n_slabs + 1), dtype=np.float64)
     edges[-1] = max(edges[-1], high)
-    order = np.argsort(bone_local[:, 2])
-    bone_sorted = bone_local[order]
-    s_sorted = bone_sorted[:, 2]
+    slab_of = np.clip(np.searchsorted(edges, bone_local[:, 2], side="right") - 1, 0, n_slabs - 1)
+    own = np.zeros((n_slabs, *shape), dtype=bool)
+    i = np.rint((bone_local[:, 0] - outer.lr0_mm) / pixel).astype(np.int64)
+    j = np.rint((bone_local[:, 1] - outer.ap0_mm) / pixel).astype(np.int64)
+    inside = (i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1])
+    own[slab_of[inside], i[inside], j[inside]] = True
+    # Each projected bone voxel centre covers a disk of the lattice's covering radius.
+    own = ndimage.binary_dilation(own, structure=cover[None])
     out = np.zeros((n_slabs, *shape), dtype=bool)
     for k in range(n_slabs):
-        start = np.searchsorted(s_sorted, edges[k] - slab_mm, side="left")
-        stop = np.searchsorted(s_sorted, edges[k + 1] + slab_mm, side="right")
-        own_start = np.searchsorted(s_sorted, edges[k], side="left")
-        own_stop = np.searchsorted(s_sorted, edges[k + 1], side="right")
-        window = _covered(bone_sorted[start:stop], outer, cover_mm)
+        window = own[max(0, k - 1) : k + 2].any(axis=0)
         region = hole
         if window.any():
-            own = _covered(bone_sorted[own_start:own_stop], outer, cover_mm)
             distance, nearest = ndimage.distance_transform_edt(~window, return_indices=True)
             to_bone = distance * pixel
             towards_bone = nearest - pixel_ij
@@ -868,11 +883,12 @@ def _slab_holes(
             # the outer face of a thin lamina). Only the slab's own bone blocks (a
             # neighbouring slab's bone would shadow free voxels of this one).
             between = (to_hole + to_bone <= follow_mm + pixel) & facing
-            candidates = hole | (~own & between)
+            candidates = hole | (~own[k] & between)
             labels, _ = ndimage.label(candidates)
             touching = np.unique(labels[hole])
             region = np.isin(labels, touching[touching > 0])
-        out[k] = ndimage.distance_transform_edt(~region) * pixel <= growth_mm + 1e-9
+        out[k] = region
+    out = ndimage.binary_dilation(out, structure=grow[None])
     return edges, out
 
 
