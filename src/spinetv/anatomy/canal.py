@@ -618,11 +618,12 @@ def _best_projection(
 ) -> ProjectedCanal | None:
     """Project along ``si_axis``; without a cord, also along nearby tilts, keep the widest.
 
-    Without cord or neighbours (``source`` "patient"), or where the estimated axis shows no
-    closed ring (neighbours that disagree, a sacrum turning along its length), the axis is
-    searched over a wide cone on the vertebra's own bone (``options.wide_search_deg``
-    sagittally, ``options.wide_search_coronal_deg`` coronally): the canal is the direction
-    the bony ring is seen through widest.
+    Without cord or neighbours (``source`` "patient"), the axis is searched over a wide cone
+    on the vertebra's own bone (``options.wide_search_deg`` sagittally,
+    ``options.wide_search_coronal_deg`` coronally): the canal is the direction the bony ring
+    is seen through widest. Where the cord or the neighbours give an axis, only tilts of up
+    to ``options.axis_search_deg`` around it are tried (an open ring stays open, and is
+    bridged or estimated and flagged, rather than closed by bone from another height).
     """
 
     points = vertebra.points_lps()
@@ -637,7 +638,10 @@ def _best_projection(
     best = run(si_axis)
     if source == "cord" and _ring_score(best) > 0:
         return best
-    if options.wide_search_deg > 0 and (source == "patient" or _ring_score(best) < 0):
+    # Only without any estimate of the axis: where the cord or the neighbours give one and the
+    # ring is open along it (a laminectomy, an open sacral hiatus), a steeply tilted
+    # projection would close the gap with bone from another height: a false ring.
+    if options.wide_search_deg > 0 and source == "patient":
         shell = _surface_points(vertebra)
         axis, found = _search_axis(
             vertebra, si_axis, cord, options, level,
