@@ -366,6 +366,9 @@ def label_case_sectors(
     # The sacral canal is derived only for a sacral target: a lumbar plan must not fail on a
     # sacrum far from the lesion.
     if segments and wanted_sacral:
+        assert split is not None
+        for line in _split_notes(split):
+            warnings.warn(line, AnatomyWarning, stacklevel=2)
         sacral_result = derive_sacral_canal(
             segments,
             cord=anatomy.thecal_sac or anatomy.cord,
@@ -877,10 +880,17 @@ def anatomy_notes(sectors: SectorResult) -> list[str]:
         f"{lv} not labelled (not needed by the target): {reason}"
         for lv, reason in sectors.unlabelled.items()
     ]
-    split = sectors.sacral_split
-    if split is not None and split.truncated:
+    if sectors.sacral_split is not None:
+        notes += _split_notes(sectors.sacral_split)
+    return notes
+
+
+def _split_notes(split: SacralSplit) -> list[str]:
+    """What a reader of the sacral split must know: where it ends, which cuts are guessed."""
+    notes = []
+    if split.truncated:
         notes.append(f"sacrum: {split.truncated}")
-    if split is not None and "proportional" in split.border_methods:
+    if "proportional" in split.border_methods:
         notes.append(
             "sacrum: " + split.describe() + " (a proportional cut is approximate to a few mm)"
         )

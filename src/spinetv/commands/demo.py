@@ -81,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
     for name in ("CTV", "PTV", "PTV_Eval", "SpinalCord_PRV02"):
         if name in volumes:
             print(f"  {name:<17}{volumes[name]['volume_cc']:8.2f} cc")
-    for note in result.report["notes"]:
-        print(f"  note: {note}")
+    # The report's notes were printed as warnings while planning.
     print(f"wrote {out}, {report}, {html} and {figures}/")
     return 0
