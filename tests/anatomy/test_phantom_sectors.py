@@ -5,7 +5,7 @@ canal is the space its bony ring encloses (constant over each level's height, li
 the pedicles' height), so the derived canal finds the same walls, and both label by the same
 rule, including its refinements (sector 1 only within the body's width, ties at a wall go
 posterior). Measured minimum Dice per sector with the derived canal: 0.957 (S3 ala), >= 0.966
-for every C1-L5 case; with the contoured canal >= 0.954, except C2's laminae/pedicles.
+for every C1-L5 case; with the contoured canal >= 0.954 (C2 included).
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ CASES = {
 }
 # Floors a little under the measured minima (see the module docstring).
 CONTOURED_MIN = 0.95
-# C2 with the contoured canal: the canal's walls are measured per 1 mm slab, and in the slabs
+# C2 with the contoured canal: the canal's walls are measured per 1 mm slab; in the slabs
 # below C2's laminae the nearest bone behind the canal is its long, caudally tilted spinous
-# process, which moves the pedicle/lamina border there (measured 0.903). The derived canal
-# measures its walls where the bone bounds the canal and reaches 0.966.
-CONTOURED_MIN_C2 = 0.88
+# process, which moved the pedicle/lamina border there (measured 0.903) until a contoured
+# canal's wall was placed on its own surface where no bone lies within 1.5 voxels of it
+# (SectorOptions.contoured_wall_max_gap_voxels): measured 1.000 since.
+CONTOURED_MIN_C2 = 0.95
 DERIVED_MIN = 0.95
 # Canal Dice, derived vs the phantom's, middle 10 mm of each level. The derived canal is grown
 # by one voxel where no bone bounds it, so that it holds the whole true canal (PTV_Eval must

@@ -44,6 +44,27 @@ Refinements of the reference definition (each tested):
   than a curved canal; see ``_walls_from_section``); for a contoured canal, measured per slab
   of ``slab_mm`` along the local SI axis, slabs with too small a cross-section taking the
   nearest good slab's walls.
+* Cervical transverse processes (C2-C7, by level name; ``cervical_transverse_foramina``): the
+  transverse process lies beside the pedicle, in front of ``c``, and carries the transverse
+  foramen. Where a foramen is found (a hole of the bone's projection along the SI axis,
+  lateral to the canal and in front of ``c``; :func:`transverse_foramina`), bone in front of
+  ``c`` at or beyond its medial edge, and bone in front of ``a`` beside the body (the anterior
+  root and tubercle, i.e. the costal element), is transverse process: 3 or 5 by side, not
+  2/6. The pedicle is then the bone between the end of the body's posterior wall, the canal,
+  the foramen and ``c``; the foramen's medial wall (the pedicle's lateral cortex) stays
+  pedicle. A side without a foramen keeps the reference rule (the phantom has none). The
+  uncinate processes, above the body's posterolateral corners and in front of ``a`` within
+  the body's width, are body by the rule above.
+* Cervical axial rotation (C2-C7; ``cervical_rotation_from_body_core``): the frame's AP axis
+  is turned about its SI axis to point from the centroid of the body's core (the bone at
+  least half the body's depth in front of ``a``, within 1.5 canal half-widths of the
+  midline; :func:`body_core_ap_axis`) to the canal's axis. The frame's own estimate takes
+  all bone in front of the canal within three canal half-widths, which at a cervical level
+  holds the transverse processes and misses most of a 10 deg rotation.
+* A contoured canal's wall in a slab lies midway to the bone beyond it only where that bone
+  lies within ``contoured_wall_max_gap_voxels`` (1.5) voxels of the canal; elsewhere on the
+  canal's own surface (between the laminae the spinous process behind them would otherwise
+  give the posterior wall, moving ``c`` by several mm).
 * C1 (detected by level name) has no body: the bone anterior to the canal is its anterior
   arch, which takes sector 1 by the rule above; its canal is the whole ring including the space
   of the dens (measured before C2's bone is removed from the canal).
@@ -89,6 +110,7 @@ __all__ = [
     "label_spine",
     "assign_sectors",
     "body_lr_bounds",
+    "transverse_foramina",
 ]
 
 SECTOR_NAMES: dict[int, str] = {
@@ -119,6 +141,16 @@ _FACING_LATTICES = 2.0
 _BEYOND_FRACTION = 0.1
 # How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
 _SLAB_REACH_MM = 1.5
+# Levels whose transverse processes carry a foramen that tells them from the pedicle (C1 has
+# no pedicle: its lateral masses take 2/6 by the reference rule).
+# The body's core for the axial rotation reaches this many canal half-widths from the midline;
+# a turn larger than _MAX_TURN_DEG is not trusted (the frame is kept).
+_CORE_HALF_WIDTH_RATIO = 1.5
+_MAX_TURN_DEG = 25.0
+# A foramen's medial edge is measured over this fraction of its radius either side of its
+# centroid (AP).
+_FORAMEN_ARC = 0.6
+_FORAMEN_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
 
 
 @dataclass(frozen=True)
@@ -133,6 +165,12 @@ class SectorOptions:
     min_slab_canal_fraction : float
         A slab whose canal cross-section has fewer voxels than this fraction of the median
         slab takes the walls of the nearest good slab. Default 0.5.
+    contoured_wall_max_gap_voxels : float or None
+        A wall of a contoured canal lies midway between the canal and the bone beyond it only
+        where that bone lies within this many voxels (the in-plane spacing) of the canal's
+        outermost point in the slab; elsewhere on the canal's own surface. Without it, a slab
+        between the laminae takes the spinous process behind them for its posterior wall
+        (and moves ``c`` by several mm). Default 1.5; None: no limit.
     c2_dens_to_body : bool
         Give C2's dens to sector 1 (default True).
     sacral_body_half_width_ratio : float
@@ -142,6 +180,23 @@ class SectorOptions:
     limit_body_to_its_width : bool
         Sector 1 only within the body's lateral extent (see :func:`body_lr_bounds`): bone
         anterior to the canal but lateral to the body goes by side to 2/6. Default True.
+    cervical_transverse_foramina : bool
+        C2-C7: where a transverse foramen is found beside the canal (see
+        :func:`transverse_foramina`), the transverse process on that side is told from the
+        pedicle by it: bone in front of the canal's centre ``c`` lateral to the foramen's
+        medial edge, and bone in front of ``a`` beside the body (the anterior root and
+        tubercle), go to 3/5 instead of 2/6. Default True (the ISRC sectors name the
+        transverse process with the lamina, and the cervical one lies beside the pedicle,
+        not behind it).
+    foramen_min_area_mm2, foramen_max_area_mm2 : float
+        Area of a hole in the vertebra's projection along its SI axis taken for a transverse
+        foramen, mm^2. Defaults 3 and 120 (a foramen is 4-7 mm wide; C7's may be smaller).
+    cervical_rotation_from_body_core : bool
+        C2-C7: turn the local frame's AP axis about its SI axis to point from the centroid of
+        the body's core (see :func:`body_core_ap_axis`) to the canal, so that an axially
+        rotated vertebra is followed. The frame's own estimate takes all bone in front of the
+        canal within three canal half-widths of the midline, which at a cervical level holds
+        the transverse processes, cut unevenly by a tilted wall. Default True.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
     canal : CanalOptions
@@ -150,9 +205,14 @@ class SectorOptions:
 
     slab_mm: float | None = None
     min_slab_canal_fraction: float = 0.5
+    contoured_wall_max_gap_voxels: float | None = 1.5
     c2_dens_to_body: bool = True
     sacral_body_half_width_ratio: float = 1.6
     limit_body_to_its_width: bool = True
+    cervical_transverse_foramina: bool = True
+    foramen_min_area_mm2: float = 3.0
+    foramen_max_area_mm2: float = 120.0
+    cervical_rotation_from_body_core: bool = True
     frame_iterations: int = 3
     canal: CanalOptions = field(default_factory=CanalOptions)
 
@@ -164,10 +224,22 @@ class SectorOptions:
                 "SectorOptions.min_slab_canal_fraction must lie in [0, 1], got "
                 f"{self.min_slab_canal_fraction}"
             )
+        gap = self.contoured_wall_max_gap_voxels
+        if gap is not None and gap <= 0:
+            raise AnatomyError(
+                "SectorOptions.contoured_wall_max_gap_voxels must be > 0 or None, got "
+                f"{self.contoured_wall_max_gap_voxels}"
+            )
         if self.sacral_body_half_width_ratio <= 0:
             raise AnatomyError(
                 "SectorOptions.sacral_body_half_width_ratio must be > 0, got "
                 f"{self.sacral_body_half_width_ratio}"
+            )
+
+        if not 0 < self.foramen_min_area_mm2 <= self.foramen_max_area_mm2:
+            raise AnatomyError(
+                "SectorOptions needs 0 < foramen_min_area_mm2 <= foramen_max_area_mm2, got "
+                f"{self.foramen_min_area_mm2} and {self.foramen_max_area_mm2}"
             )
 
     def as_dict(self) -> dict[str, Any]:
@@ -239,6 +311,9 @@ class VertebraSectors:
         The options used.
     scheme : str
         "vertebra" or "sacral" (which naming of labels applies).
+    foramina_mm : (float or None, float or None)
+        Medial edges (local ``u``, mm) of the left and right transverse foramina that moved
+        the pedicle/transverse-process border (C2-C7; None where none was found or used).
     """
 
     level: str
@@ -250,6 +325,7 @@ class VertebraSectors:
     walls: CanalWalls
     options: SectorOptions
     scheme: str = "vertebra"
+    foramina_mm: tuple[float | None, float | None] = (None, None)
 
     def sector(self, number: int) -> Mask:
         """The mask of one sector (1..6)."""
@@ -270,6 +346,7 @@ def assign_sectors(
     sacral: bool = False,
     sacral_body_half_width_ratio: float = 1.0,
     body_lr_bounds_mm: tuple[float, float] | None = None,
+    transverse_from_mm: tuple[float | None, float | None] | None = None,
 ) -> NDArray[np.uint8]:
     """Sector 1..6 of bone points given in a local frame.
 
@@ -287,6 +364,12 @@ def assign_sectors(
         Lateral extent (low, high ``u``, mm) of the vertebral body: bone anterior to ``a``
         outside it is not body but goes by side to 2/6 (see :func:`body_lr_bounds`). None: no
         limit. Ignored for sacral segments, which use the ratio instead.
+    transverse_from_mm : (float or None, float or None), optional
+        Medial edges (``u``, mm) of the left and the right transverse foramen (see
+        :func:`transverse_foramina`); None for a side without one. On a side with an edge,
+        bone in front of ``c`` at or beyond it, and bone in front of ``a`` beside the body,
+        is transverse process: 3 (left) or 5 (right) instead of 2 or 6. Ignored for sacral
+        segments.
 
     Returns
     -------
@@ -316,7 +399,104 @@ def assign_sectors(
         lr = local_mm[:, 0]
         beside = front & ((lr < body_lr_bounds_mm[0]) | (lr > body_lr_bounds_mm[1]))
         labels[beside] = lateral_left[beside]
+    if transverse_from_mm is not None and not sacral:
+        labels = _transverse_beside_pedicle(local_mm, labels, v < a - TIE_MM, transverse_from_mm)
     return labels
+
+
+def _transverse_beside_pedicle(
+    local_mm: NDArray[np.float64],
+    labels: NDArray[np.uint8],
+    front: NDArray[np.bool_],
+    edges_mm: tuple[float | None, float | None],
+) -> NDArray[np.uint8]:
+    """Move pedicle-sector bone (2/6) lateral to a transverse foramen's medial edge, or in
+    front of ``a`` (``front``: beside the body), to the transverse-process sector (3/5)."""
+    out = labels.copy()
+    lr = local_mm[:, 0]
+    for edge, pedicle, transverse, sign in ((edges_mm[0], 2, 3, 1.0), (edges_mm[1], 6, 5, -1.0)):
+        if edge is None:
+            continue
+        move = (labels == pedicle) & ((sign * lr >= sign * edge) | front)
+        out[move] = transverse
+    return out
+
+
+def transverse_foramina(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    pixel_mm: float,
+    *,
+    free_mm: NDArray[np.float64] | None = None,
+    min_area_mm2: float = 3.0,
+    max_area_mm2: float = 120.0,
+) -> tuple[float | None, float | None]:
+    """Medial edges of the transverse foramina of a cervical vertebra, in mm.
+
+    The vertebra's bone is projected along the local SI axis onto a raster of ``pixel_mm``
+    pixels (the foramen runs along that axis through the transverse process, so it stays
+    open in the projection while the canal's ring closes over the height). A hole of that
+    projection is a foramen when its area lies within [``min_area_mm2``,
+    ``max_area_mm2``], its centroid lies lateral to the canal (``|u - uc| > w``) and in
+    front of the canal's centre ``c`` (medians over the slabs). The largest such hole on each
+    side is taken. Its medial edge is placed as the canal walls are (see
+    :func:`_foramen_edge`), or, without ``free_mm``, on the edge of its most medial pixel.
+
+    Parameters
+    ----------
+    local_mm : ndarray, shape (n, 3)
+        The vertebra's bone points in its local frame (lr, ap, si), mm.
+    walls : CanalWalls
+        The canal walls in that frame.
+    pixel_mm : float
+        Raster pixel, mm (the in-plane voxel spacing).
+    free_mm : ndarray, shape (m, 3), optional
+        Voxel centres around the vertebra that are not bone, in the same frame, mm.
+    min_area_mm2, max_area_mm2 : float
+        Area bounds of a foramen, mm^2.
+
+    Returns
+    -------
+    (float or None, float or None)
+        ``u`` (mm) of the medial edge of the left foramen (its lowest ``u``) and of the right
+        one (its highest ``u``); None for a side without a foramen.
+    """
+    uv = local_mm[:, :2]
+    origin = uv.min(axis=0) - 2.0 * pixel_mm
+    ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
+    occupied = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    holes = ndimage.binary_fill_holes(occupied) & ~occupied
+    labelled, _ = ndimage.label(holes)
+    summary = walls.summary()
+    uc, w, c = summary["lr_centre_mm"], summary["half_width_mm"], summary["centre_mm"]
+    best: dict[int, tuple[int, float]] = {}
+    for index, found in enumerate(ndimage.find_objects(labelled), start=1):
+        if found is None:
+            continue
+        cells = np.argwhere(labelled[found] == index) + np.array([s.start for s in found])
+        centres = origin + (cells + 0.5) * pixel_mm
+        area = cells.shape[0] * pixel_mm**2
+        u_mean, v_mean = centres.mean(axis=0)
+        if not min_area_mm2 <= area <= max_area_mm2:
+            continue
+        if abs(u_mean - uc) <= w or v_mean >= c:
+            continue
+        side = 0 if u_mean > uc else 1
+        sign = -1.0 if side == 0 else 1.0
+        edge = sign * float((sign * centres[:, 0] + 0.5 * pixel_mm).max())
+        if free_mm is not None:
+            bone_uv, inside = _foramen_points(
+                labelled == index, origin, pixel_mm, local_mm, ij, free_mm
+            )
+            if bone_uv.shape[0] > 0:
+                edge = _foramen_edge(centres, bone_uv, inside, sign, pixel_mm, edge)
+        if side not in best or cells.shape[0] > best[side][0]:
+            best[side] = (cells.shape[0], float(edge))
+    return (
+        best[0][1] if 0 in best else None,
+        best[1][1] if 1 in best else None,
+    )
 
 
 def body_lr_bounds(
@@ -340,6 +520,181 @@ def body_lr_bounds(
     return float(lr.min()) - edge_mm, float(lr.max()) + edge_mm
 
 
+def body_core_ap_axis(
+    bone_local: NDArray[np.float64],
+    canal_local: NDArray[np.float64],
+    *,
+    iterations: int = 20,
+    tolerance_deg: float = 0.01,
+    half_width_ratio: float = _CORE_HALF_WIDTH_RATIO,
+) -> NDArray[np.float64] | None:
+    """The AP direction from the body's core to the frame's origin (on the canal's axis), in
+    the plane of a local frame.
+
+    The core is the bone at least half the body's depth in front of the canal's anterior
+    wall (the canal's most anterior point within half its half-width of its midline) and
+    within ``half_width_ratio`` canal half-widths of the midline: processes beside the body
+    (cervical transverse processes, L5's) stay out of it, and so does the band of bone that a
+    wrongly turned wall cuts unevenly. Re-measured in the turned frame until it turns by less
+    than ``tolerance_deg`` (at most ``iterations`` times): each pass removes most of the
+    remaining turn, which the uneven cut only shrinks.
+
+    Parameters
+    ----------
+    bone_local, canal_local : ndarray, shape (n, 3)
+        The vertebra's bone and the canal at its height, in the local frame (lr, ap, si), mm.
+    iterations : int
+        Most refinements.
+    tolerance_deg : float
+        Stop when a refinement turns the axis by less than this, degrees.
+    half_width_ratio : float
+        Lateral reach of the core in canal half-widths.
+
+    Returns
+    -------
+    ndarray, shape (2,) or None
+        Unit vector ``(lr, ap)`` in the frame's plane (``(0, 1)`` for an unturned frame), or
+        None when there is no core.
+    """
+    direction = np.array([0.0, 1.0])
+    for _ in range(max(1, iterations)):
+        du, dv = direction
+        turn = np.array([[dv, -du], [du, dv]])
+        bone_uv = bone_local[:, :2] @ turn.T
+        canal_uv = canal_local[:, :2] @ turn.T
+        low, high = float(canal_uv[:, 0].min()), float(canal_uv[:, 0].max())
+        centre, half = 0.5 * (low + high), 0.5 * (high - low)
+        central = np.abs(canal_uv[:, 0] - centre) <= 0.5 * half
+        if not central.any():
+            return None
+        depth = float(canal_uv[central, 1].min()) - bone_uv[:, 1]
+        if not (depth > 0).any():
+            return None
+        core = (depth >= 0.5 * float(depth.max())) & (
+            np.abs(bone_uv[:, 0] - centre) <= half_width_ratio * half
+        )
+        if core.sum() < 3:
+            return None
+        step = -bone_uv[core].mean(axis=0)
+        if float(np.linalg.norm(step)) < 1e-6:
+            return None
+        step /= float(np.linalg.norm(step))
+        # Back from the turned frame to the original one.
+        direction = step @ turn
+        direction /= float(np.linalg.norm(direction))
+        if np.degrees(np.arccos(np.clip(float(step[1]), -1.0, 1.0))) < tolerance_deg:
+            break
+    return direction
+
+
+def _turned_to_body_core(frame: LocalFrame, vertebra: Mask, canal: Mask) -> LocalFrame:
+    """``frame`` turned about its SI axis so that its AP axis follows
+    :func:`body_core_ap_axis`; unchanged when that fails or turns it by more than
+    ``_MAX_TURN_DEG``."""
+    box = vertebra.box
+    canal_local = _local_points(canal, box, frame)
+    if canal_local.shape[0] < 3:
+        return frame
+    direction = body_core_ap_axis(_local_points(vertebra, box, frame), canal_local)
+    if direction is None or np.degrees(np.arccos(np.clip(direction[1], -1, 1))) > _MAX_TURN_DEG:
+        return frame
+    du, dv = direction
+    ap = du * frame.lr_axis + dv * frame.ap_axis
+    ap /= float(np.linalg.norm(ap))
+    return LocalFrame(frame.origin_lps, np.cross(ap, frame.si_axis), ap, frame.si_axis)
+
+
+def _foramen_points(
+    hole: NDArray[np.bool_],
+    origin_mm: NDArray[np.float64],
+    pixel_mm: float,
+    bone_mm: NDArray[np.float64],
+    bone_ij: NDArray[np.int64],
+    free_mm: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(lr, ap) of the bone points and of the free points inside one foramen, both at the
+    heights where bone surrounds it.
+
+    Those heights are the SI range of the bone in the two pixels around the hole, less a
+    pixel at each end: there the only free space next to the foramen's wall is the foramen
+    itself (above or below the transverse process the column of a wall pixel is free too).
+    A free point counts when it projects onto the hole or the pixels around it. Taking both
+    from the same heights samples them on the same projected lattice, so that the wall lies
+    midway between them.
+    """
+    around = ndimage.binary_dilation(hole, iterations=2) & ~hole
+    wall = around[bone_ij[:, 0], bone_ij[:, 1]]
+    if not wall.any():
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    low = float(bone_mm[wall, 2].min()) + pixel_mm
+    high = float(bone_mm[wall, 2].max()) - pixel_mm
+    grown = ndimage.binary_dilation(hole)
+    free_ij = np.floor((free_mm[:, :2] - origin_mm) / pixel_mm).astype(np.int64)
+    inside = np.all((free_ij >= 0) & (free_ij < np.asarray(hole.shape)), axis=1)
+    inside &= (free_mm[:, 2] >= low) & (free_mm[:, 2] <= high)
+    inside[inside] = grown[free_ij[inside, 0], free_ij[inside, 1]]
+    level = (bone_mm[:, 2] >= low) & (bone_mm[:, 2] <= high)
+    return bone_mm[level, :2], free_mm[inside, :2]
+
+
+def _foramen_edge(
+    hole_uv: NDArray[np.float64],
+    bone_uv: NDArray[np.float64],
+    free_uv: NDArray[np.float64],
+    sign: float,
+    pixel_mm: float,
+    fallback_mm: float,
+) -> float:
+    """The medial edge (``u``, mm) of one foramen.
+
+    In thin AP bins (half a pixel wide, every quarter pixel over the middle
+    ``2 * _FORAMEN_ARC`` of the foramen's equivalent radius ``r``, about its centroid), the
+    wall lies midway between the bone point nearest the foramen from the medial side and the
+    free point (``free_uv``: inside the foramen, see :func:`_foramen_points`) nearest
+    that bone point on the foramen's side. Each bin's wall, taken back to the foramen's
+    medial tip along a circle of radius ``r``, estimates the edge; the edge is their mean.
+    Many bins average the phase of the voxel lattice, which on a coarse tilted grid leaves
+    each bin's wall anywhere within a voxel (the bins fall into a few phases, so a median
+    would pick one of them). ``hole_uv``: the foramen's pixel centres;
+    ``sign`` -1 when the medial edge is the low ``u`` (left foramen), +1 when it is the high
+    ``u`` (right). ``fallback_mm`` (the edge of the foramen's most medial pixel) when no bin
+    finds both points within 1.5 pixels of each other and within a pixel of it.
+    """
+    centre_u, centre_v = (float(x) for x in hole_uv.mean(axis=0))
+    # The pixels of the hole miss about half a pixel all round.
+    radius = float(np.sqrt(hole_uv.shape[0] / np.pi)) * pixel_mm + 0.5 * pixel_mm
+    along_centre = sign * centre_u
+    bone_along, free_along = sign * bone_uv[:, 0], sign * free_uv[:, 0]
+    bone_side, free_side = bone_along > along_centre, free_along > along_centre
+    reach = _FORAMEN_ARC * radius
+    edges = []
+    for offset in np.arange(-reach, reach + 1e-9, 0.25 * pixel_mm):
+        row_v = centre_v + offset
+        in_bin = bone_side & (np.abs(bone_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
+        if not in_bin.any():
+            continue
+        nearest_bone = float(bone_along[in_bin].min())
+        free_bin = (
+            free_side
+            & (np.abs(free_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
+            & (free_along < nearest_bone)
+        )
+        if not free_bin.any():
+            continue
+        nearest_free = float(free_along[free_bin].max())
+        sagitta = radius - float(np.sqrt(max(radius**2 - offset**2, 0.0)))
+        edge = 0.5 * (nearest_bone + nearest_free) + sagitta
+        # A bin that misses the foramen's edge (a lattice row running aslant through it)
+        # finds bone and free space elsewhere: kept only near the pixel edge.
+        if nearest_bone - nearest_free <= 1.5 * pixel_mm and abs(
+            edge - sign * fallback_mm
+        ) <= pixel_mm:
+            edges.append(edge)
+    if not edges:
+        return fallback_mm
+    return sign * float(np.mean(edges))
+
+
 def _wall_between(
     canal_uv: NDArray[np.float64],
     bone_uv: NDArray[np.float64],
@@ -347,9 +702,12 @@ def _wall_between(
     sign: float,
     band_mm: float,
     fallback_mm: float,
+    max_gap_mm: float | None = None,
 ) -> float:
     """Where the canal meets the bone on one side: midway between the outermost canal point
     and the nearest bone point beyond it, both taken over the canal's extreme band.
+    Without bone beyond it (within ``max_gap_mm`` of it when given), the canal's own
+    surface: ``fallback_mm`` beyond its outermost point.
 
     ``axis`` 0 (LR) or 1 (AP); ``sign`` +1 for the wall at the high end, -1 for the low end.
     Taking both sides makes the estimate unbiased whether the voxel centres project onto a
@@ -374,7 +732,10 @@ def _wall_between(
     )
     if not beyond.any():
         return sign * (extreme + fallback_mm)
-    return sign * 0.5 * (extreme + float(bone_along[beyond].min()))
+    nearest = float(bone_along[beyond].min())
+    if max_gap_mm is not None and nearest - extreme > max_gap_mm:
+        return sign * (extreme + fallback_mm)
+    return sign * 0.5 * (extreme + nearest)
 
 
 def _walls_of(
@@ -382,14 +743,15 @@ def _walls_of(
     bone_local: NDArray[np.float64],
     band_mm: float,
     fallback_mm: float,
+    max_gap_mm: float | None = None,
 ) -> tuple[float, float, float, float]:
-    """(a, p, lr_low, lr_high) of one canal cross-section, mm."""
+    """(a, p, lr_low, lr_high) of one canal cross-section, mm (see :func:`_wall_between`)."""
     canal_uv, bone_uv = canal_local[:, :2], bone_local[:, :2]
     return (
-        _wall_between(canal_uv, bone_uv, 1, -1.0, band_mm, fallback_mm),
-        _wall_between(canal_uv, bone_uv, 1, 1.0, band_mm, fallback_mm),
-        _wall_between(canal_uv, bone_uv, 0, -1.0, band_mm, fallback_mm),
-        _wall_between(canal_uv, bone_uv, 0, 1.0, band_mm, fallback_mm),
+        _wall_between(canal_uv, bone_uv, 1, -1.0, band_mm, fallback_mm, max_gap_mm),
+        _wall_between(canal_uv, bone_uv, 1, 1.0, band_mm, fallback_mm, max_gap_mm),
+        _wall_between(canal_uv, bone_uv, 0, -1.0, band_mm, fallback_mm, max_gap_mm),
+        _wall_between(canal_uv, bone_uv, 0, 1.0, band_mm, fallback_mm, max_gap_mm),
     )
 
 
@@ -536,6 +898,7 @@ def _walls_per_slab(
     min_fraction: float,
     name: str,
     lattice_mm: float,
+    max_gap_voxels: float | None = None,
 ) -> CanalWalls:
     si_range = (float(bone_local[:, 2].min()), float(bone_local[:, 2].max()))
     n_slabs = max(1, int(np.ceil((si_range[1] - si_range[0]) / slab_mm)))
@@ -557,8 +920,11 @@ def _walls_per_slab(
     walls = np.full((n_slabs, 4), np.nan)
     for slab in np.flatnonzero(good):
         walls[slab] = _walls_of(
-            points[index == slab], bone_local[bone_index == slab], _BAND_FRACTION * lattice_mm,
+            points[index == slab],
+            bone_local[bone_index == slab],
+            _BAND_FRACTION * lattice_mm,
             0.5 * lattice_mm,
+            None if max_gap_voxels is None else max_gap_voxels * lattice_mm,
         )
     good_slabs = np.flatnonzero(good)
     nearest = good_slabs[np.abs(np.arange(n_slabs)[:, None] - good_slabs[None, :]).argmin(axis=1)]
@@ -575,6 +941,44 @@ def _walls_per_slab(
 def _local_points(mask: Mask, box: BoundingBox, frame: LocalFrame) -> NDArray[np.float64]:
     ijk = np.argwhere(mask.in_box(box)) + np.asarray(box.start)
     return frame.to_local(mask.grid.index_to_lps(ijk))
+
+
+def _foramina_of(
+    vertebra: Mask,
+    frame: LocalFrame,
+    bone: NDArray[np.float64],
+    walls: CanalWalls,
+    options: SectorOptions,
+) -> tuple[float | None, float | None]:
+    """:func:`transverse_foramina` of one vertebra: found on the pixels first, then, where
+    there are any, placed on the free voxel centres beside the canal in front of ``c``."""
+    pixel = _lattice_mm(vertebra.grid)
+    low, high = options.foramen_min_area_mm2, options.foramen_max_area_mm2
+    found = transverse_foramina(bone, walls, pixel, min_area_mm2=low, max_area_mm2=high)
+    if found == (None, None):
+        return found
+    summary = walls.summary()
+    lateral = (np.abs(bone[:, 0] - summary["lr_centre_mm"]) > summary["half_width_mm"]) & (
+        bone[:, 1] < summary["centre_mm"]
+    )
+    ijk = np.argwhere(vertebra.box_array)[lateral] + np.asarray(vertebra.box.start)
+    left = bone[lateral, 0] > summary["lr_centre_mm"]
+    free = [_free_points(vertebra, frame, ijk[side]) for side in (left, ~left) if side.any()]
+    return transverse_foramina(
+        bone, walls, pixel, free_mm=np.concatenate(free), min_area_mm2=low, max_area_mm2=high
+    )
+
+
+def _free_points(mask: Mask, frame: LocalFrame, ijk: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Local points of the voxel centres around the voxels ``ijk`` (their bounding box grown
+    by two voxels, within the mask's box) that are not in the mask."""
+    start = np.maximum(ijk.min(axis=0) - 2, np.asarray(mask.box.start))
+    stop = np.minimum(ijk.max(axis=0) + 3, np.asarray(mask.box.stop))
+    box = BoundingBox(
+        tuple(int(x) for x in start), tuple(int(x) for x in stop)  # type: ignore[arg-type]
+    )
+    free = np.argwhere(~mask.in_box(box)) + start
+    return frame.to_local(mask.grid.index_to_lps(free))
 
 
 def label_sectors(
@@ -652,6 +1056,8 @@ def label_sectors(
             else (section.centre_lps(), section.frame.si_axis)
         ),
     )
+    if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
+        frame = _turned_to_body_core(frame, vertebra, canal_mask)
     bone = _local_points(vertebra, vertebra.box, frame)
     if section is not None:
         walls = _walls_from_section(section, frame, vertebra, bone, options.canal.extend_mm)
@@ -666,17 +1072,22 @@ def label_sectors(
             options.min_slab_canal_fraction,
             name,
             _lattice_mm(vertebra.grid),
+            options.contoured_wall_max_gap_voxels,
         )
     sacral = canonical is not None and is_sacral(canonical)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
         bounds = body_lr_bounds(bone, walls, 0.5 * _lattice_mm(vertebra.grid))
+    foramina: tuple[float | None, float | None] = (None, None)
+    if canonical in _FORAMEN_LEVELS and options.cervical_transverse_foramina:
+        foramina = _foramina_of(vertebra, frame, bone, walls, options)
     values = assign_sectors(
         bone,
         walls,
         sacral=sacral,
         sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
         body_lr_bounds_mm=bounds,
+        transverse_from_mm=foramina,
     )
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)
@@ -695,6 +1106,7 @@ def label_sectors(
         walls,
         options,
         "sacral" if sacral else "vertebra",
+        foramina,
     )
 
 

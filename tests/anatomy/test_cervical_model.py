@@ -1,0 +1,257 @@
+"""Sectors of C3-C7-like vertebrae against a second, independent cervical model.
+
+The model (``_cervical_model``) is written from the anatomy, not from spinetv.phantom: a small
+wide body with uncinate processes, short posterolateral pedicles, transverse processes with
+foramina beside them, articular pillars, thin laminae and a bifid spinous process; its true
+sectors come from the part each voxel belongs to. Measured minimum Dice per sector (C4-C6,
+derived canal with the cord / contoured canal):
+
+============================  ==============  ==============  ========================
+pose                          before          after           floor (after)
+============================  ==============  ==============  ========================
+HFS, 0.6 mm pixels, 1 mm      0.29 / 0.29     0.961 / 0.961   0.95
+HFS, 1 mm iso                 0.30 / 0.31     0.974 / 0.985   0.95
+FFS, tilt 25, rot 10, 0.6 mm  0.19 / 0.25     0.958 / 0.964   0.95
+HFP, tilt 25, rot 10, 1 mm    0.22 / 0.28     0.939 / 0.904   pedicles 0.89, else 0.95
+============================  ==============  ==============  ========================
+
+"Before" is the reference rule (bone in front of ``c`` beside the canal is pedicle): the
+transverse processes, larger than the pedicles, went to 2/6. The 1 mm tilted pose leaves the
+pedicles (about 170 voxels each) below 0.95: their three borders (``a``, ``c`` and the
+foramen's edge) are each found to about a quarter of a voxel there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from _anatomy_synthetic import dice
+from _cervical_model import (
+    A_MM,
+    FORAMEN_RADIUS_MM,
+    FORAMEN_U_MM,
+    FORAMEN_V_MM,
+    CervicalColumn,
+    _rotation,
+    make_cervical_column,
+)
+
+from spinetv.anatomy.sectors import (
+    CanalWalls,
+    SectorOptions,
+    VertebraSectors,
+    assign_sectors,
+    body_core_ap_axis,
+    label_spine,
+    transverse_foramina,
+)
+
+POSES = {
+    "HFS-0.6mm": dict(spacing_mm=(1.0, 0.6, 0.6)),
+    "HFS-1mm": dict(spacing_mm=(1.0, 1.0, 1.0)),
+    "FFS-tilt25-rot10-0.6mm": dict(
+        spacing_mm=(1.0, 0.6, 0.6), orientation="FFS", tilt_deg=25.0, rotation_deg=10.0
+    ),
+    "HFP-tilt25-rot10-1mm": dict(
+        spacing_mm=(1.0, 1.0, 1.0), orientation="HFP", tilt_deg=25.0, rotation_deg=10.0
+    ),
+}
+FLOOR = 0.95
+# Tilted and rotated at 1 mm: the pedicles' borders are found to about a quarter of a voxel
+# (measured 0.939 derived, 0.904 contoured).
+PEDICLE_FLOOR_COARSE_TILTED = 0.89
+LEVELS = ("C4", "C5", "C6")
+ONE_SLAB = np.array([-np.inf, np.inf])
+
+
+@pytest.fixture(scope="module", params=list(POSES))
+def pose(request: pytest.FixtureRequest) -> tuple[str, CervicalColumn]:
+    return request.param, make_cervical_column(**POSES[request.param])
+
+
+def _label(column: CervicalColumn, canal: str, **options: object) -> dict[str, VertebraSectors]:
+    opts = replace(SectorOptions(), **options)  # type: ignore[arg-type]
+    if canal == "derived":
+        return label_spine(column.vertebrae, cord=column.cord, options=opts)
+    return label_spine(column.vertebrae, canal=column.canal, options=opts)
+
+
+def _model_to_frame(column: CervicalColumn, name: str, sectors: VertebraSectors,
+                    points_model: np.ndarray, level: str) -> np.ndarray:
+    kw = POSES[name]
+    rot = _rotation(float(kw.get("tilt_deg", 0.0)), float(kw.get("rotation_deg", 0.0)))
+    centre = (1 - LEVELS.index(level)) * 18.0
+    shifted = np.asarray(points_model, dtype=float) + np.array([0.0, 0.0, centre])
+    return sectors.frame.to_local(shifted @ rot)
+
+
+@pytest.mark.parametrize("canal", ["derived", "contoured"])
+def test_sectors_match_the_cervical_model(pose: tuple[str, CervicalColumn], canal: str) -> None:
+    name, column = pose
+    result = _label(column, canal)
+    coarse_tilted = name == "HFP-tilt25-rot10-1mm"
+    for level in LEVELS:
+        for k in range(1, 7):
+            value = dice(result[level].sector(k), column.truth[level][k])
+            floor = PEDICLE_FLOOR_COARSE_TILTED if coarse_tilted and k in (2, 6) else FLOOR
+            assert value >= floor, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
+
+
+def test_the_reference_rule_gives_the_transverse_processes_to_the_pedicles(
+    pose: tuple[str, CervicalColumn],
+) -> None:
+    # Without the foramen rule the pedicle sectors hold the transverse processes, which are
+    # larger than the pedicles: Dice 0.2-0.3 against the anatomy (0.81 on the issue's C5).
+    name, column = pose
+    result = _label(column, "contoured", cervical_transverse_foramina=False)
+    for level in LEVELS:
+        for k in (2, 6):
+            value = dice(result[level].sector(k), column.truth[level][k])
+            assert value < 0.5, f"{name} {level} sector {k}: Dice {value:.3f}"
+        assert result[level].foramina_mm == (None, None)
+
+
+@pytest.mark.parametrize("canal", ["derived", "contoured"])
+def test_foramina_are_found_where_the_model_has_them(
+    pose: tuple[str, CervicalColumn], canal: str
+) -> None:
+    name, column = pose
+    result = _label(column, canal)
+    edge = FORAMEN_U_MM - FORAMEN_RADIUS_MM
+    tolerance = 0.35 if "0.6mm" in name else 0.45
+    for level in LEVELS:
+        left, right = result[level].foramina_mm
+        assert left is not None and right is not None, f"{name} {level}"
+        truth = _model_to_frame(
+            column, name, result[level], np.array([[edge, FORAMEN_V_MM, 0.0],
+                                                   [-edge, FORAMEN_V_MM, 0.0]]), level
+        )
+        assert abs(left - truth[0, 0]) <= tolerance, f"{name} {level} left {left:.2f}"
+        assert abs(right - truth[1, 0]) <= tolerance, f"{name} {level} right {right:.2f}"
+
+
+def test_axial_rotation_is_followed() -> None:
+    # The frame's own estimate takes the transverse processes for body and misses most of a
+    # 10 deg rotation; the body's core gives it to a fraction of a degree.
+    name = "FFS-tilt25-rot10-0.6mm"
+    column = make_cervical_column(**POSES[name])
+    rot = _rotation(25.0, 10.0)
+    for canal in ("derived", "contoured"):
+        turned = _label(column, canal)["C5"].frame.ap_axis
+        kept = _label(column, canal, cervical_rotation_from_body_core=False)["C5"].frame.ap_axis
+        error = np.degrees(np.arccos(np.clip(turned @ rot[1], -1.0, 1.0)))
+        before = np.degrees(np.arccos(np.clip(kept @ rot[1], -1.0, 1.0)))
+        assert error < 0.5, f"{canal}: AP axis {error:.2f} deg off"
+        assert before > 3.0, f"{canal}: {before:.2f} deg"
+
+
+def test_uncinate_processes_are_body_and_the_anterior_root_is_transverse_process() -> None:
+    name = "HFS-0.6mm"
+    column = make_cervical_column(**POSES[name])
+    result = _label(column, "derived")["C5"]
+    vertebra = column.vertebrae["C5"]
+    ijk = np.argwhere(vertebra.box_array) + np.asarray(vertebra.box.start)
+    model = column.grid.index_to_lps(ijk) @ _rotation(0.0, 0.0).T
+    labels = np.zeros(len(ijk), dtype=np.uint8)
+    for k in range(1, 7):
+        labels[result.sector(k).in_box(vertebra.box)[vertebra.box_array]] = k
+    u, v, s = model.T
+    uncinate = (s > 6.6) & (v < A_MM)
+    assert uncinate.sum() > 50
+    assert np.all(labels[uncinate] == 1)
+    # Bone in front of the body's posterior wall beside the body: the transverse process's
+    # anterior root and tubercle (the costal element), 3 on the left and 5 on the right.
+    beside = (np.abs(u) > 10.5) & (v < A_MM - 0.5)
+    assert beside.sum() > 200
+    assert np.all(labels[beside & (u > 0)] == 3)
+    assert np.all(labels[beside & (u < 0)] == 5)
+
+
+def _walls(a: float, p: float, uc: float, w: float) -> CanalWalls:
+    return CanalWalls(ONE_SLAB, np.array([a]), np.array([p]), np.array([uc]), np.array([w]))
+
+
+def test_assign_sectors_moves_bone_beside_the_foramen_to_the_transverse_process() -> None:
+    walls = _walls(-7.0, 7.0, 0.0, 12.0)
+    points = np.array([
+        [13.0, -3.0, 0.0],   # pedicle, medial to the left foramen
+        [16.0, -3.0, 0.0],   # lateral to its medial edge (15): transverse process
+        [12.0, -9.0, 0.0],   # in front of a, beside the body: anterior root
+        [5.0, -9.0, 0.0],    # body
+        [16.0, 2.0, 0.0],    # behind c: 3 anyway
+        [-13.0, -3.0, 0.0],  # right pedicle: no right foramen given
+        [-16.0, -3.0, 0.0],
+        [-12.0, -9.0, 0.0],
+    ])
+    labels = assign_sectors(
+        points, walls, body_lr_bounds_mm=(-10.0, 10.0), transverse_from_mm=(15.0, None)
+    )
+    assert labels.tolist() == [2, 3, 3, 1, 3, 6, 6, 6]
+    both = assign_sectors(
+        points, walls, body_lr_bounds_mm=(-10.0, 10.0), transverse_from_mm=(15.0, -15.0)
+    )
+    assert both.tolist() == [2, 3, 3, 1, 3, 6, 5, 5]
+    assert np.array_equal(
+        assign_sectors(points, walls, body_lr_bounds_mm=(-10.0, 10.0)),
+        assign_sectors(points, walls, body_lr_bounds_mm=(-10.0, 10.0), transverse_from_mm=None),
+    )
+
+
+def _ring_points(centre_u: float, spacing: float, with_hole: bool) -> np.ndarray:
+    grid_u, grid_v, grid_s = np.meshgrid(
+        np.arange(-30.0, 30.0, spacing), np.arange(-20.0, 12.0, spacing),
+        np.arange(-3.0, 3.0, spacing), indexing="ij",
+    )
+    u, v, s = grid_u.ravel(), grid_v.ravel(), grid_s.ravel()
+    canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
+    bone = ~canal & (np.abs(u) < 25.0) & (v > -15.0) & (v < 9.0)
+    if with_hole:
+        bone &= np.hypot(np.abs(u) - centre_u, v + 6.0) >= 3.0
+    return np.column_stack([u, v, s])[bone], np.column_stack([u, v, s])[~bone]
+
+
+def test_transverse_foramina_finds_the_holes_beside_the_canal_only() -> None:
+    walls = _walls(-7.0, 7.0, 0.0, 12.0)
+    bone, free = _ring_points(18.0, 0.5, with_hole=True)
+    left, right = transverse_foramina(bone, walls, 0.5, free_mm=free)
+    assert left is not None and right is not None
+    assert abs(left - 15.0) < 0.3 and abs(right + 15.0) < 0.3
+    # The canal is no foramen; nor is a hole too small, nor one behind the canal's centre.
+    solid, solid_free = _ring_points(18.0, 0.5, with_hole=False)
+    assert transverse_foramina(solid, walls, 0.5, free_mm=solid_free) == (None, None)
+    assert transverse_foramina(bone, walls, 0.5, min_area_mm2=40.0) == (None, None)
+    behind = _walls(-20.0, -8.0, 0.0, 12.0)
+    assert transverse_foramina(bone, behind, 0.5) == (None, None)
+
+
+def test_body_core_gives_the_turn_of_a_rotated_body() -> None:
+    # A body 20 x 15 mm in front of a canal, with wide wings in front of the canal's wall:
+    # turned by 10 deg, the core's direction is found back; the wings do not pull it.
+    grid_u, grid_v = np.meshgrid(np.arange(-30.0, 30.0, 0.25), np.arange(-25.0, 10.0, 0.25),
+                                 indexing="ij")
+    u, v = grid_u.ravel(), grid_v.ravel()
+    body = (np.abs(u) <= 10.0) & (v >= -22.0) & (v <= -7.0)
+    wings = (np.abs(u) > 10.0) & (np.abs(u) <= 24.0) & (v >= -12.0) & (v <= -7.0)
+    canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
+    angle = np.radians(10.0)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    def place(mask: np.ndarray) -> np.ndarray:
+        uv = np.column_stack([u[mask], v[mask]]) @ turn.T
+        return np.column_stack([uv, np.zeros(len(uv))])
+    direction = body_core_ap_axis(place(body | wings), place(canal))
+    assert direction is not None
+    expected = np.array([0.0, 1.0]) @ turn.T
+    assert np.degrees(np.arccos(np.clip(direction @ expected, -1.0, 1.0))) < 0.3
+
+
+def test_phantom_without_foramina_keeps_the_reference_rule() -> None:
+    phantom = pytest.importorskip("spinetv.phantom")
+    truth = phantom.make_spine_phantom(levels="C3-C5", spacing_mm=(1.0, 1.0, 1.0))
+    result = label_spine(truth.vertebrae, cord=truth.cord)
+    for level, sectors in result.items():
+        assert sectors.foramina_mm == (None, None), level
+        for k in range(1, 7):
+            value = dice(sectors.sector(k), truth.parts[level][k])
+            assert value >= FLOOR, f"phantom {level} sector {k}: Dice {value:.3f}"
