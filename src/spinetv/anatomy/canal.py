@@ -627,22 +627,33 @@ def _best_projection(
     """
 
     points = vertebra.points_lps()
+    # A solid projects as its surface does: candidate axes are compared on the shell (a
+    # quarter of the voxels or fewer), the chosen one is projected with every voxel.
+    shell = _surface_points(vertebra)
 
-    def run(axis: NDArray[np.float64], src: str = source) -> ProjectedCanal | None:
-        # Called with an axis only, or with its source label (the hill climb).
+    def run(
+        axis: NDArray[np.float64], src: str = source, on: NDArray[np.float64] | None = None
+    ) -> ProjectedCanal | None:
         return project_canal(
             vertebra, axis, cord=cord, options=options, level=level, axis_source=src,
-            points_lps=points,
+            points_lps=shell if on is None else on,
         )
+
+    def run_shell(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
+        return run(axis, src)
+
+    def final(candidate: ProjectedCanal | None) -> ProjectedCanal | None:
+        if candidate is None:
+            return None
+        return run(candidate.frame.si_axis, candidate.axis_source, points)
 
     best = run(si_axis)
     if source == "cord" and _ring_score(best) > 0:
-        return best
+        return final(best)
     # Only without any estimate of the axis: where the cord or the neighbours give one and the
     # ring is open along it (a laminectomy, an open sacral hiatus), a steeply tilted
     # projection would close the gap with bone from another height: a false ring.
     if options.wide_search_deg > 0 and source == "patient":
-        shell = _surface_points(vertebra)
         axis, found = _search_axis(
             vertebra, si_axis, cord, options, level,
             shell=shell,
@@ -651,21 +662,13 @@ def _best_projection(
             step_deg=15.0,
         )
         if found > 0:
-
-            def run_shell(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
-                return project_canal(
-                    vertebra, axis, cord=cord, options=options, level=level,
-                    axis_source=src, points_lps=shell,
-                )
-
             start = run_shell(axis, f"{source}, searched on the bone")
             if start is not None:
                 climbed = _hill_climb(start, run_shell)
-                candidate = run(climbed.frame.si_axis, climbed.axis_source)
-                if candidate is not None and _ring_score(candidate) > _ring_score(best):
-                    return candidate
+                if _ring_score(climbed) > _ring_score(best):
+                    return final(climbed)
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:
-        return best
+        return final(best)
     step = 0.5 * options.axis_search_deg
     frame = patient_frame(np.zeros(3), si_axis)
     for about in (frame.lr_axis, frame.ap_axis):
@@ -677,7 +680,7 @@ def _best_projection(
                 best = candidate
     if best is not None and best.frame.si_axis @ si_axis < np.cos(np.radians(1e-3)):
         best = replace(best, axis_source=f"{source}, refined")
-    return best
+    return final(best)
 
 
 def _arch_estimate(
@@ -1220,6 +1223,8 @@ def _refine_axes_from_canal(
             continue
         direction = direction / norm
         direction = direction if direction[2] > 0 else -direction
+        if float(direction @ sections[level].frame.si_axis) > np.cos(np.radians(0.5)):
+            continue  # the first pass's axis already runs through the neighbours' canals
         source = "neighbouring canal centres"
         projected = _best_projection(vertebrae[level], direction, cord, options, level, source)
         if projected is not None and projected.method in (METHOD_RING, METHOD_CORD_RING):
