@@ -283,26 +283,19 @@ def assess_level(
             )
         )
     if not sacral and level != "C1":
-        low, high = bounds.body_fraction_error
-        checks.append(
-            QualityCheck(
-                "body fraction",
-                low <= body_fraction <= high,
-                ERROR,
-                f"{body_fraction:.2f} of the vertebra",
-                f"{low:g}-{high:g}",
+        for name, (low, high), severity in (
+            ("body fraction", bounds.body_fraction_error, ERROR),
+            ("body fraction usual", bounds.body_fraction_usual, WARNING),
+        ):
+            checks.append(
+                QualityCheck(
+                    name,
+                    low <= body_fraction <= high,
+                    severity,
+                    f"{body_fraction:.2f} of the vertebra",
+                    f"{low:g}-{high:g}",
+                )
             )
-        )
-        low_u, high_u = bounds.body_fraction_usual
-        checks.append(
-            QualityCheck(
-                "body fraction usual",
-                low_u <= body_fraction <= high_u,
-                WARNING,
-                f"{body_fraction:.2f} of the vertebra",
-                f"{low_u:g}-{high_u:g}",
-            )
-        )
         body_axis = _body_axis(sectors, bounds.body_axis_definite_ratio)
         if body_axis is not None:
             off = _angle_deg(body_axis, frame.si_axis)

@@ -80,18 +80,17 @@ def sacral_centreline(mask: Mask, *, smooth_mm: float = 6.0) -> NDArray[np.float
         size = max(1, int(round(smooth_mm / spacing)))
         if size > 1:
             points = ndimage.uniform_filter1d(points, size=size, axis=0, mode="nearest")
+    return _resampled(points)
+
+
+def _resampled(points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A polyline resampled every :data:`_STEP_MM` of its length (unchanged if < 2 points)."""
     if points.shape[0] < 2:
         return points
     segment = np.linalg.norm(np.diff(points, axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(segment)])
     samples = np.arange(0.0, arc[-1] + 1e-9, _STEP_MM)
     return np.column_stack([np.interp(samples, arc, points[:, k]) for k in range(3)])
-
-
-def _arc_length_of(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Arc length (mm) along ``line`` of the nearest line point to each point."""
-    _, index = cKDTree(line).query(points)
-    return np.asarray(index, dtype=np.float64) * _STEP_MM
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,18 +175,17 @@ def split_sacrum_detailed(
 
     Notes
     -----
-    The axis is the curve through the centroids of slabs cut across the sacrum's long axis in
-    the sagittal plane (so a sacrum turning by 60-90 degrees is followed; axial slices would
-    cut its lower part lengthwise). Each voxel is carried onto the curve (arc length along
-    it). The fused segments show no disc, but the sacral foramina and the waist of the fused
-    disc lie at their borders: the bone's cross-section along the axis dips there. The
-    expected borders are placed in the proportions of :data:`SEGMENT_HEIGHTS_MM`, scaled by
-    S1's own height when S1 is given (else by the length of the whole sacrum, or by the
-    typical S1 height when the sacrum is cut by the image), and each is moved to the
-    deepest dip within a third of a segment of it; where there is none, it stays
-    proportional. A sacrum shorter than the segments it should hold (cut by the image, or
-    contoured only in part) keeps only the segments it reaches; the last one may be partial
-    and ``truncated`` says so.
+    The axis is traced through the sacrum's central column (see :func:`_column_centreline`),
+    so a sacrum turning by 60-90 degrees is followed, and each voxel is carried onto it
+    perpendicularly (arc length along it). The fused segments show no disc, but the sacral
+    foramina and the waist of the fused disc lie at their borders: the bone's cross-section
+    along the axis dips there. Walking down from the top (or from the cut below a given S1),
+    each border is looked for around where the typical heights of
+    :data:`SEGMENT_HEIGHTS_MM` (scaled by the segments already found between two dips) put
+    it, and taken at the deepest dip there; where there is none, it stays where the
+    proportions put it ("proportional"). A sacrum shorter than the segments it should hold
+    (cut by the image, or contoured only in part) keeps only the segments it reaches; the
+    last one may be partial and ``truncated`` says so.
     """
     if not 1 <= n_segments <= len(SEGMENT_HEIGHTS_MM):
         raise AnatomyError(f"n_segments must be 1..5, got {n_segments}")
@@ -348,12 +346,7 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
     centres = sums[keep] / counts[keep, None]
     if centres.shape[0] >= 3:
         centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
-    if centres.shape[0] < 2:
-        return centres
-    segment = np.linalg.norm(np.diff(centres, axis=0), axis=1)
-    arc = np.concatenate([[0.0], np.cumsum(segment)])
-    samples = np.arange(0.0, arc[-1] + 1e-9, _STEP_MM)
-    return np.column_stack([np.interp(samples, arc, centres[:, k]) for k in range(3)])
+    return _resampled(centres)
 
 
 def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
