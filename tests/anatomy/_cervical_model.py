@@ -32,7 +32,9 @@ touch, the junction is a stated convention (anatomy does not draw one there):
   behind the canal's apex (within the canal's width) is its root.
 
 The column (three identical vertebrae 18 mm apart, discs between them) is tilted in the
-sagittal plane, rotated axially and voxelised on a grid of any patient orientation.
+sagittal plane, rotated axially and voxelised on a grid of any patient orientation; the canal
+and cord run on to the grid's edge. ``carotid_tubercle`` adds a C6-like anterior tubercle
+reaching deeper than half the body's depth in front of the canal.
 """
 
 from __future__ import annotations
@@ -98,9 +100,12 @@ def canal_section(u: FloatArray, v: FloatArray) -> NDArray[np.bool_]:
     return (v >= A_MM) & ((u / W_MM) ** 2 + ((v + 2.0) / 9.0) ** 2 <= 1.0)
 
 
-def vertebra_parts(u: FloatArray, v: FloatArray, s: FloatArray) -> dict[str, NDArray[np.bool_]]:
+def vertebra_parts(
+    u: FloatArray, v: FloatArray, s: FloatArray, *, carotid_tubercle: bool = False
+) -> dict[str, NDArray[np.bool_]]:
     """The bone of each part of one vertebra (parts overlap; the canal and foramina are
-    carved out here), at local points (mm)."""
+    carved out here), at local points (mm). ``carotid_tubercle``: a C6-like anterior
+    tubercle, reaching deeper than half the body's depth in front of the canal."""
     au = np.abs(u)
     body = (au <= BODY_HALF_WIDTH_MM) & (v >= -22.0) & (v <= A_MM) & (np.abs(s) <= 6.5)
     # A rounded front: a superellipse over the anterior half.
@@ -122,6 +127,9 @@ def vertebra_parts(u: FloatArray, v: FloatArray, s: FloatArray) -> dict[str, NDA
     transverse |= np.hypot(au - 21.0, v + 12.0) <= 2.3
     transverse |= _segment_distance(au, v, (14.5, -1.5), (22.5, -3.5)) <= 1.7
     transverse |= np.hypot(au - 23.5, v + 3.5) <= 2.2
+    if carotid_tubercle:
+        transverse |= _segment_distance(au, v, (17.0, -11.0), (20.5, -14.0)) <= 1.7
+        transverse |= np.hypot(au - 20.5, v + 14.0) <= 2.3
     transverse &= (s >= -3.0) & (s <= 3.5)
     lamina = (_segment_distance(au, v, (12.5, 4.0), (0.0, 8.2)) <= 1.6) & (np.abs(s) <= 5.5)
     stem = _segment_distance_3d((u, v, s), (0.0, 8.0, 0.0), (0.0, 16.0, -2.5)) <= 2.3
@@ -138,10 +146,12 @@ def vertebra_parts(u: FloatArray, v: FloatArray, s: FloatArray) -> dict[str, NDA
     return {name: mask & ~holes for name, mask in parts.items()}
 
 
-def true_sectors(u: FloatArray, v: FloatArray, s: FloatArray) -> NDArray[np.uint8]:
+def true_sectors(
+    u: FloatArray, v: FloatArray, s: FloatArray, *, carotid_tubercle: bool = False
+) -> NDArray[np.uint8]:
     """True sector (0 outside the bone) at local points, from the parts and the stated
     junction conventions (module docstring)."""
-    parts = vertebra_parts(u, v, s)
+    parts = vertebra_parts(u, v, s, carotid_tubercle=carotid_tubercle)
     side_lateral = np.where(u > 0, 2, 6)
     side_posterior = np.where(u > 0, 3, 5)
     au = np.abs(u)
@@ -185,6 +195,7 @@ def make_cervical_column(
     orientation: str = "HFS",
     tilt_deg: float = 0.0,
     rotation_deg: float = 0.0,
+    carotid_tubercle: bool = False,
 ) -> CervicalColumn:
     """Voxelise the column; ``spacing_mm`` is (slice, row, column) in mm."""
     rot = _rotation(tilt_deg, rotation_deg)
@@ -215,7 +226,9 @@ def make_cervical_column(
     for level, centre in zip(levels, centres):
         near = np.abs(s - centre) <= PITCH_MM / 2.0 + 2.0
         sectors = np.zeros(u.shape, dtype=np.uint8)
-        sectors[near] = true_sectors(u[near], v[near], s[near] - centre)
+        sectors[near] = true_sectors(
+            u[near], v[near], s[near] - centre, carotid_tubercle=carotid_tubercle
+        )
         sectors = sectors.reshape(grid.shape)
         vertebrae[level] = Mask.from_array(grid, sectors > 0)
         truth[level] = {k: Mask.from_array(grid, sectors == k) for k in range(1, 7)}

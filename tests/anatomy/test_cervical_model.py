@@ -169,6 +169,19 @@ def test_uncinate_processes_are_body_and_the_anterior_root_is_transverse_process
     assert np.all(labels[beside & (u < 0)] == 5)
 
 
+def test_a_deep_anterior_tubercle_does_not_widen_the_body() -> None:
+    # A C6-like (carotid) anterior tubercle reaches deeper than half the body's depth in
+    # front of the canal; half as tall as the body, it is not counted in the body's width.
+    column = make_cervical_column(spacing_mm=(1.0, 0.6, 0.6), carotid_tubercle=True)
+    for canal in ("derived", "contoured"):
+        result = _label(column, canal)
+        for k in range(1, 7):
+            value = dice(result["C5"].sector(k), column.truth["C5"][k])
+            assert value >= FLOOR, f"{canal} sector {k}: Dice {value:.3f}"
+    wide = _label(column, "derived", cervical_body_min_height_fraction=None)["C5"]
+    assert dice(wide.sector(1), column.truth["C5"][1]) < 0.9
+
+
 def _walls(a: float, p: float, uc: float, w: float) -> CanalWalls:
     return CanalWalls(ONE_SLAB, np.array([a]), np.array([p]), np.array([uc]), np.array([w]))
 

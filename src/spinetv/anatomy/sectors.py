@@ -28,7 +28,10 @@ Refinements of the reference definition (each tested):
   on the body (the bone at least half the body's depth in front of ``a``, see
   :func:`body_lr_bounds`); bone anterior to ``a`` lateral to it (the large anterolateral
   transverse processes of L5, cervical anterior tubercles) goes by side to 2/6. Not for C1
-  (no body) nor the sacrum (below).
+  (no body) nor the sacrum (below). At C3-C7 (``cervical_body_min_height_fraction``) only
+  the columns of that bone (along the SI axis) at least 0.7 times as tall as the body's
+  middle count, so that an anterior tubercle reaching as deep as the body's mid-depth (C6's
+  carotid tubercle), about half as tall as the body, does not widen it.
 * A point within ``TIE_MM`` (1e-6 mm) of ``a`` or ``c`` counts as posterior to it, so a row of
   voxels lying on a wall of an axis-aligned grid falls on one defined side.
 
@@ -151,6 +154,9 @@ _MAX_TURN_DEG = 25.0
 # centroid (AP).
 _FORAMEN_ARC = 0.6
 _FORAMEN_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
+# Levels whose body is told from the processes beside it by its height (not C2: its dens makes
+# the middle of the body far taller than its sides).
+_TALL_BODY_LEVELS = frozenset({"C3", "C4", "C5", "C6", "C7"})
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,13 @@ class SectorOptions:
         rotated vertebra is followed. The frame's own estimate takes all bone in front of the
         canal within three canal half-widths of the midline, which at a cervical level holds
         the transverse processes, cut unevenly by a tilted wall. Default True.
+    cervical_body_min_height_fraction : float or None
+        C3-C7: the body's lateral extent (:func:`body_lr_bounds`) counts only the columns of
+        bone (along the local SI axis) spanning at least this fraction of the SI span of the
+        body's middle, so that an anterior tubercle as deep as the body but about half as
+        tall does not widen the body. Default 0.7 (transverse processes are 5-7 mm tall,
+        cervical bodies 12-15 mm, the uncinate processes add to the body's sides); None:
+        off.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
     canal : CanalOptions
@@ -213,6 +226,7 @@ class SectorOptions:
     foramen_min_area_mm2: float = 3.0
     foramen_max_area_mm2: float = 120.0
     cervical_rotation_from_body_core: bool = True
+    cervical_body_min_height_fraction: float | None = 0.7
     frame_iterations: int = 3
     canal: CanalOptions = field(default_factory=CanalOptions)
 
@@ -223,6 +237,12 @@ class SectorOptions:
             raise AnatomyError(
                 "SectorOptions.min_slab_canal_fraction must lie in [0, 1], got "
                 f"{self.min_slab_canal_fraction}"
+            )
+        fraction = self.cervical_body_min_height_fraction
+        if fraction is not None and not 0.0 < fraction <= 1.0:
+            raise AnatomyError(
+                "SectorOptions.cervical_body_min_height_fraction must lie in (0, 1] or be "
+                f"None, got {fraction}"
             )
         gap = self.contoured_wall_max_gap_voxels
         if gap is not None and gap <= 0:
@@ -500,7 +520,12 @@ def transverse_foramina(
 
 
 def body_lr_bounds(
-    local_mm: NDArray[np.float64], walls: CanalWalls, edge_mm: float = 0.0
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    edge_mm: float = 0.0,
+    *,
+    min_height_fraction: float | None = None,
+    pixel_mm: float = 1.0,
 ) -> tuple[float, float] | None:
     """Lateral extent of the vertebral body, measured on the body itself, in mm.
 
@@ -510,14 +535,49 @@ def body_lr_bounds(
     body is widest around its mid-depth. Returns the (low, high) ``u`` of that bone widened by
     ``edge_mm`` on each side (the body's surface lies about half a voxel beyond its outermost
     voxel centre), or None when no bone lies anterior to ``a``.
+
+    With ``min_height_fraction``, only the columns of that bone (along the local SI axis, on
+    ``pixel_mm`` pixels) next to a column whose bone spans at least this fraction of the SI
+    span of the body's middle (the columns within half the canal's half-width of its
+    midline; median) count: a process as deep as the body but half as tall (a cervical
+    anterior tubercle) does not widen it.
     """
     slab = walls.slab_of(local_mm[:, 2])
     depth = walls.anterior_mm[slab] - local_mm[:, 1]
     if not (depth > 0).any():
         return None
     core = depth >= 0.5 * float(depth.max())
+    if min_height_fraction is not None:
+        core[core] = _tall_columns(
+            local_mm[core], walls, min_height_fraction, pixel_mm
+        )
     lr = local_mm[core, 0]
     return float(lr.min()) - edge_mm, float(lr.max()) + edge_mm
+
+
+def _tall_columns(
+    points: NDArray[np.float64], walls: CanalWalls, fraction: float, pixel_mm: float
+) -> NDArray[np.bool_]:
+    """Which points lie in a tall column: one (``pixel_mm`` pixel along the local SI axis)
+    next to which (itself or a neighbouring column) the bone spans at least ``fraction`` of
+    the median span of the columns within half the canal's half-width of its midline. The
+    neighbours keep the rim of a waisted body, present at one endplate only. All points when
+    no column lies in the middle."""
+    ij = np.floor((points[:, :2] - points[:, :2].min(axis=0)) / pixel_mm).astype(np.int64)
+    shape = tuple(int(x) for x in ij.max(axis=0) + 1)
+    low = np.full(shape, np.inf)
+    high = np.full(shape, -np.inf)
+    np.minimum.at(low, (ij[:, 0], ij[:, 1]), points[:, 2])
+    np.maximum.at(high, (ij[:, 0], ij[:, 1]), points[:, 2])
+    span = np.where(np.isfinite(low), high - low, 0.0)
+    summary = walls.summary()
+    middle = np.abs(points[:, 0] - summary["lr_centre_mm"]) <= 0.5 * summary["half_width_mm"]
+    if not middle.any():
+        return np.ones(points.shape[0], dtype=bool)
+    reference = float(np.median(span[ij[middle, 0], ij[middle, 1]]))
+    near = ndimage.maximum_filter(span, size=3, mode="constant", cval=0.0)
+    tall: NDArray[np.bool_] = near[ij[:, 0], ij[:, 1]] >= fraction * reference
+    return tall
 
 
 def body_core_ap_axis(
@@ -1077,7 +1137,17 @@ def label_sectors(
     sacral = canonical is not None and is_sacral(canonical)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
-        bounds = body_lr_bounds(bone, walls, 0.5 * _lattice_mm(vertebra.grid))
+        bounds = body_lr_bounds(
+            bone,
+            walls,
+            0.5 * _lattice_mm(vertebra.grid),
+            min_height_fraction=(
+                options.cervical_body_min_height_fraction
+                if canonical in _TALL_BODY_LEVELS
+                else None
+            ),
+            pixel_mm=_lattice_mm(vertebra.grid),
+        )
     foramina: tuple[float | None, float | None] = (None, None)
     if canonical in _FORAMEN_LEVELS and options.cervical_transverse_foramina:
         foramina = _foramina_of(vertebra, frame, bone, walls, options)
