@@ -27,6 +27,8 @@ from spinetv.anatomy.sectors import VertebraSectors
 __all__ = ["QualityCheck", "LevelQuality", "QualityBounds", "assess_level"]
 
 ERROR = "error"
+# C7's foramen is small or absent, and C1's and C2's do not border a pedicle the same way.
+_FORAMEN_LEVELS = ("C3", "C4", "C5", "C6")
 WARNING = "warning"
 
 
@@ -318,6 +320,25 @@ def assess_level(
                 WARNING,
                 f"smaller pedicle {ratio:.2f} of the larger",
                 f">= {bounds.pedicle_ratio:g}",
+            )
+        )
+    if (
+        level in _FORAMEN_LEVELS
+        and sectors.options.cervical_transverse_foramina
+        and sectors.scheme == "vertebra"
+    ):
+        missing_sides = [
+            side for side, edge in zip(("left", "right"), sectors.foramina_mm) if edge is None
+        ]
+        checks.append(
+            QualityCheck(
+                "transverse foramina",
+                not missing_sides,
+                WARNING,
+                "not found on the " + " and ".join(missing_sides)
+                if missing_sides
+                else "found on both sides",
+                "both; where none is found the transverse process stays with the pedicle",
             )
         )
     method = sectors.canal_method
