@@ -152,3 +152,35 @@ def test_figures_are_written(
     folder.mkdir(parents=True, exist_ok=True)
     for path in _save_figures(real_spine, sectors, folder):
         assert path.stat().st_size > 10_000
+
+
+def test_gtv_in_s3_of_the_real_sacrum_plans_on_a_carried_canal(real_spine: RealSpine) -> None:
+    # S3's ring is open on the 3 mm TotalSegmentator mask: its canal is carried on from S2
+    # (flagged), and the plan goes through instead of stopping.
+    import warnings
+
+    from spinetv.errors import AnatomyWarning
+    from spinetv.geometry import Mask
+    from spinetv.pipeline import Anatomy, PlanOptions, plan
+
+    vertebrae = {**real_spine.vertebrae, "Sacrum": real_spine.sacrum}
+    segments = split_sacrum_detailed(real_spine.sacrum, s1=real_spine.vertebrae["S1"]).segments
+    s3 = segments["S3"]
+    points = s3.points_lps()
+    centre = points[points[:, 1] < np.percentile(points[:, 1], 30)].mean(axis=0)
+    ijk = np.argwhere(s3.box_array) + np.asarray(s3.box.start)
+    near = np.linalg.norm(s3.grid.index_to_lps(ijk) - centre, axis=1) < 9.0
+    array = np.zeros(s3.grid.shape, dtype=bool)
+    array[tuple(ijk[near].T)] = True
+    gtv = Mask.from_array(s3.grid, array)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = plan(gtv, Anatomy(real_spine.grid, vertebrae), PlanOptions())
+    assert "S3" in result.sectors.by_level
+    quality = result.report["anatomy"]["levels"]["S3"]
+    assert quality["canal_method"] == "carried from the closed segment"
+    assert any(
+        issubclass(w.category, AnatomyWarning) and "S3" in str(w.message) for w in caught
+    )
+    evaluation = result.structure("PTV_Eval").mask
+    assert not evaluation.is_empty

@@ -37,6 +37,7 @@ __all__ = [
     "METHOD_RING",
     "METHOD_ARCH",
     "METHOD_CORD",
+    "METHOD_CARRIED",
 ]
 
 _AXIS_GAIN = 1.05
@@ -45,6 +46,7 @@ METHOD_CORD_RING = "cord-seeded ring closure"
 METHOD_RING = "ring closure"
 METHOD_ARCH = "estimated from arch"
 METHOD_CORD = "estimated from cord"
+METHOD_CARRIED = "carried from the closed segment"
 
 
 @dataclass(frozen=True)
@@ -1006,6 +1008,7 @@ def derive_canal(
             + "; contour the canal or pass the cord"
         )
     _refine_axes_from_canal(found, vertebrae, cord, options, sections, sources)
+    _carry_over_open_sacral_rings(found, vertebrae, sections, sources)
     extension = _extensions(found, vertebrae, sections, options.extend_mm)
     canal = _union_pieces(
         grid,
@@ -1170,6 +1173,108 @@ def _contiguous(levels: list[str], position: int, other_position: int) -> bool:
 
 #: Target points within this distance (mm) of a level's canal cross-section count as over it.
 _TARGET_NEAR_MM = 15.0
+
+
+def _carry_over_open_sacral_rings(
+    found: list[str],
+    vertebrae: Mapping[str, Mask],
+    sections: dict[str, ProjectedCanal],
+    sources: dict[str, str],
+) -> None:
+    """At an open sacral hiatus, the canal of the nearest closed segment, carried on.
+
+    Below the hiatus (laminae missing at S4-S5, often S3, or an open S1 arch) the sacral ring
+    does not close, and the midline concavity of the bone (the arch estimate) spills into the
+    open dorsal gap; its front, the back of the segment's body, and its middle still hold.
+    The stated rule [lib]: such a segment takes the cross-section of the nearest segment
+    above it (else below) whose ring closed or that was carried itself, set on the segment's
+    own axis with its front on the front of the arch estimate and its middle on the estimate's
+    middle; the canal is thus closed dorsally where the laminae would be. A segment without
+    an arch estimate takes the neighbour's cross-section carried straight along the
+    neighbour's axis. Updates ``sections`` and ``sources`` in place; reported as "carried
+    from the closed segment".
+    """
+    usable = {
+        level for level in found if sections[level].method in (METHOD_RING, METHOD_CORD_RING)
+    }
+    order = list(range(len(found)))
+    for position in order:
+        level = found[position]
+        canonical = parse_level(level)
+        if canonical is None or region_of(canonical) != "sacral" or level in usable:
+            continue
+        donor = _nearest_usable(found, position, usable)
+        if donor is None:
+            continue
+        sections[level] = _carried(sections[donor], sections[level], vertebrae[level])
+        sources[level] = f"carried from {donor}"
+        usable.add(level)
+
+
+def _nearest_usable(found: list[str], position: int, usable: set[str]) -> str | None:
+    """The nearest level in ``usable`` above ``position`` in ``found``, else below."""
+    for step in (-1, 1):
+        other = position + step
+        while 0 <= other < len(found):
+            if found[other] in usable:
+                return found[other]
+            other += step
+    return None
+
+
+def _carried(
+    donor: ProjectedCanal, own: ProjectedCanal, vertebra: Mask
+) -> ProjectedCanal:
+    """``donor``'s cross-section placed in ``own``'s frame (see
+    :func:`_carry_over_open_sacral_rings`)."""
+    straight = _carried_straight(donor, vertebra)
+    donor_ij = np.argwhere(donor.hole)
+    own_ij = np.argwhere(own.hole)
+    if own.method != METHOD_ARCH or not own_ij.size or not donor_ij.size:
+        return straight
+    lr_centre = own.lr0_mm + float(own_ij[:, 0].mean()) * own.pixel_mm
+    ap_front = own.ap0_mm + float(own_ij[:, 1].min()) * own.pixel_mm
+    placed = replace(
+        own,
+        hole=donor.hole,
+        pixel_mm=donor.pixel_mm,
+        lr0_mm=lr_centre - float(donor_ij[:, 0].mean()) * donor.pixel_mm,
+        ap0_mm=ap_front - float(donor_ij[:, 1].min()) * donor.pixel_mm,
+        method=METHOD_CARRIED,
+        bridged_gap_mm=float("nan"),
+        axis_source=f"{own.axis_source}; cross-section carried",
+        wall_offset_mm=donor.wall_offset_mm,
+    )
+    # The arch estimate places it only where it agrees with the straight carry (a concavity
+    # far from where the canal runs on is not the canal).
+    apart = float(np.linalg.norm(placed.centre_lps() - straight.centre_lps()))
+    return placed if apart <= _CARRY_AGREEMENT_MM else straight
+
+
+#: How far (mm) the canal placed on a segment's arch estimate may lie from the canal carried
+#: straight on from the closed segment.
+_CARRY_AGREEMENT_MM = 6.0
+
+
+def _carried_straight(donor: ProjectedCanal, vertebra: Mask) -> ProjectedCanal:
+    """``donor``'s cross-section carried straight along its axis to ``vertebra``'s height."""
+    bone = donor.frame.to_local(vertebra.points_lps())
+    centre_s = float(np.median(bone[:, 2]))
+    frame = LocalFrame(
+        donor.frame.origin_lps + centre_s * donor.frame.si_axis,
+        donor.frame.lr_axis,
+        donor.frame.ap_axis,
+        donor.frame.si_axis,
+    )
+    along = bone[:, 2] - centre_s
+    return replace(
+        donor,
+        frame=frame,
+        si_range_mm=(float(along.min()), float(along.max())),
+        method=METHOD_CARRIED,
+        bridged_gap_mm=float("nan"),
+        axis_source="carried along the neighbour's axis",
+    )
 
 
 def _refine_axes_from_canal(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from spinetv.anatomy.canal import METHOD_ARCH, METHOD_CORD, ProjectedCanal
+from spinetv.anatomy.canal import METHOD_ARCH, METHOD_CARRIED, METHOD_CORD, ProjectedCanal
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.anatomy.sectors import VertebraSectors
 
@@ -345,7 +345,7 @@ def assess_level(
     checks.append(
         QualityCheck(
             "canal method",
-            method not in (METHOD_ARCH, METHOD_CORD),
+            method not in (METHOD_ARCH, METHOD_CORD, METHOD_CARRIED),
             WARNING,
             method,
             "contoured or closed bony ring",
