@@ -593,11 +593,12 @@ def _search_axis(
 def _hill_climb(
     start: ProjectedCanal,
     run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+    steps: tuple[float, ...] = (4.0, 2.0, 1.0),
 ) -> ProjectedCanal:
-    """Refine a searched axis at full resolution: tilts of 4, 2 and 1 degrees about the
-    section's own LR and AP axes, kept while the closed hole grows."""
+    """Refine a searched axis: tilts of ``steps`` degrees in turn about the section's own LR
+    and AP axes, kept while the closed hole grows."""
     best = start
-    for step in (4.0, 2.0, 1.0):
+    for step in steps:
         improved = True
         while improved:
             improved = False
@@ -664,10 +665,22 @@ def _best_projection(
             step_deg=15.0,
         )
         if found > 0:
-            start = run_shell(axis, f"{source}, searched on the bone")
+            label = f"{source}, searched on the bone"
+            # Tilts of 4 and 2 degrees are told apart on 1 mm pixels, 1 degree on full ones.
+            coarse = replace(options, pixel_mm=max(options.pixel_mm or 0.0, 1.0))
+
+            def run_coarse(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
+                return project_canal(
+                    vertebra, axis, cord=cord, options=coarse, level=level,
+                    axis_source=src, points_lps=shell,
+                )
+
+            start = run_coarse(axis, label)
             if start is not None:
-                climbed = _hill_climb(start, run_shell)
-                if _ring_score(climbed) > _ring_score(best):
+                rough = _hill_climb(start, run_coarse, (4.0, 2.0))
+                fine = run_shell(rough.frame.si_axis, label)
+                climbed = _hill_climb(fine, run_shell, (1.0,)) if fine is not None else None
+                if climbed is not None and _ring_score(climbed) > _ring_score(best):
                     return final(climbed)
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:
         return final(best)
