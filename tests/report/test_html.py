@@ -163,3 +163,24 @@ def test_report_renders_in_chromium_with_the_figure_visible(
 
     assert dark_grey(shot) > 0.02
     assert dark_grey(shots["without"]) < dark_grey(shot) / 4
+
+
+def test_anatomy_table_shows_each_level_and_its_failed_checks(
+    planned: tuple[PlanResult, list[Path]],
+) -> None:
+    result, _ = planned
+    report = dict(result.report)
+    anatomy = dict(report["anatomy"])
+    levels = {lv: dict(q) for lv, q in anatomy["levels"].items()}
+    level = next(iter(levels))
+    failed = {"name": "canal method", "passed": False, "severity": "warning",
+              "measured": "estimated from arch", "expected": "closed ring"}
+    levels[level]["checks"] = [*levels[level]["checks"], failed]
+    anatomy["levels"] = levels
+    anatomy["unlabelled"] = {"L5": "canal not found"}
+    report["anatomy"] = anatomy
+    html = render_html_report(report)
+    assert "Anatomy: how each level was labelled" in html
+    assert f"<td>{level}</td>" in html
+    assert "warning: canal method (estimated from arch)" in html
+    assert "L5: canal not found" in html

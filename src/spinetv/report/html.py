@@ -297,6 +297,10 @@ def render_html_report(
     else:
         out.append("<p>No level explanation in this report.</p>")
 
+    anatomy = report.get("anatomy")
+    if isinstance(anatomy, Mapping):
+        out += ["<h2>Anatomy: how each level was labelled</h2>", _anatomy_section(anatomy)]
+
     out += ["<h2>Structures</h2>", _structures_section(structures)]
 
     options = dict(report.get("options") or {})
@@ -343,6 +347,42 @@ def render_html_report(
         out.append(_kv_table(shown_inputs))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _anatomy_section(anatomy: Mapping[str, Any]) -> str:
+    """One row per labelled level (frame, canal, checks), the levels left out, the sacrum."""
+    rows = []
+    levels = anatomy.get("levels") or {}
+    for level, q in levels.items():
+        if not isinstance(q, Mapping):
+            continue
+        failed = [c for c in q.get("checks", []) if isinstance(c, Mapping) and not c.get("passed")]
+        verdict = "ok" if not failed else "; ".join(
+            f"{c.get('severity')}: {c.get('name')} ({c.get('measured')})" for c in failed
+        )
+        css = ' class="warn"' if failed else ""
+        rows.append(
+            f"<tr{css}><td>{_e(level)}</td><td>{_e(q.get('frame_source'))}</td>"
+            f"<td>{_e(q.get('tilt_deg'))}</td><td>{_e(q.get('canal_method'))}</td>"
+            f"<td>{_e(q.get('bridged_gap_mm'))}</td><td>{_e(q.get('body_fraction'))}</td>"
+            f"<td>{_e(verdict)}</td></tr>"
+        )
+    html = [
+        "<table><tr><th>level</th><th>axis from</th><th>tilt (deg)</th><th>canal</th>"
+        "<th>ring gap bridged (mm)</th><th>body fraction</th><th>checks</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    unlabelled = anatomy.get("unlabelled") or {}
+    if unlabelled:
+        items = "".join(
+            f'<li class="warn">{_e(lv)}: {_e(why)}</li>' for lv, why in unlabelled.items()
+        )
+        html.append(f"<p>Not labelled (not needed by the target):</p><ul>{items}</ul>")
+    sacrum = anatomy.get("sacrum")
+    if isinstance(sacrum, Mapping):
+        html.append(f"<p>{_e(sacrum.get('description'))}</p>")
+    return "\n".join(html)
 
 
 def write_html_report(
