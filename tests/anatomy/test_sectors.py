@@ -213,3 +213,35 @@ def test_c2_dens_goes_to_the_body() -> None:
     assert np.any(without.labels.to_array()[dens_mask] != 1)
     # Below the top of the arch nothing changes.
     assert with_rule.volumes_cc[4] == pytest.approx(without.volumes_cc[4])
+
+
+def test_slab_gap_is_measured_in_the_canals_midline() -> None:
+    # A rounded canal (deepest, 7.5 mm, at u = 0) lined by bone: the bone 3-4 mm aside lies
+    # less deep than the body's wall in the midline and must not bound the gap.
+    from spinetv.anatomy.sectors import _bounded_gap
+
+    canal = np.array([[0.0, -6.6], [1.0, -6.5], [-1.0, -6.5], [3.5, -6.0]])
+    bone = np.array([[0.0, -7.8], [1.0, -7.7], [-3.5, -6.8], [3.6, -6.7]])
+    assert _bounded_gap(canal, bone, -1.0, 0.0, 1.0) == pytest.approx((6.6, 7.7))
+    # No bone in the midline within 1.5 voxels: not bounded.
+    assert _bounded_gap(canal, bone[2:], -1.0, 0.0, 1.0) is None
+
+
+def test_steady_walls_keep_one_wall_where_the_slabs_agree() -> None:
+    from spinetv.anatomy.sectors import _steady_walls
+
+    # The lattice's phase drifts: each slab bounds a wall at 7.5 mm to within a voxel.
+    gaps: list[tuple[float, float] | None] = [
+        (7.0, 8.0), (6.9, 7.9), None, (6.7, 7.7), (6.6, 7.6), (7.45, 8.45), None,
+    ]
+    walls = _steady_walls(gaps, -1.0, -6.0, 0.01)
+    assert walls[:6] == pytest.approx(np.full(6, -7.525))
+    assert walls[6] == -6.0  # beyond the last bounded slab: the default
+    # A step in depth (a disc, a curved canal; gaps that only touch, as the rows of an
+    # axis-aligned lattice do): the two parts keep their own walls.
+    step = _steady_walls([(7.0, 8.0), (7.1, 8.1), (8.1, 9.1), (8.2, 9.2)], -1.0, -6.0, 0.01)
+    assert step == pytest.approx([-7.55, -7.55, -8.65, -8.65])
+    # Neighbours that move the wall by no more than the deadband leave it at its own gap's
+    # middle (a row of voxel centres lying on c stays on it); signs follow the side.
+    near = _steady_walls([(8.0, 9.0), (8.01, 9.01), (8.02, 9.02)], 1.0, 6.0, 0.03)
+    assert near == pytest.approx([8.5, 8.51, 8.52])

@@ -47,6 +47,18 @@ Refinements of the reference definition (each tested):
   than a curved canal; see ``_walls_from_section``); for a contoured canal, measured per slab
   of ``slab_mm`` along the local SI axis, slabs with too small a cross-section taking the
   nearest good slab's walls.
+* ``a`` is the posterior wall of the body in the canal's midline (its deepest point): a
+  derived canal's per-slab ``a`` and ``p`` are measured within one voxel of the canal's lateral
+  centre ``uc`` only, since bone beside a rounded canal lies less deep than that wall and would
+  give the body the pedicles' roots. Where the canal's depth does not change from slab to slab
+  the wall is one: each slab only bounds it (between its deepest free voxel centre and the bone
+  beyond, up to a voxel apart, the lattice's phase drifting from slab to slab on a tilted
+  grid), so a slab's wall is the middle of what its own bounds and those of its neighbours on
+  either side leave, the neighbours taken while their bounds overlap (bounds that only touch,
+  as two rows of an axis-aligned lattice do, do not). Where the depth changes (across a disc, a
+  curved canal), the bounds stop overlapping and each part keeps its own wall; the wall never
+  leaves a slab's own bounds, and stays at their middle when the neighbours would move it by
+  less than 0.03 voxel (a row of voxel centres on ``c`` of an axis-aligned grid stays on it).
 * Cervical transverse processes (C2-C7, by level name; ``cervical_transverse_foramina``): the
   transverse process lies beside the pedicle, in front of ``c``, and carries the transverse
   foramen. Where a foramen is found (a hole of the bone's projection along the SI axis,
@@ -144,6 +156,12 @@ _FACING_LATTICES = 2.0
 _BEYOND_FRACTION = 0.1
 # How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
 _SLAB_REACH_MM = 1.5
+# A derived canal's AP walls are measured per slab in the strip within this many voxels of the
+# canal's lateral centre, where bone lies beyond the free space within this many voxels.
+_MIDLINE_STRIP_LATTICES = 1.0
+_SLAB_MAX_GAP_LATTICES = 1.5
+# Neighbouring slabs move a slab's wall only by more than this fraction of a voxel.
+_STEADY_DEADBAND = 0.03
 # Levels whose transverse processes carry a foramen that tells them from the pedicle (C1 has
 # no pedicle: its lateral masses take 2/6 by the reference rule).
 # The body's core for the axial rotation reaches this many canal half-widths from the midline;
@@ -833,10 +851,11 @@ def _walls_from_section(
     straight, so on a curved spine it is narrower than the canal by the sagitta of the canal
     over the vertebra's height (about half a millimetre at 30 deg of lordosis over L2-L4).
     The anterior and posterior walls are therefore measured again per slab (the largest voxel
-    spacing thick) on the free voxels of a prism widened by ``_SLAB_REACH_MM``: where the bone
-    bounds that free space in the slab (bone beyond its outermost point within 1.5 voxels),
-    the slab takes the wall found there; elsewhere (between laminae, at the discs) the
-    prism's wall.
+    spacing thick) on the free voxels of a prism widened by ``_SLAB_REACH_MM``, in the canal's
+    midline (see :func:`_bounded_gap`): where the bone bounds that free space in the slab (bone
+    beyond its outermost point within 1.5 voxels), the slab's wall lies in the gap between
+    them, placed with its neighbours' (see :func:`_steady_walls`); elsewhere (between
+    laminae, at the discs) the prism's wall.
     """
     grid = vertebra.grid
     lattice = _lattice_mm(grid)
@@ -874,19 +893,19 @@ def _walls_from_section(
     edges[-1] = max(edges[-1], high)
     canal_slab = np.clip(np.searchsorted(edges, wide_local[:, 2], side="right") - 1, 0, n_slabs - 1)
     bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
-    anterior = np.full(n_slabs, a)
-    posterior = np.full(n_slabs, p)
+    gaps: dict[float, list[tuple[float, float] | None]] = {
+        -1.0: [None] * n_slabs,
+        1.0: [None] * n_slabs,
+    }
     for slab in np.unique(canal_slab):
         canal_uv = wide_local[canal_slab == slab, :2]
         bone_uv = bone_near[bone_slab == slab, :2]
-        for sign, out in ((-1.0, anterior), (1.0, posterior)):
-            wall = _bounded_wall(canal_uv, bone_uv, sign, band_mm, fallback_mm, 1.5 * lattice)
-            if wall is not None:
-                out[slab] = wall
+        for sign, found in gaps.items():
+            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice)
     return CanalWalls(
         edges,
-        anterior,
-        posterior,
+        _steady_walls(gaps[-1.0], -1.0, a, _STEADY_DEADBAND * lattice),
+        _steady_walls(gaps[1.0], 1.0, p, _STEADY_DEADBAND * lattice),
         np.full(n_slabs, lr_centre),
         np.full(n_slabs, half_width),
     )
@@ -920,35 +939,109 @@ def _prism_points(
     return frame.to_local(points[inside])
 
 
-def _bounded_wall(
+def _bounded_gap(
     canal_uv: NDArray[np.float64],
     bone_uv: NDArray[np.float64],
     sign: float,
-    band_mm: float,
-    fallback_mm: float,
-    max_gap_mm: float,
-) -> float | None:
-    """The AP wall on one side (``sign`` -1 anterior, +1 posterior) of one slab's free space,
-    as :func:`_wall_between`, or None when no bone faces its outermost point within
-    ``max_gap_mm`` (the free space is not bounded by bone in this slab)."""
-    if canal_uv.shape[0] == 0 or bone_uv.shape[0] == 0:
+    centre_mm: float,
+    lattice_mm: float,
+) -> tuple[float, float] | None:
+    """The gap in which the AP wall on one side (``sign`` -1 anterior, +1 posterior) of one
+    slab's free space lies on the canal's midline, in mm along ``sign * v``.
+
+    Measured in the strip within ``_MIDLINE_STRIP_LATTICES`` voxels (``lattice_mm``) of the
+    canal's lateral centre ``centre_mm``: from the outermost free point there to the nearest
+    bone point beyond it there (clearing it by ``_BEYOND_FRACTION`` of a voxel). Bone further
+    aside is not used: beside a rounded canal it lies less deep than the wall in the midline
+    (on a canal 8 mm in radius, 0.6 mm less deep 3 mm aside), and it made the wall too
+    shallow. None when no bone lies beyond within ``_SLAB_MAX_GAP_LATTICES`` voxels (the free
+    space is not bounded by bone in this slab).
+    """
+    in_strip = _MIDLINE_STRIP_LATTICES * lattice_mm
+    canal = sign * canal_uv[np.abs(canal_uv[:, 0] - centre_mm) <= in_strip, 1]
+    bone = sign * bone_uv[np.abs(bone_uv[:, 0] - centre_mm) <= in_strip, 1]
+    if canal.size == 0 or bone.size == 0:
         return None
-    along = sign * canal_uv[:, 1]
-    extreme = float(along.max())
-    band = canal_uv[along >= extreme - band_mm, 0]
-    reach = _FACING_LATTICES * 2.0 * fallback_mm
-    bone_along = sign * bone_uv[:, 1]
-    beyond = (
-        (bone_along > extreme + _BEYOND_FRACTION * 2.0 * fallback_mm)
-        & (bone_uv[:, 0] >= float(band.min()) - reach)
-        & (bone_uv[:, 0] <= float(band.max()) + reach)
-    )
-    if not beyond.any():
+    extreme = float(canal.max())
+    beyond = bone[bone > extreme + _BEYOND_FRACTION * lattice_mm]
+    if beyond.size == 0:
         return None
-    nearest = float(bone_along[beyond].min())
-    if nearest - extreme > max_gap_mm:
+    nearest = float(beyond.min())
+    if nearest - extreme > _SLAB_MAX_GAP_LATTICES * lattice_mm:
         return None
-    return sign * 0.5 * (extreme + nearest)
+    return extreme, nearest
+
+
+def _steady_walls(
+    gaps: list[tuple[float, float] | None],
+    sign: float,
+    default_mm: float,
+    deadband_mm: float,
+) -> NDArray[np.float64]:
+    """One AP wall per slab (``v``, mm) from the slabs' gaps (see :func:`_bounded_gap`).
+
+    A slab's gap is as wide as the voxel lattice leaves it (up to about a voxel), and where
+    the wall lies in it depends on the lattice's phase, which drifts from slab to slab on a
+    tilted grid: the middle of one slab's gap is off by up to half a voxel. A wall that does
+    not move from slab to slab lies in the gaps of all of them, so a slab's wall is the
+    middle of the intersection of its gap with those of the nearest slabs with a gap on
+    either side, taken one more at a time while the intersection is not empty (see
+    :func:`_grown_gap`). Where the canal's depth changes (across a disc, or a curved canal)
+    the gaps stop overlapping and the slabs beyond are left out. The wall is kept within the
+    slab's own gap, and at its own gap's middle when the neighbours move it by no more than
+    ``deadband_mm``: on a grid whose rows run along the frame's
+    axes a row of voxel centres lies on ``c`` (the middle of the gaps of ``a`` and ``p``),
+    and gaps shifted by the frame's slight tilt against the rows would move it off that row
+    by a hundredth of a millimetre, taking the whole row to the other side. A slab without a
+    gap (too few voxel centres in its midline strip) between two slabs with gaps that
+    overlap starts from their intersection instead; the other slabs without a gap take
+    ``default_mm``.
+    """
+    n = len(gaps)
+    out = np.full(n, default_mm, dtype=np.float64)
+    bounded = [slab for slab in range(n) if gaps[slab] is not None]
+    for slab in range(n):
+        below = [j for j in bounded if j < slab][::-1]
+        above = [j for j in bounded if j > slab]
+        own = gaps[slab]
+        if own is None:
+            if not below or not above:
+                continue
+            own = _overlap(gaps[below[0]], gaps[above[0]])
+            if own is None:
+                continue
+            below, above = below[1:], above[1:]
+        low, high = _grown_gap(own, [gaps[j] for j in below])
+        low, high = _grown_gap((low, high), [gaps[j] for j in above])
+        middle = 0.5 * (own[0] + own[1])
+        if abs(0.5 * (low + high) - middle) > deadband_mm:
+            middle = min(max(0.5 * (low + high), own[0]), own[1])
+        out[slab] = sign * middle
+    return out
+
+
+def _overlap(
+    first: tuple[float, float] | None, second: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """The intersection of two gaps (mm), or None when it is empty (gaps that only touch,
+    as those of two rows of an axis-aligned lattice do, do not overlap)."""
+    if first is None or second is None:
+        return None
+    low, high = max(first[0], second[0]), min(first[1], second[1])
+    return (low, high) if low < high else None
+
+
+def _grown_gap(
+    gap: tuple[float, float], others: list[tuple[float, float] | None]
+) -> tuple[float, float]:
+    """``gap`` intersected with ``others`` in turn, up to the first that does not overlap
+    it (see :func:`_overlap`), mm."""
+    for other in others:
+        grown = _overlap(gap, other)
+        if grown is None:
+            break
+        gap = grown
+    return gap
 
 
 def _walls_per_slab(
