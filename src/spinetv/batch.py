@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import signal
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -749,7 +750,14 @@ def run_batch(
         # "spawn" behaves the same on every platform and avoids forking a process that holds
         # threads (BLAS, a test runner); each worker imports spinetv once and is reused.
         context = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+        # Workers ignore Ctrl-C (a terminal sends it to the whole process group): the parent
+        # alone stops, lets the cases in hand finish their atomic writes and cancels the rest.
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)),
+            mp_context=context,
+            initializer=_ignore_interrupts,
+        )
+        try:
             futures = {pool.submit(_run_case, task): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
@@ -763,10 +771,19 @@ def run_batch(
                     ]
                 for row in rows:
                     record(row)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     ordered = tuple(results[(c.case_id, p)] for c in cases for p in c.protocols)
     path = write_summary(ordered, out / SUMMARY_NAME)
     return BatchSummary(ordered, path, time.perf_counter() - start)
+
+
+def _ignore_interrupts() -> None:
+    """Worker initializer: leave SIGINT to the parent process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write_summary(rows: Sequence[BatchRow], path: str | os.PathLike[str]) -> Path:
