@@ -246,11 +246,8 @@ def _ordered(levels: Collection[str]) -> list[str]:
 
 def _sacral_segments(anatomy: Anatomy) -> dict[str, Mask]:
     """S1..S5 from the vertebrae given (a whole sacrum, or S1 plus the rest, or segments)."""
-    given = {lv: m for lv, m in anatomy.vertebrae.items() if is_sacral(lv)}
-    if not given:
+    if not any(is_sacral(lv) for lv in anatomy.vertebrae):
         return {}
-    if "Sacrum" not in given:
-        return {lv: given[lv] for lv in _ordered(given)}
     return _sacral_split(anatomy).segments
 
 

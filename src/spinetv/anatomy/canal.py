@@ -642,9 +642,6 @@ def _best_projection(
             points_lps=shell if on is None else on,
         )
 
-    def run_shell(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
-        return run(axis, src)
-
     def final(candidate: ProjectedCanal | None) -> ProjectedCanal | None:
         if candidate is None:
             return None
@@ -678,8 +675,8 @@ def _best_projection(
             start = run_coarse(axis, label)
             if start is not None:
                 rough = _hill_climb(start, run_coarse, (4.0, 2.0))
-                fine = run_shell(rough.frame.si_axis, label)
-                climbed = _hill_climb(fine, run_shell, (1.0,)) if fine is not None else None
+                fine = run(rough.frame.si_axis, label)
+                climbed = _hill_climb(fine, run, (1.0,)) if fine is not None else None
                 if climbed is not None and _ring_score(climbed) > _ring_score(best):
                     return final(climbed)
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:

@@ -30,7 +30,7 @@ import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     CTImageStorage,
@@ -44,6 +44,7 @@ from pydicom.uid import (
 from spinetv import __version__
 from spinetv.errors import DicomInputError, OutputExistsError, SpinetvWarning
 from spinetv.geometry.grid import ImageGrid
+from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
 from spinetv.io.image import Image
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
 
@@ -519,22 +520,6 @@ def _raw_text(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-#: What pydicom raises on a damaged header (it has no single base class for these).
-_PARSE_ERRORS = (
-    InvalidDicomError,
-    BytesLengthException,
-    OSError,
-    EOFError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    NotImplementedError,
-    OverflowError,
-    struct.error,
-    UnicodeError,
-)
 _PIXEL_DATA_TAG = 0x7FE00010
 _ITEM_TAG = 0xFFFEE000
 _SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
@@ -619,7 +604,7 @@ def _read_header(path: Path) -> _Header | None:
             ):
                 return None
             problem = _pixel_problem(ds, handle, pixel_offset, file_size)
-    except _PARSE_ERRORS as error:
+    except PYDICOM_PARSE_ERRORS as error:
         if not _has_dicm_magic(path) and not path.name.lower().endswith(_DICOM_SUFFIXES):
             return None
         raise DicomInputError(
@@ -652,7 +637,7 @@ def _dimension(ds: Dataset, keyword: str, path: Path) -> int:
     """Rows or Columns as a positive whole number, or DicomInputError naming the file."""
     try:
         value = int(ds[keyword].value)
-    except _PARSE_ERRORS:
+    except PYDICOM_PARSE_ERRORS:
         value = 0
     if value <= 0:
         raise DicomInputError(
@@ -832,7 +817,7 @@ def dicomdir_image_files(dicomdir: str | os.PathLike[str]) -> list[Path]:
             for record in records
             if str(record.get("DirectoryRecordType", "")).upper() == "IMAGE"
         ]
-    except _PARSE_ERRORS as error:
+    except PYDICOM_PARSE_ERRORS as error:
         raise DicomInputError(
             f"{path}: damaged DICOMDIR ({type(error).__name__}: {_first_line(error)})"
         ) from None
@@ -1227,7 +1212,7 @@ def read_dicom_series(
     """
     try:
         return _read_series(source, series_uid)
-    except _PARSE_ERRORS as error:
+    except PYDICOM_PARSE_ERRORS as error:
         # A damaged element pydicom converts only when it is first used.
         where = source if isinstance(source, (str, os.PathLike)) else "DICOM files"
         raise DicomInputError(
@@ -1375,7 +1360,7 @@ def _decode_pixels(
             with path.open("rb") as handle:
                 ds = _dcmread_tolerant(handle)
             syntax = _raw_text(getattr(ds, "file_meta", None) or Dataset(), "TransferSyntaxUID")
-        except _PARSE_ERRORS as error:
+        except PYDICOM_PARSE_ERRORS as error:
             raise DicomInputError(
                 f"{path}: cannot be read again to decode its pixels ({type(error).__name__}: "
                 f"{_first_line(error)})"

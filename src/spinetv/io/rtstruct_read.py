@@ -26,12 +26,13 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.charset import default_encoding
 from pydicom.dataset import Dataset
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import InvalidDicomError
 
 from spinetv.errors import RtstructError, RtstructWarning, SpinetvError
 from spinetv.geometry.contours import rasterize_plane_edges
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
+from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
 from spinetv.io.reference import SeriesReference
 from spinetv.structure import Provenance, RoiType, Structure
 
@@ -67,23 +68,6 @@ _AREA_TYPES = frozenset({"CLOSED_PLANAR", "CLOSED_PLANAR_XOR"})
 #: reaching beyond the image: contours spinetv writes for a mask touching the edge sit on the
 #: edge to within rounding (index n - 0.5 + 1e-6).
 _EDGE_TOLERANCE_VOXELS = 1e-3
-#: What pydicom raises while parsing a damaged file or converting a damaged value (it has no
-#: single base class for these).
-_PYDICOM_PARSE_ERRORS = (
-    InvalidDicomError,
-    BytesLengthException,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    NotImplementedError,
-    OverflowError,
-    EOFError,
-    OSError,
-    struct.error,
-    UnicodeError,
-)
 
 
 def _short(text: str, limit: int = 64) -> str:
@@ -638,7 +622,7 @@ class _LazyContours(Mapping[int, tuple[RoiContour, ...]]):
                 fast = _raw_contours(item)
                 try:
                     parsed = fast if fast is not None else _dataset_contours(item)
-                except _PYDICOM_PARSE_ERRORS as error:
+                except PYDICOM_PARSE_ERRORS as error:
                     raise RtstructError(
                         f"{self._source}: the ContourSequence of ROI number {number} is damaged "
                         f"and cannot be parsed ({type(error).__name__}: {_first_line(error)})"
@@ -682,7 +666,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
         raise RtstructError(f"{source}: damaged RTSTRUCT: {truncated}")
     try:
         return _parse_structure_set(dataset, source, file_warnings)
-    except _PYDICOM_PARSE_ERRORS as error:
+    except PYDICOM_PARSE_ERRORS as error:
         raise RtstructError(
             f"{source}: damaged RTSTRUCT, cannot be parsed "
             f"({type(error).__name__}: {_first_line(error)})"
@@ -701,21 +685,21 @@ def _read_dataset(source: Path) -> tuple[Dataset, list[str]]:
     except InvalidDicomError:
         try:
             dataset = pydicom.dcmread(source, force=True)
-        except _PYDICOM_PARSE_ERRORS as error:
+        except PYDICOM_PARSE_ERRORS as error:
             raise RtstructError(
                 f"{source}: not a DICOM file ({type(error).__name__}: {_first_line(error)})"
             ) from None
         file_warnings.append(
             f"{source}: no DICOM preamble or file meta information; read as a raw data set"
         )
-    except _PYDICOM_PARSE_ERRORS as error:
+    except PYDICOM_PARSE_ERRORS as error:
         raise RtstructError(
             f"{source}: not a readable DICOM file ({type(error).__name__}: {_first_line(error)})"
         ) from None
     try:
         sop_class = _text(dataset, "SOPClassUID")
         modality = _text(dataset, "Modality")
-    except _PYDICOM_PARSE_ERRORS:
+    except PYDICOM_PARSE_ERRORS:
         sop_class = modality = ""
     if file_warnings and not sop_class and not modality:
         raise RtstructError(
