@@ -7,7 +7,8 @@ Run from the project root::
 A lumbar phantom (T12-L4, GTV in the L2 body and left pedicle) is written as a 512x512x200
 1 mm CT series with its RTSTRUCT; then, in one run:
 
-* the reference: pydicom reading every slice with its pixels (``dcmread`` + ``pixel_array``);
+* the reference: pydicom reading every slice with its pixels (``dcmread`` + ``pixel_array``),
+  in this process and in a new one (the cold reference for a cold ``spinetv plan``);
 * ``spinetv plan`` as a user runs it (a new process: start-up, reading, sectors, CTV, margins,
   writing the RTSTRUCT and the report), its wall time and peak resident memory;
 * the same job in-process (no interpreter start-up), split by stage.
@@ -53,6 +54,12 @@ def child_peak_rss_mb(command: list[str]) -> tuple[float, float]:
     return float(wall), float(peak)
 
 
+PYDICOM_PROCESS = (
+    "import sys, pathlib, pydicom; "
+    "[pydicom.dcmread(p).pixel_array for p in sorted(pathlib.Path(sys.argv[1]).iterdir())]"
+)
+
+
 def pydicom_read(folder: Path) -> float:
     start = time.perf_counter()
     for path in sorted(folder.iterdir()):
@@ -81,6 +88,10 @@ def main() -> None:
         del phantom
 
         reference = [pydicom_read(ct) for _ in range(args.repeats)]
+        reference_process = [
+            child_peak_rss_mb([sys.executable, "-c", PYDICOM_PROCESS, str(ct)])
+            for _ in range(args.repeats)
+        ]
         cli = []
         for i in range(args.repeats):
             out = folder / f"RS_{i}.dcm"
@@ -101,13 +112,17 @@ def main() -> None:
         report = json.loads((folder / "r0.json").read_text())
 
     pydicom_s = statistics.median(reference)
+    pydicom_process_s = statistics.median(w for w, _ in reference_process)
     cli_s = statistics.median(w for w, _ in cli)
     peak_mb = max(p for _, p in cli)
     results = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
         "series": "512x512x200, 1 mm, T12-L4 phantom, GTV L2 body + left pedicle",
         "pydicom_read_with_pixels_s": pydicom_s,
+        "pydicom_read_process_s": pydicom_process_s,
+        "pydicom_read_process_peak_rss_mb": max(p for _, p in reference_process),
         "spinetv_plan_cli_s": cli_s,
+        "ratio_cli_to_pydicom_process": cli_s / pydicom_process_s,
         "ratio_cli_to_pydicom": cli_s / pydicom_s,
         "imports_only_process_s": baseline_wall,
         "in_process_read_s": statistics.median(stages["read"]),
@@ -124,7 +139,9 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"pydicom read with pixels   {pydicom_s:7.3f} s  (reference)")
-    print(f"spinetv plan (new process) {cli_s:7.3f} s  ratio {cli_s / pydicom_s:5.2f}")
+    print(f"pydicom read, new process  {pydicom_process_s:7.3f} s  (reference, cold)")
+    print(f"spinetv plan (new process) {cli_s:7.3f} s  ratio to the cold read "
+          f"{cli_s / pydicom_process_s:5.2f}")
     print(f"  python + imports only    {baseline_wall:7.3f} s")
     print(f"  in-process read          {results['in_process_read_s']:7.3f} s")
     print(f"  in-process plan          {results['in_process_plan_s']:7.3f} s  "

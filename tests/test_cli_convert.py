@@ -211,10 +211,10 @@ def test_damaged_sidecar_is_one_clear_error(
 def test_ctrl_c_during_convert_exits_130_and_leaves_no_masks(
     odd_case: dict[str, object], tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spinetv.commands.convert as convert
+    import spinetv.io.mask_folder as mask_folder
 
     written: list[Path] = []
-    real_write = convert.write_mask_image
+    real_write = mask_folder.write_mask_image
 
     def interrupted_after_two(mask: Mask, path: Path, *, overwrite: bool = False) -> Path:
         if len(written) == 2:
@@ -222,7 +222,7 @@ def test_ctrl_c_during_convert_exits_130_and_leaves_no_masks(
         written.append(Path(path))
         return real_write(mask, path, overwrite=overwrite)
 
-    monkeypatch.setattr(convert, "write_mask_image", interrupted_after_two)
+    monkeypatch.setattr(mask_folder, "write_mask_image", interrupted_after_two)
     out = tmp_path / "masks"
     ct = str(odd_case["root"] / "ct")  # type: ignore[operator]
     assert main(["convert", str(odd_case["rs"]), "--image", ct, "--out", str(out)]) == 130

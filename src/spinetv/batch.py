@@ -32,7 +32,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, NoReturn
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.anatomy.levels import parse_level
 from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
 from spinetv.io.atomic import write_text_atomic

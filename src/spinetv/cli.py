@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.errors import SpinetvError
 from spinetv.io.atomic import output_transaction
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,17 +10,16 @@ from typing import Any
 from spinetv.commands._common import add_common_options
 from spinetv.errors import ImageInputError, RtstructError, SpinetvError, SpinetvWarning
 from spinetv.geometry.mask import Mask
-from spinetv.io.atomic import check_writable, record_created
+from spinetv.io.atomic import check_writable
 from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
-from spinetv.io.images import IMAGE_SUFFIXES, read_label_map, write_mask_image
+from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
+from spinetv.io.mask_folder import write_mask_folder
 from spinetv.io.rtstruct import read_structures, write_rtstruct
 from spinetv.io.sidecar import (
     SIDECAR_NAME,
     SidecarEntry,
-    mask_file_names,
     read_sidecar,
-    sidecar_text,
 )
 from spinetv.structure import Provenance, RoiType, Structure
 
@@ -55,20 +50,37 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT",
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
         help="an RTSTRUCT file, or mask files / folders of mask files",
     )
-    parser.add_argument("--image", required=True, metavar="CT_DIR",
-                        help="the DICOM image series (folder or file) the contours belong to")
-    parser.add_argument("--out", required=True, metavar="OUT",
-                        help="output folder (RTSTRUCT input) or RTSTRUCT file (mask input)")
     parser.add_argument(
-        "--types", default="", metavar="TYPES",
+        "--image",
+        required=True,
+        metavar="CT_DIR",
+        help="the DICOM image series (folder or file) the contours belong to",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="output folder (RTSTRUCT input) or RTSTRUCT file (mask input)",
+    )
+    parser.add_argument(
+        "--types",
+        default="",
+        metavar="TYPES",
         help="RTROIInterpretedType per mask file: in order (CTV,PTV) or NAME=TYPE pairs; "
         "default ORGAN",
     )
-    parser.add_argument("--roi", action="append", default=None, metavar="NAME",
-                        help="with an RTSTRUCT input: convert only this ROI (repeatable)")
+    parser.add_argument(
+        "--roi",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="with an RTSTRUCT input: convert only this ROI (repeatable)",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -193,73 +205,14 @@ def _masks_to_rtstruct(args: argparse.Namespace, image: Image, inputs: list[Path
 
 
 def _rtstruct_to_masks(args: argparse.Namespace, image: Image, source: Path) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise SpinetvError(f"{out}: is a file; expected an output folder for the masks")
     structures = read_structures(source, image.reference or image.grid, names=args.roi)
-    file_names = mask_file_names(list(structures))
-    for name in [*file_names, SIDECAR_NAME]:
-        check_writable(out / name, overwrite=args.force)
-    entries = [
-        SidecarEntry(
-            file=file_name,
-            name=structure.name,
-            roi_type=structure.roi_type,
-            color_rgb=structure.color_rgb,
-            description=structure.provenance.description,
-        )
-        for file_name, structure in zip(file_names, structures.values())
-    ]
-    # Everything is written into a hidden folder beside ``out`` first and moved in at the end,
-    # so an error or Ctrl-C leaves no partial set of masks.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
-        for file_name, structure in zip(file_names, structures.values()):
-            write_mask_image(structure.mask, temp / file_name, overwrite=True)
-        (temp / SIDECAR_NAME).write_text(
-            sidecar_text(entries, source=source.name), encoding="utf-8"
-        )
-        _move_files_into(temp, out, [*file_names, SIDECAR_NAME])
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    for file_name, structure in zip(file_names, structures.values()):
-        print(f"wrote {out / file_name} ({structure.volume_cc:.2f} cc)")
-    print(f"wrote {out / SIDECAR_NAME} (ROI names, types and colours)")
+    written = write_mask_folder(
+        list(structures.values()), args.out, overwrite=args.force, source=source.name
+    )
+    for path, structure in zip(written, structures.values()):
+        print(f"wrote {path} ({structure.volume_cc:.2f} cc)")
+    print(f"wrote {written[-1]} (ROI names, types and colours)")
     return 0
-
-
-def _move_files_into(temp: Path, out: Path, names: list[str]) -> None:
-    """Move finished files from ``temp`` into ``out`` (the folder itself when ``out`` is new)."""
-    if not out.exists():
-        os.replace(temp, out)
-        record_created(out)
-        for name in names:
-            record_created(out / name)
-        temp.mkdir()  # for the caller's clean-up
-        return
-    staged = [(temp / name, out / name) for name in names]
-    backups: list[tuple[Path, Path]] = []
-    try:
-        for _, target in staged:
-            if target.exists():
-                backup = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(target, backup)
-                backups.append((backup, target))
-        for made, target in staged:
-            existed = any(t == target for _, t in backups)
-            os.replace(made, target)
-            if not existed:
-                record_created(target)
-    except BaseException:
-        for _, target in staged:
-            if not (temp / target.name).exists() and target.exists():
-                target.unlink()
-        for backup, target in backups:
-            os.replace(backup, target)
-        raise
-    for backup, _ in backups:
-        backup.unlink()
 
 
 def run(args: argparse.Namespace) -> int:

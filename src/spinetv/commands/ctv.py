@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.case import Case
 from spinetv.commands._case import (
     add_case_options,

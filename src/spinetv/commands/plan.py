@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.commands._case import (
     add_case_options,
     case_from_args,

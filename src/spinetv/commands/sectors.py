@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.anatomy.levels import level_order
 from spinetv.commands._case import (
     add_case_options,

@@ -41,7 +41,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.errors import DicomInputError, OutputExistsError, SpinetvWarning
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS

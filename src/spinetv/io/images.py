@@ -23,9 +23,9 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk  # noqa: N813 - the conventional alias
 from numpy.typing import ArrayLike, NDArray
 
 from spinetv.errors import GeometryError, GeometryMismatchError, ImageInputError
@@ -34,6 +34,18 @@ from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
 from spinetv.io.atomic import check_writable
 from spinetv.io.image import Image
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk  # noqa: N813 - the conventional alias
+
+
+def _simpleitk() -> Any:
+    """SimpleITK, imported on first use: it takes about 60 ms to import, and only reading and
+    writing NIfTI/NRRD/MHA files needs it (a DICOM plan never does)."""
+    import SimpleITK
+
+    return SimpleITK
+
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -134,7 +146,7 @@ def grid_to_sitk(grid: ImageGrid, array: ArrayLike | None = None) -> sitk.Image:
         raise GeometryError(f"array of shape {values.shape} does not match {grid.describe()}")
     if values.dtype == np.bool_:
         values = values.astype(np.uint8)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(values), isVector=False)
+    image = _simpleitk().GetImageFromArray(np.ascontiguousarray(values), isVector=False)
     image.SetSpacing(tuple(float(s) for s in grid.spacing_mm[::-1]))
     image.SetOrigin(tuple(float(v) for v in grid.origin_lps_mm))
     image.SetDirection(tuple(float(v) for v in grid.direction[:, ::-1].ravel()))
@@ -154,7 +166,7 @@ def _reader(path: str | os.PathLike[str]) -> tuple[Path, sitk.ImageFileReader]:
         raise ImageInputError(
             f"{source}: unknown image format; expected a name ending in {', '.join(IMAGE_SUFFIXES)}"
         )
-    reader = sitk.ImageFileReader()
+    reader = _simpleitk().ImageFileReader()
     reader.SetFileName(str(source))
     try:
         reader.ReadImageInformation()
@@ -185,7 +197,7 @@ def _nifti_size_problem(source: Path) -> str:
     if not name.endswith((".nii", ".nii.gz")):
         return ""
     try:
-        with (gzip.open(source, "rb") if name.endswith(".gz") else source.open("rb")) as handle:
+        with gzip.open(source, "rb") if name.endswith(".gz") else source.open("rb") as handle:
             header = handle.read(540)
             extent = _nifti_extent(header)
             if extent is None:
@@ -243,7 +255,7 @@ def _read_array(reader: sitk.ImageFileReader, source: Path) -> NDArray[np.generi
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageInputError(f"{source}: cannot read voxels: {_first_line(error)}") from None
-    return sitk.GetArrayFromImage(image)
+    return _simpleitk().GetArrayFromImage(image)
 
 
 def read_image(path: str | os.PathLike[str], *, modality: str = "") -> Image:
@@ -381,7 +393,7 @@ def _write_sitk(image: sitk.Image, path: str | os.PathLike[str], overwrite: bool
     os.close(handle)
     temp = Path(temp_name)
     try:
-        sitk.WriteImage(image, str(temp), useCompression=suffix != ".nii")
+        _simpleitk().WriteImage(image, str(temp), useCompression=suffix != ".nii")
         check_writable(target, overwrite=overwrite)
         os.replace(temp, target)
     finally:

@@ -26,7 +26,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-from spinetv import __version__
+from spinetv.version import __version__
 from spinetv.errors import GeometryMismatchError, RtstructError, RtstructWarning
 from spinetv.geometry.contours import mask_to_polygons
 from spinetv.io.atomic import atomic_output, check_writable
