@@ -24,6 +24,7 @@ API_MD = DOCS / "api.md"
 MODULES: tuple[tuple[str, str], ...] = (
     ("spinetv.pipeline", "the whole job on masks: sectors, CTV, planning volumes, report"),
     ("spinetv.case", "reading one case from files"),
+    ("spinetv.outputs", "writing a planned case: RTSTRUCT or NIfTI masks, report, figures, HTML"),
     ("spinetv.anatomy", "levels, spinal canal, ISRC sectors, sacrum"),
     ("spinetv.guidelines", "guideline CTVs as data, explanations and audit"),
     ("spinetv.planning.protocols", "protocol presets"),

@@ -42,7 +42,7 @@ def test_ctrl_c_during_plan_removes_the_outputs_it_wrote(
     phantom_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import spinetv.commands.plan as plan_command
+    import spinetv.report.json_report as json_report
 
     calls: list[Path] = []
 
@@ -50,7 +50,7 @@ def test_ctrl_c_during_plan_removes_the_outputs_it_wrote(
         calls.append(Path(path))
         raise KeyboardInterrupt  # the RTSTRUCT of this protocol is already written
 
-    monkeypatch.setattr(plan_command, "write_json_report", interrupted_report)
+    monkeypatch.setattr(json_report, "write_json_report", interrupted_report)
     out = tmp_path / "out"
     code = main(["plan", str(phantom_case / "case0" / "CT"), "--rtstruct",
                  str(phantom_case / "case0" / "RTSTRUCT.dcm"), "--gtv", "GTV",

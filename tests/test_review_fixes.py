@@ -272,8 +272,8 @@ def test_name_suffix_making_a_name_too_long_is_refused_up_front(
 
 
 def test_rename_refuses_instead_of_cutting(contoured) -> None:  # type: ignore[no-untyped-def]
-    from spinetv.commands._case import rename
     from spinetv.errors import SpinetvError
+    from spinetv.outputs import rename
     from spinetv.structure import Structure
 
     sector = Structure("Sacrum_Lamina_L", contoured.anatomy.vertebrae["L2"])

@@ -32,11 +32,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, NoReturn
 
-from spinetv.version import __version__
 from spinetv.anatomy.levels import parse_level
 from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
 from spinetv.io.atomic import write_text_atomic
 from spinetv.planning.protocols import load_protocol
+from spinetv.version import __version__
 
 __all__ = [
     "BatchCase",
@@ -414,9 +414,7 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:
         if case_id.startswith("#"):
             continue
 
-        def fail(
-            column: str, message: str, line: int = line, case_id: str = case_id
-        ) -> NoReturn:
+        def fail(column: str, message: str, line: int = line, case_id: str = case_id) -> NoReturn:
             where = f"row {line}" + (f" (case {case_id})" if case_id else "")
             raise ManifestError(f"{source}: {where}, column {column!r}: {message}")
 
@@ -500,9 +498,7 @@ def _read_marker(case_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _finished(
-    case: BatchCase, out_dir: Path, *, figures: bool, html: bool
-) -> dict[str, BatchRow]:
+def _finished(case: BatchCase, out_dir: Path, *, figures: bool, html: bool) -> dict[str, BatchRow]:
     """Protocols of ``case`` an earlier run finished with the same inputs, as resumed rows."""
     marker = _read_marker(out_dir / case.case_id)
     if marker is None or marker.get("inputs") != case.inputs():
@@ -582,7 +578,8 @@ def _run_case(task: _Task) -> list[BatchRow]:
     """Read the case once and plan each protocol still to do; never raises for one case."""
     # Imported here: the pipeline pulls in scipy/scikit-image, which only workers need.
     from spinetv.case import load_case
-    from spinetv.commands.plan import run_plan
+    from spinetv.outputs import PlanOutputs, plan_and_write
+    from spinetv.pipeline import PlanOptions
 
     case = task.case
     rows: list[BatchRow] = []
@@ -616,18 +613,16 @@ def _run_case(task: _Task) -> list[BatchRow]:
             start = time.perf_counter()
             del caught[read_warnings:]
             try:
-                result, _ = run_plan(
+                written = plan_and_write(
                     loaded,
-                    protocol=protocol,
-                    guideline=None,
-                    margin=None,
-                    circumferential=False,
-                    suffix="",
-                    out=folder / RTSTRUCT_NAME,
-                    report=folder / REPORT_NAME,
-                    figures=folder / FIGURES_NAME if task.figures else None,
+                    PlanOptions(protocol=protocol),
+                    PlanOutputs(
+                        structures=folder / RTSTRUCT_NAME,
+                        report=folder / REPORT_NAME,
+                        figures=folder / FIGURES_NAME if task.figures else None,
+                        html=folder / HTML_NAME if task.html else None,
+                    ),
                     overwrite=True,
-                    html=folder / HTML_NAME if task.html else None,
                 )
             except Exception as error:  # isolate the protocol: report it, plan the next one
                 log.debug("case %s, %s failed", case.case_id, protocol, exc_info=True)
@@ -642,7 +637,7 @@ def _run_case(task: _Task) -> list[BatchRow]:
                     )
                 )
                 continue
-            row = _ok_row(case.case_id, protocol, result.report, time.perf_counter() - start)
+            row = _ok_row(case.case_id, protocol, written.report, time.perf_counter() - start)
             row = replace(row, warnings=_warning_texts(caught))
             rows.append(row)
             done[protocol] = row

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinetv.anatomy.levels import find_vertebrae, parse_level
+from spinetv.anatomy.model import Anatomy
 from spinetv.errors import AnatomyError, RtstructError, SpinetvError
 from spinetv.geometry.mask import Mask
 from spinetv.io.dicom_series import read_dicom_series
@@ -20,7 +21,6 @@ from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
 from spinetv.io.reference import SeriesReference
 from spinetv.io.rtstruct import RtstructData, rasterize_roi_with_report, read_rtstruct
 from spinetv.io.totalsegmentator import read_totalsegmentator
-from spinetv.pipeline import Anatomy
 
 __all__ = ["Case", "load_case", "ORGAN_ALIASES", "is_image_file"]
 
@@ -58,6 +58,8 @@ class Case:
     notes : tuple of str
         Choices made between sources (for example a contoured cord used instead of the label
         map's), for the report.
+    image_source : str or None
+        The image's folder or file as given (None when an :class:`Image` was passed).
     """
 
     image: Image
@@ -68,6 +70,7 @@ class Case:
     sources: dict[str, str] = field(default_factory=dict)
     read_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    image_source: str | None = None
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -249,7 +252,15 @@ def load_case(
     vertebra_masks = {lv: m for lv, m in vertebra_masks.items() if not m.is_empty}
     anatomy = Anatomy(grid, vertebra_masks, **organs)
     return Case(
-        img, img.reference, data, gtv_mask, anatomy, sources, tuple(warnings_seen), tuple(notes)
+        img,
+        img.reference,
+        data,
+        gtv_mask,
+        anatomy,
+        sources,
+        tuple(warnings_seen),
+        tuple(notes),
+        image_source=None if isinstance(image, Image) else os.fspath(image),
     )
 
 

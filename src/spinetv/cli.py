@@ -13,9 +13,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from spinetv.version import __version__
 from spinetv.errors import SpinetvError
 from spinetv.io.atomic import output_transaction
+from spinetv.version import __version__
 
 __all__ = ["main", "build_parser"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order
+from spinetv.anatomy.model import Anatomy
 from spinetv.anatomy.quality import LevelQuality, assess_level
 from spinetv.anatomy.sacrum import (
     SacralSplit,
@@ -55,12 +56,16 @@ __all__ = [
     "derived_structures",
     "anatomy_report",
     "anatomy_notes",
+    "level_masks",
+    "sector_structures",
+    "SECTOR_COLOURS",
 ]
 
 #: How far (mm) around the GTV a vertebra is looked at: epidural or paraspinal disease next
 #: to a vertebra still makes that vertebra a candidate; the guideline decides involvement.
 CANDIDATE_REACH_MM = 3.0
 
+#: Display colour (RGB 0-255) of each sector number, colour-blind safe (Okabe-Ito).
 SECTOR_COLOURS: dict[int, tuple[int, int, int]] = {
     1: (230, 159, 0),
     2: (86, 180, 233),
@@ -69,44 +74,6 @@ SECTOR_COLOURS: dict[int, tuple[int, int, int]] = {
     5: (0, 114, 178),
     6: (213, 94, 0),
 }
-
-
-@dataclass(frozen=True)
-class Anatomy:
-    """The anatomy of one case on one grid.
-
-    Parameters
-    ----------
-    grid : ImageGrid
-        The image grid every mask lives on.
-    vertebrae : mapping of str to Mask
-        Canonical level ("L2", "S1", "Sacrum" for the sacrum below S1 or the whole sacrum) ->
-        vertebra mask.
-    cord, canal, thecal_sac, sacral_canal, sacral_foramina : Mask, optional
-        Contoured structures; the canal, the thecal sac below the conus, the sacral canal and
-        foramina are derived when absent.
-    """
-
-    grid: ImageGrid
-    vertebrae: Mapping[str, Mask]
-    cord: Mask | None = None
-    canal: Mask | None = None
-    thecal_sac: Mask | None = None
-    sacral_canal: Mask | None = None
-    sacral_foramina: Mask | None = None
-
-    def __post_init__(self) -> None:
-        for name, mask in self.named_masks().items():
-            self.grid.require_same(mask.grid, what=f"{name} and the image")
-
-    def named_masks(self) -> dict[str, Mask]:
-        """Every mask present, by role."""
-        named = {f"vertebra {lv}": m for lv, m in self.vertebrae.items()}
-        for role in ("cord", "canal", "thecal_sac", "sacral_canal", "sacral_foramina"):
-            mask = getattr(self, role)
-            if mask is not None:
-                named[role] = mask
-        return named
 
 
 @dataclass(frozen=True)
@@ -257,9 +224,7 @@ def _sacral_split(anatomy: Anatomy) -> SacralSplit:
     if "Sacrum" not in given:
         segments = {lv: given[lv] for lv in _ordered(given)}
         return SacralSplit(segments, (), ("given",) * max(0, len(segments) - 1), 0.0, None)
-    return split_sacrum_detailed(
-        given["Sacrum"], s1=given.get("S1"), canal=anatomy.sacral_canal
-    )
+    return split_sacrum_detailed(given["Sacrum"], s1=given.get("S1"), canal=anatomy.sacral_canal)
 
 
 def candidate_levels(
@@ -353,7 +318,14 @@ def label_case_sectors(
         )
         canal_mask = canal_result.mask
         _label_levels(
-            wanted_spinal, spinal, canal_result, must, opts, by_level, quality, unlabelled,
+            wanted_spinal,
+            spinal,
+            canal_result,
+            must,
+            opts,
+            by_level,
+            quality,
+            unlabelled,
             neighbours=spinal,
         )
 
@@ -378,7 +350,14 @@ def label_case_sectors(
         if foramina is None:
             foramina = derive_sacral_foramina(segments, sacral_result.mask)
         _label_levels(
-            wanted_sacral, segments, sacral_result, must, opts, by_level, quality, unlabelled,
+            wanted_sacral,
+            segments,
+            sacral_result,
+            must,
+            opts,
+            by_level,
+            quality,
+            unlabelled,
             neighbours=spinal,
         )
     for result in (canal_result, sacral_result):
@@ -387,9 +366,7 @@ def label_case_sectors(
         for lv, reason in result.unresolved.items():
             if lv not in unlabelled:
                 unlabelled[lv] = f"canal not found (neighbour only, not needed): {reason}"
-                warnings.warn(
-                    f"{lv}: {unlabelled[lv]}", AnatomyWarning, stacklevel=2
-                )
+                warnings.warn(f"{lv}: {unlabelled[lv]}", AnatomyWarning, stacklevel=2)
     ordered = {lv: by_level[lv] for lv in _ordered(by_level)}
     canal_methods = {lv: r.canal_method for lv, r in ordered.items()}
     return SectorResult(
@@ -426,8 +403,11 @@ def _label_levels(
     for lv in wanted:
         if lv in canal.unresolved:
             unlabelled[lv] = f"canal not found: {canal.unresolved[lv]}"
-            warnings.warn(f"{lv} not labelled (not needed by the target): "
-                          f"{unlabelled[lv]}", AnatomyWarning, stacklevel=3)
+            warnings.warn(
+                f"{lv} not labelled (not needed by the target): {unlabelled[lv]}",
+                AnatomyWarning,
+                stacklevel=3,
+            )
             continue
         try:
             result = label_sectors(
@@ -437,8 +417,11 @@ def _label_levels(
             if lv in must:
                 raise
             unlabelled[lv] = str(error)
-            warnings.warn(f"{lv} not labelled (not needed by the target): {error}",
-                          AnatomyWarning, stacklevel=3)
+            warnings.warn(
+                f"{lv} not labelled (not needed by the target): {error}",
+                AnatomyWarning,
+                stacklevel=3,
+            )
             continue
         checked = assess_level(
             result,
@@ -506,7 +489,8 @@ def choose_refinement(
     return max(1, max_factor)
 
 
-def _sector_structures(sectors: SectorResult) -> list[Structure]:
+def sector_structures(sectors: SectorResult) -> list[Structure]:
+    """Each labelled level's sectors as structures (``<level>_<sector>`` ROIs, sector colours)."""
     out = []
     for lv, result in sectors.by_level.items():
         for number, name in result.names.items():
@@ -567,7 +551,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     guideline_name = opts.guideline or protocol.guideline
     load_guideline(guideline_name)  # fail early on a bad guideline, before any geometry
 
-    levels = candidate_levels(gtv, _level_pool(anatomy), only=opts.levels)
+    levels = candidate_levels(gtv, level_masks(anatomy), only=opts.levels)
     sectors = label_case_sectors(anatomy, levels, options=opts.sector_options)
     ctv = make_ctv(
         gtv,
@@ -583,7 +567,7 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     sacral_target = any(is_sacral(lv) for lv in reached)
     spinal_target = any(not is_sacral(lv) for lv in reached)
 
-    structures: list[Structure] = _sector_structures(sectors)
+    structures: list[Structure] = sector_structures(sectors)
     volumes: dict[str, dict[str, Any]] = {}
 
     def add(
@@ -894,8 +878,19 @@ def _split_notes(split: SacralSplit) -> list[str]:
     return notes
 
 
-def _level_pool(anatomy: Anatomy) -> dict[str, Mask]:
-    """Vertebrae by canonical level with the sacrum split into segments."""
+def level_masks(anatomy: Anatomy) -> dict[str, Mask]:
+    """Vertebrae by canonical level, with a sacrum given whole split into its segments.
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+        The case's vertebrae.
+
+    Returns
+    -------
+    dict of str to Mask
+        Level name ("L2", "S1"...) -> its bone.
+    """
     pool = {lv: m for lv, m in anatomy.vertebrae.items() if not is_sacral(lv)}
     pool.update(_sacral_segments(anatomy))
     return pool

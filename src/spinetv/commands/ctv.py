@@ -5,23 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spinetv.version import __version__
 from spinetv.case import Case
-from spinetv.commands._case import (
-    add_case_options,
-    case_from_args,
-    case_inputs,
-    check_names,
-    check_outputs,
-    write_structures,
-)
+from spinetv.commands._case import add_case_options, case_from_args, case_inputs
 from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 from spinetv.geometry.mask import Mask
 from spinetv.guidelines import audit_ctv, list_guidelines, load_guideline
-from spinetv.pipeline import _level_pool, candidate_levels, label_case_sectors, make_ctv
+from spinetv.outputs import check_names, check_outputs, write_structures
+from spinetv.pipeline import candidate_levels, label_case_sectors, level_masks, make_ctv
 from spinetv.report.json_report import write_json_report
 from spinetv.structure import TG263_MAX_LENGTH, Provenance, RoiType, Structure
+from spinetv.version import __version__
 
 __all__ = ["register", "run_ctv", "run_audit"]
 
@@ -90,7 +84,7 @@ def _gtv_of(case: Case) -> Mask:
 
 
 def _sectors_for(case: Any, gtv: Any) -> Any:
-    levels = candidate_levels(gtv, _level_pool(case.anatomy))
+    levels = candidate_levels(gtv, level_masks(case.anatomy))
     return label_case_sectors(case.anatomy, levels)
 
 

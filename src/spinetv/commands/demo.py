@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from spinetv.case import load_case
-from spinetv.commands._case import check_outputs
 from spinetv.commands._common import add_common_options
-from spinetv.commands.plan import run_plan
 from spinetv.errors import OutputExistsError
+from spinetv.outputs import PlanOutputs, check_outputs, plan_and_write
+from spinetv.pipeline import PlanOptions
 from spinetv.planning.protocols import DEFAULT_PROTOCOL
 
 __all__ = ["register", "run"]
@@ -60,23 +60,16 @@ def run(args: argparse.Namespace) -> int:
     )
     rtstructs = sorted(sample.glob("RS*.dcm"))
     case = load_case(sample / "CT", rtstructs[0], gtv=SAMPLE_GTV_NAME)
-    result, seconds = run_plan(
+    written = plan_and_write(
         case,
-        protocol=args.protocol,
-        guideline=None,
-        margin=None,
-        circumferential=False,
-        suffix="",
-        out=out,
-        report=report,
-        figures=figures,
+        PlanOptions(protocol=args.protocol),
+        PlanOutputs(structures=out, report=report, html=html, figures=figures),
         overwrite=args.force,
-        html=html,
     )
-    volumes = result.report["structures"]
+    volumes = written.report["structures"]
     print(
-        f"sample case, protocol {result.protocol.id}: involved "
-        f"{', '.join(result.report['involved_levels'])} ({seconds:.2f} s)"
+        f"sample case, protocol {written.result.protocol.id}: involved "
+        f"{', '.join(written.report['involved_levels'])} ({written.seconds:.2f} s)"
     )
     for name in ("CTV", "PTV", "PTV_Eval", "SpinalCord_PRV02"):
         if name in volumes:

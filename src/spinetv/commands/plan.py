@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spinetv.version import __version__
-from spinetv.commands._case import (
-    add_case_options,
-    case_from_args,
-    case_inputs,
-    check_names,
-    check_outputs,
-    rename,
-    write_figures,
-    write_structures,
-)
+from spinetv.commands._case import add_case_options, case_from_args, case_inputs
 from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 from spinetv.geometry.margins import Margin
-from spinetv.pipeline import PlanOptions, PlanResult, plan
-from spinetv.planning.protocols import DEFAULT_PROTOCOL, Protocol, list_protocols, load_protocol
-from spinetv.report.json_report import write_json_report
+from spinetv.outputs import PlanOutputs, check_names, check_outputs, plan_and_write, planned_names
+from spinetv.pipeline import PlanOptions
+from spinetv.planning.protocols import DEFAULT_PROTOCOL, list_protocols, load_protocol
 
-__all__ = ["register", "run", "run_plan"]
-
-log = logging.getLogger("spinetv")
+__all__ = ["register", "run"]
 
 EPILOG = f"""protocols shipped: {", ".join(list_protocols())}
 
@@ -76,7 +63,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--name-suffix", default="", help="append to every new ROI name (to avoid clashes), e.g. _A"
     )
-    parser.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="RS_out.dcm|DIR/",
+        help="output RTSTRUCT; or a folder (existing, or written with a trailing /) for one "
+        "NIfTI mask per structure, the sector label maps and a sidecar, which is also what a "
+        "NIfTI image gets",
+    )
     parser.add_argument("--report", metavar="r.json", help="JSON report")
     parser.add_argument("--figures", metavar="DIR", help="QA figures (PNG) into this folder")
     parser.add_argument(
@@ -86,19 +80,6 @@ def register(subparsers: Any) -> None:
     )
     add_common_options(parser)
     parser.set_defaults(func=run)
-
-
-def planned_names(protocol: Protocol) -> list[str]:
-    """The ROI names a protocol makes besides the sectors (CTV, PTV, PTV_Eval, PRVs...)."""
-    names = ["CTV", "PTV"]
-    if protocol.ptv_eval is not None:
-        names.append(protocol.ptv_eval.name)
-    names.extend(p.name for p in protocol.prvs)
-    if protocol.thecal_sac is not None:
-        names.append(protocol.thecal_sac.name)
-    if protocol.cord_evaluation is not None:
-        names.append(protocol.cord_evaluation.name)
-    return names
 
 
 def _per_protocol(path: str | None, protocol: str, many: bool) -> Path | None:
@@ -132,56 +113,61 @@ def run(args: argparse.Namespace) -> int:
             [f"{name}{args.name_suffix}" for name in planned_names(preset)],
             what=f"--name-suffix {args.name_suffix!r} with {protocol}",
         )
-    outputs = []
+    planned: list[tuple[str, PlanOutputs]] = []
     paths: dict[str, Path | None] = {}
     figure_folders: dict[str, Path | None] = {}
     for protocol in protocols:
         out = _per_protocol(args.out, protocol, many)
-        report = _per_protocol(args.report, protocol, many)
-        html = _per_protocol(args.html, protocol, many)
         assert out is not None
-        tag = f" ({protocol})" if many else ""
-        paths.update({f"--out{tag}": out, f"--report{tag}": report, f"--html{tag}": html})
-        if args.figures:
-            figure_folders[f"--figures{tag}"] = (
-                Path(args.figures) / Path(protocol).stem if many else Path(args.figures)
-            )
-        outputs.append((protocol, out, report, html))
-    check_outputs(paths, case_inputs(args), overwrite=args.force, folders=figure_folders)
-    case = case_from_args(args)
-    # The sector names depend on the levels the GTV reaches: rename() checks them before the
-    # first file is written (the levels are the same for every protocol).
-    for protocol, out, report, html in outputs:
         figures = None
         if args.figures:
             figures = Path(args.figures) / Path(protocol).stem if many else Path(args.figures)
-        result, seconds = run_plan(
-            case,
-            protocol=protocol,
-            guideline=args.guideline,
-            margin=margin,
-            circumferential=args.circumferential_epidural,
-            suffix=args.name_suffix,
-            out=out,
-            report=report,
+        outputs = PlanOutputs(
+            structures=out,
+            report=_per_protocol(args.report, protocol, many),
+            html=_per_protocol(args.html, protocol, many),
             figures=figures,
+        )
+        tag = f" ({protocol})" if many else ""
+        paths.update(outputs.files(tag))
+        figure_folders[f"--figures{tag}"] = figures
+        planned.append((protocol, outputs))
+    check_outputs(paths, case_inputs(args), overwrite=args.force, folders=figure_folders)
+    case = case_from_args(args)
+    for protocol, outputs in planned:
+        written = plan_and_write(
+            case,
+            PlanOptions(
+                protocol=protocol,
+                guideline=args.guideline,
+                ptv_margin=margin,
+                circumferential_epidural=args.circumferential_epidural,
+            ),
+            outputs,
             overwrite=args.force,
-            html=html,
+            name_suffix=args.name_suffix,
         )
         print(
-            f"{protocol}: levels {', '.join(result.report['involved_levels'])}; "
-            f"CTV {result.ctv.volume_cc:.1f} cc; wrote {out} ({seconds:.2f} s)"
+            f"{protocol}: levels {', '.join(written.report['involved_levels'])}; "
+            f"CTV {written.result.ctv.volume_cc:.1f} cc; wrote {outputs.structures} "
+            f"({written.seconds:.2f} s)"
         )
-        for line in margin_lines(result.report):
+        for line in margin_lines(written.report):
             print(f"  {line}")
     return 0
 
 
-_SIDE_LETTERS = (("left", "L"), ("right", "R"), ("anterior", "A"), ("posterior", "P"),
-                 ("superior", "S"), ("inferior", "I"))
+_SIDE_LETTERS = (
+    ("left", "L"),
+    ("right", "R"),
+    ("anterior", "A"),
+    ("posterior", "P"),
+    ("superior", "S"),
+    ("inferior", "I"),
+)
 
 
-def margin_lines(report: dict[str, Any]) -> list[str]:
+def margin_lines(report: Mapping[str, Any]) -> list[str]:
     """One console line per planning volume with a margin: what it reaches, per patient side.
 
     Parameters
@@ -200,81 +186,3 @@ def margin_lines(report: dict[str, Any]) -> list[str]:
             f"rounding {details.get('margin_rounding', '?')})"
         )
     return lines
-
-
-def run_plan(
-    case: Any,
-    *,
-    protocol: str,
-    guideline: str | None,
-    margin: Margin | None,
-    circumferential: bool,
-    suffix: str,
-    out: Path,
-    report: Path | None,
-    figures: Path | None,
-    overwrite: bool,
-    html: Path | None = None,
-) -> tuple[PlanResult, float]:
-    """Plan one protocol on a read case and write its outputs; returns the result and time.
-
-    ``html`` names a self-contained HTML report (figures embedded) to write as well.
-    """
-    start = time.perf_counter()
-    assert case.gtv is not None
-    result = plan(
-        case.gtv,
-        case.anatomy,
-        PlanOptions(
-            protocol=protocol,
-            guideline=guideline,
-            ptv_margin=margin,
-            circumferential_epidural=circumferential,
-        ),
-    )
-    structures = rename(result.structures, suffix)
-    write_structures(
-        case,
-        structures,
-        out,
-        overwrite=overwrite,
-        description=f"spinetv {__version__} {result.protocol.id}",
-    )
-    figure_paths: list[Path] = []
-    if figures is not None:
-        named = [s for s in structures if s.roi_type.value in ("CTV", "PTV")]
-        figure_paths = write_figures(
-            case,
-            case.gtv,
-            result.sectors,
-            named,
-            figures,
-            overwrite=overwrite,
-            title=result.protocol.id,
-        )
-    seconds = time.perf_counter() - start
-    full_report = {
-        "spinetv_version": __version__,
-        "inputs": {
-            "image": str(case.image.reference.paths[0].parent)
-            if case.reference is not None and case.reference.paths
-            else None,
-            "rtstruct": str(case.rtstruct.path) if case.rtstruct else None,
-            "sources": case.sources,
-            "read_warnings": list(case.read_warnings),
-            "notes": list(getattr(case, "notes", ())),
-        },
-        "output": str(out),
-        "figures": [str(p) for p in figure_paths],
-        "name_suffix": suffix,
-        **result.report,
-        "seconds": round(seconds, 3),
-    }
-    if report is not None:
-        write_json_report(full_report, report, overwrite=overwrite)
-    if html is not None:
-        from spinetv.report.html import write_html_report  # only when asked
-
-        write_html_report(full_report, figure_paths, html, overwrite=overwrite)
-    log.info("%s: %d structures written to %s", protocol, len(structures), out)
-    return result, seconds

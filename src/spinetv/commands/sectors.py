@@ -6,27 +6,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spinetv.version import __version__
 from spinetv.anatomy.levels import level_order
-from spinetv.commands._case import (
-    add_case_options,
-    case_from_args,
-    case_inputs,
-    check_outputs,
-    write_structures,
-)
+from spinetv.commands._case import add_case_options, case_from_args, case_inputs
 from spinetv.commands._common import add_common_options
 from spinetv.errors import AnatomyError
 from spinetv.io.images import write_label_image
+from spinetv.outputs import check_outputs, write_structures
 from spinetv.pipeline import (
-    _level_pool,
-    _sector_structures,
     anatomy_report,
     derived_structures,
     label_case_sectors,
+    level_masks,
+    sector_structures,
 )
 from spinetv.report.json_report import write_json_report
 from spinetv.structure import Provenance, Structure
+from spinetv.version import __version__
 
 __all__ = ["register", "run"]
 
@@ -67,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     folders = {"--labels-out": args.labels_out}
     check_outputs(outputs, inputs, overwrite=args.force, folders=folders)
     case = case_from_args(args, need_gtv=False)
-    levels = sorted(_level_pool(case.anatomy), key=level_order)
+    levels = sorted(level_masks(case.anatomy), key=level_order)
     if args.labels_out:
         # The label files are named by level: checked once the levels are known, before
         # anything is computed or written.
@@ -81,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             "no level could be labelled: "
             + "; ".join(f"{lv}: {why}" for lv, why in sectors.unlabelled.items())
         )
-    structures = _sector_structures(sectors)
+    structures = sector_structures(sectors)
     derived = [
         Structure(name, mask, roi_type, (200, 200, 200), Provenance("AUTOMATIC", made_by))
         for name, mask, roi_type, made_by in derived_structures(

@@ -41,12 +41,12 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from spinetv.version import __version__
 from spinetv.errors import DicomInputError, OutputExistsError, SpinetvWarning
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
 from spinetv.io.image import Image
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
+from spinetv.version import __version__
 
 __all__ = [
     "DicomInputWarning",

@@ -65,7 +65,9 @@ def write_mask_folder(
     source : str
         What the structures came from, recorded in the sidecar.
     label_maps : dict of str to LabelMap, optional
-        File name (``.nii.gz``) -> label map, written beside the masks (e.g. sector labels).
+        File name (``.nii.gz``, relative to ``out``; it may name a sub-folder) -> label map,
+        written with the masks (e.g. sector labels). Put them in a sub-folder to keep ``out`` a
+        folder of masks that ``spinetv convert`` turns back into an RTSTRUCT.
 
     Returns
     -------
@@ -102,6 +104,7 @@ def write_mask_folder(
         for file_name, structure in zip(names, structures):
             write_mask_image(structure.mask, temp / file_name, overwrite=True)
         for file_name, labels in maps.items():
+            (temp / file_name).parent.mkdir(parents=True, exist_ok=True)
             write_label_image(labels, temp / file_name, overwrite=True)
         (temp / SIDECAR_NAME).write_text(sidecar_text(entries, source=source), encoding="utf-8")
         _move_files_into(temp, folder, names)
@@ -129,6 +132,7 @@ def _move_files_into(temp: Path, out: Path, names: list[str]) -> None:
                 backups.append((backup, target))
         for made, target in staged:
             existed = any(t == target for _, t in backups)
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(made, target)
             if not existed:
                 record_created(target)

@@ -26,13 +26,13 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-from spinetv.version import __version__
 from spinetv.errors import GeometryMismatchError, RtstructError, RtstructWarning
 from spinetv.geometry.contours import mask_to_polygons
 from spinetv.io.atomic import atomic_output, check_writable
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
 from spinetv.io.rtstruct_read import RTSTRUCT_SOP_CLASS_UID
 from spinetv.structure import Structure
+from spinetv.version import __version__
 
 __all__ = ["write_rtstruct", "append_rtstruct", "contour_data_lps"]
 

@@ -1,0 +1,111 @@
+"""Writing a planned case as library code: RTSTRUCT or a NIfTI mask folder, report, checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spinetv.case import load_case
+from spinetv.cli import main
+from spinetv.errors import OutputExistsError
+from spinetv.geometry.labels import LabelMap
+from spinetv.io.images import read_label_map, write_label_image, write_mask_image
+from spinetv.io.sidecar import SIDECAR_NAME, read_sidecar
+from spinetv.outputs import PlanOutputs, check_outputs, is_mask_folder, plan_and_write
+from spinetv.pipeline import PlanOptions
+
+phantom = pytest.importorskip("spinetv.phantom")
+
+#: TotalSegmentator ``total`` labels of the phantom's levels and cord.
+TOTAL_LABELS = {"L1": 31, "L2": 30, "L3": 29, "SpinalCord": 79}
+
+
+@pytest.fixture(scope="module")
+def nifti_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A lumbar phantom as a research dataset: CT, GTV and TotalSegmentator labels in NIfTI."""
+    import SimpleITK as sitk
+
+    from spinetv.io.images import grid_to_sitk
+
+    model = phantom.make_spine_phantom(
+        levels=("L1", "L2", "L3"),
+        spacing_mm=(1.5, 1.0, 1.0),
+        gtv=phantom.GtvSpec(level="L2", sectors=(1, 2), body_side="left"),
+        seed=3,
+    )
+    folder = tmp_path_factory.mktemp("nifti_case")
+    ct = folder / "ct.nii.gz"
+    sitk.WriteImage(grid_to_sitk(model.grid, model.hu), str(ct))
+    labels = np.zeros(model.grid.shape, dtype=np.uint8)
+    for level in ("L1", "L2", "L3"):
+        labels[model.vertebrae[level].to_array()] = TOTAL_LABELS[level]
+    labels[model.cord.to_array()] = TOTAL_LABELS["SpinalCord"]
+    seg = write_label_image(LabelMap.from_array(model.grid, labels), folder / "seg.nii.gz")
+    gtv = write_mask_image(model.gtv, folder / "gtv.nii.gz")
+    return {"ct": ct, "seg": seg, "gtv": gtv, "folder": folder}
+
+
+def test_a_nifti_case_plans_end_to_end_into_a_mask_folder(
+    nifti_case: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "planned"
+    report = tmp_path / "r.json"
+    code = main([
+        "plan", str(nifti_case["ct"]), "--labelmap", str(nifti_case["seg"]),
+        "--gtv", str(nifti_case["gtv"]), "--protocol", "sib-sbrt-2025",
+        "--out", str(out), "--report", str(report),
+    ])
+    assert code == 0, capsys.readouterr().err
+    written = json.loads(report.read_text())
+    assert written["output_format"] == "nifti"
+    assert written["inputs"]["image"] == str(nifti_case["ct"])
+    sidecar = read_sidecar(out / SIDECAR_NAME)
+    by_name = {entry.name: out / file for file, entry in sidecar.items()}
+    for name in ("CTV", "PTV", "PTV_Eval", "SpinalCord_PRV02"):
+        assert name in by_name, f"{name} missing from {sorted(by_name)}"
+        mask = read_label_map(by_name[name]).mask_of(1)
+        assert mask.volume_cc == pytest.approx(written["structures"][name]["volume_cc"], abs=1e-3)
+    sectors = read_label_map(out / "sectors" / "L2_sectors.nii.gz")
+    assert set(sectors.labels) == {1, 2, 3, 4, 5, 6}
+    # Nothing but the listed files: no temporary folder left beside or inside.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["planned", "r.json"]
+    assert {p.name for p in out.iterdir()} == {*sidecar, SIDECAR_NAME, "sectors"}
+    # The masks convert back to an RTSTRUCT-ready set: the folder holds masks and the sidecar only.
+    assert all(p.is_dir() or p.name in sidecar or p.name == SIDECAR_NAME for p in out.iterdir())
+
+
+def test_the_library_call_writes_what_the_command_writes(
+    nifti_case: dict[str, Path], tmp_path: Path
+) -> None:
+    case = load_case(nifti_case["ct"], labelmap=nifti_case["seg"], gtv=nifti_case["gtv"])
+    assert is_mask_folder(tmp_path / "anything.dcm", case)  # no DICOM series to reference
+    outputs = PlanOutputs(structures=tmp_path / "masks", report=tmp_path / "r.json")
+    written = plan_and_write(case, PlanOptions(protocol="sib-sbrt-2025"), outputs)
+    assert written.structures[-1].name == SIDECAR_NAME
+    assert all(p.exists() for p in written.structures)
+    assert json.loads((tmp_path / "r.json").read_text())["structures"] == json.loads(
+        json.dumps(dict(written.report)["structures"])
+    )
+    with pytest.raises(TypeError):
+        written.report["output"] = "elsewhere"  # type: ignore[index]
+    with pytest.raises(OutputExistsError):
+        plan_and_write(case, PlanOptions(protocol="sib-sbrt-2025"), outputs)
+
+
+def test_outputs_may_not_replace_an_input_or_each_other(
+    nifti_case: dict[str, Path], tmp_path: Path
+) -> None:
+    inputs = {"CT": nifti_case["ct"], "--labelmap": nifti_case["seg"]}
+    with pytest.raises(OutputExistsError, match="is the input --labelmap"):
+        check_outputs({"--out": nifti_case["seg"]}, inputs, overwrite=True)
+    with pytest.raises(OutputExistsError, match="is also the output --out"):
+        check_outputs(
+            {"--out": tmp_path / "a.json", "--report": tmp_path / "a.json"}, inputs,
+            overwrite=False,
+        )
+    with pytest.raises(OutputExistsError, match="inside the input folder"):
+        check_outputs({"--out": nifti_case["folder"] / "x.dcm"}, {"dir": nifti_case["folder"]},
+                      overwrite=False)
