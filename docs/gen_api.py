@@ -38,6 +38,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("spinetv.io.images", "NIfTI / NRRD / MHA images and label maps"),
     ("spinetv.phantom", "synthetic spine CT phantoms with ground truth"),
     ("spinetv.batch", "cohorts: a manifest in, a folder per case and a summary out"),
+    ("spinetv.report.model", "the typed plan report, its JSON form and schema"),
     ("spinetv.report.html", "self-contained HTML report"),
     ("spinetv.report.json_report", "JSON report"),
     ("spinetv.errors", "errors and warnings"),

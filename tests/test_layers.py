@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "phantom": 4,
     "pipeline": 5,
     "case": 5,
-    "report": 5,
+    "report": 4,
     "outputs": 6,
     "batch": 7,
     "commands": 8,

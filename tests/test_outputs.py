@@ -60,6 +60,10 @@ def test_a_nifti_case_plans_end_to_end_into_a_mask_folder(
     ])
     assert code == 0, capsys.readouterr().err
     written = json.loads(report.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    from spinetv.report.model import schema
+
+    jsonschema.validate(written, schema())  # with the inputs and outputs sections
     assert written["output_format"] == "nifti"
     assert written["inputs"]["image"] == str(nifti_case["ct"])
     sidecar = read_sidecar(out / SIDECAR_NAME)
@@ -109,3 +113,58 @@ def test_outputs_may_not_replace_an_input_or_each_other(
     with pytest.raises(OutputExistsError, match="inside the input folder"):
         check_outputs({"--out": nifti_case["folder"] / "x.dcm"}, {"dir": nifti_case["folder"]},
                       overwrite=False)
+
+
+def test_plan_options_load_once_and_refuse_values_out_of_range() -> None:
+    from spinetv.errors import OptionsError, ProtocolError
+    from spinetv.guidelines import Guideline
+    from spinetv.planning.protocols import Protocol
+
+    options = PlanOptions(protocol="sib-sbrt-2025", guideline="isrc-2012", levels=["l2", "Th12"])
+    assert isinstance(options.protocol, Protocol) and isinstance(options.guideline, Guideline)
+    assert options.levels == frozenset({"L2", "T12"})
+    assert options.resolved_guideline() is options.guideline
+    # Made again from its own values (dataclasses.replace), nothing is read twice or lost.
+    from dataclasses import replace
+
+    again = replace(options, margin_tolerance_mm=0.5)
+    assert again.protocol is options.protocol and again.guideline is options.guideline
+    for bad in (
+        {"margin_tolerance_mm": -0.1},
+        {"margin_tolerance_mm": float("nan")},
+        {"derived_canal_safety_mm": 50.0},
+        {"derived_thecal_sac_extent_mm": -1},
+        {"max_refinement": 0},
+        {"max_refinement": 2.5},
+        {"levels": ["L2", "PTV_L3"]},
+        {"circumferential_epidural": ["L9"]},
+    ):
+        with pytest.raises(OptionsError):
+            PlanOptions(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="unknown protocol"):
+        PlanOptions(protocol="no-such-protocol")
+    with pytest.raises(TypeError):
+        PlanOptions(guideline_parameters={"min_overlap_cc": 0.1}).guideline_parameters[  # type: ignore[index]
+            "min_overlap_cc"
+        ] = 5
+
+
+def test_protocol_values_refuse_absurd_margins(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from spinetv.errors import ProtocolError
+    from spinetv.planning.protocols import MarginSpec, load_protocol
+
+    with pytest.raises(ProtocolError, match="margin left"):
+        MarginSpec(-1.0, 2, 2, 2, 2, 2)
+    with pytest.raises(ProtocolError, match="from 0 to 20"):
+        MarginSpec(2, 2, 2, 2, 2, 50.0)
+    shipped = load_protocol("sib-sbrt-2025")
+    with pytest.raises(ProtocolError, match="margin_rounding"):
+        replace(shipped, margin_rounding="sometimes")
+    text = Path(shipped.path).read_text(encoding="utf-8")
+    assert "superior = 5.0" in text
+    custom = tmp_path / "p.toml"
+    custom.write_text(text.replace("superior = 5.0", "superior = 50.0"), encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"p.toml.*superior.*from 0 to 20"):
+        load_protocol(custom)

@@ -30,12 +30,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from spinetv.anatomy.levels import parse_level
 from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
 from spinetv.io.atomic import write_text_atomic
 from spinetv.planning.protocols import load_protocol
+
+if TYPE_CHECKING:
+    from spinetv.report.model import PlanReport
 from spinetv.version import __version__
 
 __all__ = [
@@ -551,22 +554,18 @@ def _warning_texts(caught: Sequence[warnings.WarningMessage]) -> tuple[str, ...]
     return tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
 
 
-def _ok_row(case_id: str, protocol: str, report: Mapping[str, Any], seconds: float) -> BatchRow:
-    involved = {str(e["level"]): tuple(e["involved_sectors"]) for e in report["levels"]}
-    chosen = {str(e["level"]): tuple(e["ctv_sectors"]) for e in report["levels"]}
-    volumes = report["structures"]
-
+def _ok_row(case_id: str, protocol: str, report: PlanReport, seconds: float) -> BatchRow:
     def cc(name: str) -> float | None:
-        entry = volumes.get(name)
-        return None if entry is None else float(entry["volume_cc"])
+        entry = report.structures.get(name)
+        return None if entry is None else entry.volume_cc
 
     return BatchRow(
         case_id=case_id,
         protocol=protocol,
         status=BatchStatus.OK,
-        levels=tuple(report["involved_levels"]),
-        involved_sectors={lv: s for lv, s in involved.items() if s},
-        ctv_sectors={lv: s for lv, s in chosen.items() if s},
+        levels=report.involved_levels,
+        involved_sectors={e.level: e.involved_sectors for e in report.levels if e.involved_sectors},
+        ctv_sectors={e.level: e.ctv_sectors for e in report.levels if e.ctv_sectors},
         ctv_cc=cc("CTV"),
         ptv_cc=cc("PTV"),
         ptv_eval_cc=cc("PTV_Eval"),

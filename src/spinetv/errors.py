@@ -16,6 +16,7 @@ __all__ = [
     "AnatomyError",
     "GuidelineError",
     "ProtocolError",
+    "OptionsError",
     "OutputExistsError",
     "SpinetvWarning",
     "RtstructWarning",
@@ -58,6 +59,10 @@ class GuidelineError(SpinetvError):
 
 class ProtocolError(SpinetvError):
     """A protocol preset file is malformed, or a preset cannot be applied."""
+
+
+class OptionsError(SpinetvError):
+    """A planning option is out of its range (negative tolerance, absurd margin, unknown level)."""
 
 
 class OutputExistsError(SpinetvError):

@@ -22,11 +22,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from spinetv.errors import OutputExistsError, SpinetvError
 from spinetv.io.atomic import check_writable
+from spinetv.report.model import PlanReport, ReportInputs
 from spinetv.structure import Provenance, Structure, check_tg263_name
 from spinetv.version import __version__
 
@@ -97,9 +97,9 @@ class WrittenPlan:
     ----------
     result : PlanResult
         The planning result (structures, sectors, CTV, the pipeline's report).
-    report : mapping
-        The full report as written to JSON (read-only): the pipeline's report with the inputs,
-        the output paths and the time taken.
+    report : PlanReport
+        The full report as written to JSON: the pipeline's report with the inputs, the output
+        paths and the time taken.
     structures : tuple of Path
         The RTSTRUCT, or the mask files and sidecar of a NIfTI folder.
     figures : tuple of Path
@@ -109,7 +109,7 @@ class WrittenPlan:
     """
 
     result: PlanResult
-    report: Mapping[str, Any]
+    report: PlanReport
     structures: tuple[Path, ...]
     figures: tuple[Path, ...]
     seconds: float
@@ -426,17 +426,17 @@ def describe(structure: Structure) -> dict[str, Any]:
     }
 
 
-def _input_report(case: Case) -> dict[str, Any]:
+def _input_report(case: Case) -> ReportInputs:
     image = case.image_source
     if case.reference is not None and case.reference.paths:
         image = str(case.reference.paths[0].parent)
-    return {
-        "image": image,
-        "rtstruct": str(case.rtstruct.path) if case.rtstruct else None,
-        "sources": dict(case.sources),
-        "read_warnings": list(case.read_warnings),
-        "notes": list(case.notes),
-    }
+    return ReportInputs(
+        image=image,
+        rtstruct=str(case.rtstruct.path) if case.rtstruct else None,
+        sources=case.sources,
+        read_warnings=case.read_warnings,
+        notes=case.notes,
+    )
 
 
 def plan_and_write(
@@ -501,30 +501,34 @@ def plan_and_write(
             title=result.protocol.id,
         )
     seconds = time.perf_counter() - start
-    report = {
-        "spinetv_version": __version__,
-        "inputs": _input_report(case),
-        "output": str(outputs.structures),
-        "output_format": "nifti" if is_mask_folder(outputs.structures, case) else "rtstruct",
-        "figures": [str(p) for p in figure_paths],
-        "name_suffix": name_suffix,
-        **result.report,
-        "seconds": round(seconds, 3),
-    }
+    report = result.report.with_outputs(
+        inputs=_input_report(case),
+        output=str(outputs.structures),
+        output_format="nifti" if is_mask_folder(outputs.structures, case) else "rtstruct",
+        figures=tuple(str(p) for p in figure_paths),
+        name_suffix=name_suffix,
+        seconds=round(seconds, 3),
+    )
     if outputs.report is not None:
         from spinetv.report.json_report import write_json_report
 
-        write_json_report(report, outputs.report, overwrite=overwrite)
+        write_json_report(report.to_json_dict(), outputs.report, overwrite=overwrite)
     if outputs.html is not None:
         from spinetv.report.html import write_html_report  # only when asked
 
-        write_html_report(report, figure_paths, outputs.html, overwrite=overwrite)
+        write_html_report(
+            report,
+            figure_paths,
+            outputs.html,
+            overwrite=overwrite,
+            guideline=options.resolved_guideline(),
+        )
     log.info(
         "%s: %d structures written to %s", result.protocol.id, len(structures), outputs.structures
     )
     return WrittenPlan(
         result=result,
-        report=MappingProxyType(report),
+        report=report,
         structures=tuple(written),
         figures=tuple(figure_paths),
         seconds=seconds,

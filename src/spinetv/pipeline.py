@@ -10,10 +10,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
-from spinetv.anatomy.levels import is_sacral, level_order
+from spinetv.anatomy.levels import is_sacral, level_order, parse_level
 from spinetv.anatomy.model import Anatomy
 from spinetv.anatomy.quality import LevelQuality, assess_level
 from spinetv.anatomy.sacrum import (
@@ -23,13 +24,13 @@ from spinetv.anatomy.sacrum import (
     split_sacrum_detailed,
 )
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
-from spinetv.errors import AnatomyError, AnatomyWarning
+from spinetv.errors import AnatomyError, AnatomyWarning, OptionsError
 from spinetv.geometry.booleans import overlap_cc, subtract, union
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand, round_to_grid
 from spinetv.geometry.mask import Mask
 from spinetv.geometry.resample import refine_in_plane, resample_nearest
-from spinetv.guidelines import CtvResult, build_ctv, load_guideline
+from spinetv.guidelines import CtvResult, Guideline, build_ctv, load_guideline
 from spinetv.planning.protocols import Protocol, load_protocol
 from spinetv.planning.volumes import (
     PlanningWarning,
@@ -42,7 +43,9 @@ from spinetv.planning.volumes import (
     restrict_to_si_range,
     si_extent_mm,
 )
+from spinetv.report.model import LevelEntry, PlanReport, StructureEntry
 from spinetv.structure import Provenance, RoiType, Structure
+from spinetv.version import __version__
 
 __all__ = [
     "Anatomy",
@@ -83,9 +86,11 @@ class PlanOptions:
     Parameters
     ----------
     protocol : str or Protocol
-        Protocol preset (name, file or loaded value); default ``sib-sbrt-2025``.
-    guideline : str, optional
-        Override the protocol's guideline (a name or a guideline file).
+        Protocol preset (name, file or loaded value); default ``sib-sbrt-2025``. Loaded once,
+        when the options are made: the field then holds the :class:`Protocol` value.
+    guideline : str or Guideline, optional
+        Override the protocol's guideline (a name, a guideline file or a loaded value; loaded
+        once, when the options are made).
     guideline_parameters : mapping, optional
         Overrides of the guideline's named parameters (``min_overlap_cc``...).
     ptv_margin : Margin, optional
@@ -116,7 +121,7 @@ class PlanOptions:
     """
 
     protocol: str | Protocol = "sib-sbrt-2025"
-    guideline: str | None = None
+    guideline: str | Guideline | None = None
     guideline_parameters: Mapping[str, Any] | None = None
     ptv_margin: Margin | None = None
     circumferential_epidural: bool | Collection[str] = False
@@ -127,11 +132,64 @@ class PlanOptions:
     derived_thecal_sac_extent_mm: float = 6.0
     derived_canal_safety_mm: float = 1.5
 
+    def __post_init__(self) -> None:
+        # Files are read here, once: every later step is handed the values.
+        set_field = object.__setattr__
+        set_field(self, "protocol", load_protocol(self.protocol))
+        if self.guideline is not None:
+            set_field(self, "guideline", load_guideline(self.guideline))
+        if self.guideline_parameters is not None:
+            parameters = MappingProxyType(dict(self.guideline_parameters))
+            set_field(self, "guideline_parameters", parameters)
+        if self.ptv_margin is not None and not isinstance(self.ptv_margin, Margin):
+            raise OptionsError(f"ptv_margin: expected a Margin, got {self.ptv_margin!r}")
+        if self.levels is not None:
+            set_field(self, "levels", _canonical_levels(self.levels, what="levels"))
+        if not isinstance(self.circumferential_epidural, bool):
+            set_field(
+                self,
+                "circumferential_epidural",
+                _canonical_levels(self.circumferential_epidural, what="circumferential_epidural"),
+            )
+        _check_range("margin_tolerance_mm", self.margin_tolerance_mm, 0.0, 2.0)
+        _check_range("derived_thecal_sac_extent_mm", self.derived_thecal_sac_extent_mm, 0, 100)
+        _check_range("derived_canal_safety_mm", self.derived_canal_safety_mm, 0.0, 5.0)
+        if (
+            isinstance(self.max_refinement, bool)
+            or not isinstance(self.max_refinement, int)
+            or not 1 <= self.max_refinement <= 16
+        ):
+            raise OptionsError(
+                f"max_refinement: {self.max_refinement!r}; expected a whole number from 1 to 16"
+            )
+
     def resolved_protocol(self) -> Protocol:
-        """The protocol value."""
-        if isinstance(self.protocol, Protocol):
-            return self.protocol
-        return load_protocol(self.protocol)
+        """The protocol value (loaded when the options were made)."""
+        assert isinstance(self.protocol, Protocol)
+        return self.protocol
+
+    def resolved_guideline(self) -> Guideline:
+        """The guideline value: the override, else the protocol's (shipped ones are cached)."""
+        if isinstance(self.guideline, Guideline):
+            return self.guideline
+        return load_guideline(self.resolved_protocol().guideline)
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise OptionsError(f"{name}: {value!r}; expected a number from {low:g} to {high:g} (mm)")
+
+
+def _canonical_levels(names: Collection[str], *, what: str) -> frozenset[str]:
+    if isinstance(names, str):
+        names = [part for part in names.split(",") if part.strip()]
+    levels = {}
+    for name in names:
+        level = parse_level(str(name)) if isinstance(name, str) else None
+        if level is None:
+            raise OptionsError(f"{what}: {name!r} is not a vertebral level (e.g. L2, S1)")
+        levels[name] = level
+    return frozenset(levels.values())
 
 
 @dataclass(frozen=True)
@@ -191,7 +249,7 @@ class PlanResult:
     sectors: SectorResult
     ctv: CtvResult
     protocol: Protocol
-    report: dict[str, Any]
+    report: PlanReport
 
     def structure(self, name: str) -> Structure:
         """The structure called ``name`` (raises :class:`AnatomyError` listing the names)."""
@@ -454,7 +512,7 @@ def make_ctv(
     gtv: Mask,
     sectors: SectorResult,
     *,
-    guideline: str,
+    guideline: str | Guideline,
     parameters: Mapping[str, Any] | None = None,
     circumferential_epidural: bool | Collection[str] = False,
 ) -> CtvResult:
@@ -548,15 +606,14 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     opts = options or PlanOptions()
     protocol = opts.resolved_protocol()
     anatomy.grid.require_same(gtv.grid, what="GTV and the image")
-    guideline_name = opts.guideline or protocol.guideline
-    load_guideline(guideline_name)  # fail early on a bad guideline, before any geometry
+    guideline = opts.resolved_guideline()
 
     levels = candidate_levels(gtv, level_masks(anatomy), only=opts.levels)
     sectors = label_case_sectors(anatomy, levels, options=opts.sector_options)
     ctv = make_ctv(
         gtv,
         sectors,
-        guideline=guideline_name,
+        guideline=guideline,
         parameters=opts.guideline_parameters,
         circumferential_epidural=opts.circumferential_epidural,
     )
@@ -790,14 +847,15 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     # Every note about the planning volumes is also a warning, so the command line shows it.
     for note in notes:
         warnings.warn(note, PlanningWarning, stacklevel=2)
-    report = {
-        "protocol": protocol.as_dict(),
-        "guideline": {
+    report = PlanReport(
+        spinetv_version=__version__,
+        protocol=protocol.as_dict(),
+        guideline={
             "id": ctv.guideline_id,
             "version": ctv.guideline_version,
             "all_used": list(ctv.guidelines),
         },
-        "options": {
+        options={
             "guideline_parameters": dict(ctv.parameters),
             "circumferential_epidural": opts.circumferential_epidural
             if isinstance(opts.circumferential_epidural, bool)
@@ -815,15 +873,17 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             },
             "sector_options": opts.sector_options,
         },
-        "gtv_volume_cc": round(gtv.volume_cc, 4),
-        "candidate_levels": levels,
-        "involved_levels": involved,
-        "levels": _level_reports(ctv, sectors),
-        "anatomy": anatomy_report(sectors),
-        "ctv": ctv.explanation_as_dict(),
-        "structures": volumes,
-        "notes": notes + list(ctv.warnings) + anatomy_notes(sectors),
-    }
+        gtv_volume_cc=round(gtv.volume_cc, 4),
+        candidate_levels=tuple(levels),
+        involved_levels=tuple(involved),
+        levels=tuple(_level_entries(ctv, sectors)),
+        anatomy=anatomy_report(sectors),
+        ctv=ctv.explanation_as_dict(),
+        structures={
+            name: StructureEntry.from_json_dict(name, entry) for name, entry in volumes.items()
+        },
+        notes=tuple(notes + list(ctv.warnings) + anatomy_notes(sectors)),
+    )
     return PlanResult(tuple(structures), sectors, ctv, protocol, report)
 
 
@@ -1025,25 +1085,25 @@ def derived_structures(
     return out
 
 
-def _level_reports(ctv: CtvResult, sectors: SectorResult) -> list[dict[str, Any]]:
+def _level_entries(ctv: CtvResult, sectors: SectorResult) -> list[LevelEntry]:
     explained = {e.level: e for e in ctv.levels}
-    reports = []
+    entries = []
     for lv, result in sectors.by_level.items():
         explanation = explained.get(lv)
-        reports.append(
-            {
-                "level": lv,
-                "sector_volumes_cc": {str(k): round(v, 4) for k, v in result.volumes_cc.items()},
-                "canal": result.canal_method,
-                "involved_sectors": list(explanation.involvement.involved) if explanation else [],
+        entries.append(
+            LevelEntry(
+                level=lv,
+                canal=result.canal_method,
+                sector_volumes_cc={k: round(v, 4) for k, v in result.volumes_cc.items()},
+                involved_sectors=tuple(explanation.involvement.involved) if explanation else (),
                 # Measured overlap and penetration next to the thresholds, per sector the GTV
                 # overlaps (or abuts from outside the bone).
-                "involvement_decisions": explanation.as_dict()["involvement_decisions"]
+                involvement_decisions=explanation.as_dict()["involvement_decisions"]
                 if explanation
                 else {},
-                "abutted_sectors": list(explanation.involvement.abutted) if explanation else [],
-                "ctv_sectors": list(explanation.sectors) if explanation else [],
-                "rows": [row.row_id for row in explanation.fired] if explanation else [],
-            }
+                abutted_sectors=tuple(explanation.involvement.abutted) if explanation else (),
+                ctv_sectors=tuple(explanation.sectors) if explanation else (),
+                rows=tuple(row.row_id for row in explanation.fired) if explanation else (),
+            )
         )
-    return reports
+    return entries

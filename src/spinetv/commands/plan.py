@@ -103,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked without the images is checked first: a typo must not
     # cost a case read.
     margin = Margin.parse(args.ptv_margin) if args.ptv_margin else None
+    # Each file is read once, here; the loaded values are passed on.
     loaded = {protocol: load_protocol(protocol) for protocol in protocols}
+    guideline = None
     if args.guideline:
         from spinetv.guidelines import load_guideline
 
-        load_guideline(args.guideline)
+        guideline = load_guideline(args.guideline)
     for protocol, preset in loaded.items():
         check_names(
             [f"{name}{args.name_suffix}" for name in planned_names(preset)],
@@ -138,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
         written = plan_and_write(
             case,
             PlanOptions(
-                protocol=protocol,
-                guideline=args.guideline,
+                protocol=loaded[protocol],
+                guideline=guideline,
                 ptv_margin=margin,
                 circumferential_epidural=args.circumferential_epidural,
             ),

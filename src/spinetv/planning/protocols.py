@@ -43,6 +43,18 @@ DEFAULT_PROTOCOL = "sib-sbrt-2025"
 #: PRV): the organ roles spinetv reads or derives.
 KNOWN_STRUCTURES = ("SpinalCord", "SpinalCanal", "ThecalSac", "SacralCanal", "SacralForamina")
 _DIRECTIONS = ("left", "right", "anterior", "posterior", "superior", "inferior")
+#: Largest margin (PTV, PRV, thecal sac) a preset may state, mm: published spine SBRT margins
+#: are 0-5 mm; beyond this a value is a typo (cm for mm), not a protocol.
+MAX_MARGIN_MM = 20.0
+#: Largest cord-evaluation extent above or below the target, mm (Ryu: 6 mm).
+MAX_EXTENT_MM = 100.0
+
+
+def _check_mm(value: float, what: str, maximum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0.0 <= value <= maximum
+    ):
+        raise ProtocolError(f"{what}: {value!r} mm; expected a number from 0 to {maximum:g} mm")
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,10 @@ class MarginSpec:
     posterior: float
     superior: float
     inferior: float
+
+    def __post_init__(self) -> None:
+        for direction, value in zip(_DIRECTIONS, self.as_tuple()):
+            _check_mm(value, f"margin {direction}", MAX_MARGIN_MM)
 
     def as_tuple(self) -> tuple[float, float, float, float, float, float]:
         """(left, right, anterior, posterior, superior, inferior) in mm."""
@@ -92,6 +108,9 @@ class PrvRule:
     source: str
     verified: bool
 
+    def __post_init__(self) -> None:
+        _check_mm(self.margin_mm, f"PRV {self.name} margin", MAX_MARGIN_MM)
+
 
 @dataclass(frozen=True)
 class ThecalSacRule:
@@ -103,6 +122,9 @@ class ThecalSacRule:
     source: str
     verified: bool
 
+    def __post_init__(self) -> None:
+        _check_mm(self.margin_mm, f"{self.name} margin", MAX_MARGIN_MM)
+
 
 @dataclass(frozen=True)
 class CordEvaluationRule:
@@ -113,6 +135,10 @@ class CordEvaluationRule:
     name: str
     source: str
     verified: bool
+
+    def __post_init__(self) -> None:
+        _check_mm(self.above_mm, f"{self.name} extent above the target", MAX_EXTENT_MM)
+        _check_mm(self.below_mm, f"{self.name} extent below the target", MAX_EXTENT_MM)
 
 
 @dataclass(frozen=True)
@@ -138,6 +164,13 @@ class Protocol:
     cord_evaluation: CordEvaluationRule | None
     path: str
     margin_rounding: str = "at_least"
+
+    def __post_init__(self) -> None:
+        if self.margin_rounding not in MARGIN_ROUNDINGS:
+            raise ProtocolError(
+                f"protocol {self.id}: margin_rounding {self.margin_rounding!r}; expected one of "
+                f"{', '.join(MARGIN_ROUNDINGS)}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the preset for reports."""
@@ -174,8 +207,19 @@ def list_protocols() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in _data_dir().glob("*.toml")))
 
 
-def load_protocol(name_or_path: str | Path) -> Protocol:
+def load_protocol(name_or_path: str | Path | Protocol) -> Protocol:
     """Load a shipped preset by name, or a user's preset file by path.
+
+    Parameters
+    ----------
+    name_or_path : str, Path or Protocol
+        A shipped preset's name (see :func:`list_protocols`), a ``.toml`` file, or a loaded
+        preset (returned as is, so that callers load once and pass the value).
+
+    Returns
+    -------
+    Protocol
+        The preset.
 
     Raises
     ------
@@ -183,6 +227,8 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
         Unknown name, unreadable file, or a malformed section (the message names the file,
         the section and the field).
     """
+    if isinstance(name_or_path, Protocol):
+        return name_or_path
     text = str(name_or_path)
     # A value is a file only when it looks like one: a folder or file in the working
     # directory named like a preset must not shadow the shipped preset.
@@ -224,10 +270,16 @@ class _Reader:
             raise self.fail(field, f"expected a non-empty string, found {value!r}")
         return value
 
-    def number(self, field: str, *, minimum: float = 0.0) -> float:
+    def number(self, field: str, *, maximum: float = MAX_MARGIN_MM) -> float:
         value = self.table.get(field)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise self.fail(field, f"expected a number >= {minimum:g} (mm), found {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0.0 <= value <= maximum
+        ):
+            raise self.fail(
+                field, f"expected a number from 0 to {maximum:g} (mm), found {value!r}"
+            )
         return float(value)
 
     def flag(self, field: str) -> bool:
@@ -342,8 +394,8 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
     cord = top.sub("cord_evaluation", required=False)
     if cord is not None:
         cord_rule = CordEvaluationRule(
-            cord.number("above_mm"),
-            cord.number("below_mm"),
+            cord.number("above_mm", maximum=MAX_EXTENT_MM),
+            cord.number("below_mm", maximum=MAX_EXTENT_MM),
             cord.roi_name("name"),
             cord.text("source"),
             cord.flag("verified"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spinetv.errors import SpinetvError
-from spinetv.guidelines.loader import SACRAL_SECTOR_NAMES, SECTOR_NAMES, load_guideline
+from spinetv.guidelines.loader import SACRAL_SECTOR_NAMES, SECTOR_NAMES, Guideline, load_guideline
 from spinetv.io.atomic import write_text_atomic
 from spinetv.report.json_report import to_jsonable
 
@@ -220,14 +220,17 @@ def _structures_section(structures: Mapping[str, Any]) -> str:
     )
 
 
-def _guideline_citations(guideline_id: str | None) -> str:
-    """Citations of the guideline when it is a shipped one (a user's file may be elsewhere)."""
-    if not guideline_id:
+def _guideline_citations(guideline_id: str | None, given: Guideline | None = None) -> str:
+    """Citations of the guideline: the value given (a user's file), else a shipped one by id."""
+    if given is not None and given.id == guideline_id:
+        guideline = given
+    elif not guideline_id:
         return ""
-    try:
-        guideline = load_guideline(guideline_id)
-    except (SpinetvError, OSError):
-        return ""
+    else:
+        try:
+            guideline = load_guideline(guideline_id)
+        except (SpinetvError, OSError):
+            return ""
     items = []
     for citation in guideline.citations:
         doi = (
@@ -245,11 +248,12 @@ def render_html_report(
     figures: Sequence[str | os.PathLike[str]] = (),
     *,
     title: str | None = None,
+    guideline: Guideline | None = None,
 ) -> str:
     """The HTML text of a plan's report (see :func:`write_html_report`)."""
     report = to_jsonable(result_report)
     protocol = dict(report.get("protocol") or {})
-    guideline = dict(report.get("guideline") or {})
+    guideline_entry = dict(report.get("guideline") or {})
     structures = dict(report.get("structures") or {})
     ctv = dict(report.get("ctv") or {})
     heading = title or f"spinetv plan: {protocol.get('id', 'report')}"
@@ -265,7 +269,9 @@ def render_html_report(
 
     summary = {
         "protocol": f"{protocol.get('id', '')} (version {protocol.get('version', '')})",
-        "guideline": f"{guideline.get('id', '')} (version {guideline.get('version', '')})",
+        "guideline": (
+            f"{guideline_entry.get('id', '')} (version {guideline_entry.get('version', '')})"
+        ),
         "GTV volume (cc)": report.get("gtv_volume_cc"),
         "candidate levels": report.get("candidate_levels", []),
         "involved levels": report.get("involved_levels", []),
@@ -319,14 +325,14 @@ def render_html_report(
     out.append(
         _kv_table(
             {
-                "guideline": guideline.get("id"),
-                "version": guideline.get("version"),
-                "guidelines used": guideline.get("all_used", []),
+                "guideline": guideline_entry.get("id"),
+                "version": guideline_entry.get("version"),
+                "guidelines used": guideline_entry.get("all_used", []),
                 "CTV ROI description": ctv.get("roi_description"),
             }
         )
     )
-    out.append(_guideline_citations(guideline.get("id")))
+    out.append(_guideline_citations(guideline_entry.get("id"), guideline))
 
     notes = [str(n) for n in report.get("notes", [])]
     inputs = dict(report.get("inputs") or {})
@@ -392,6 +398,7 @@ def write_html_report(
     *,
     overwrite: bool = False,
     title: str | None = None,
+    guideline: Guideline | None = None,
 ) -> Path:
     """Write a self-contained HTML report of one plan.
 
@@ -408,6 +415,9 @@ def write_html_report(
         Replace an existing file.
     title : str, optional
         Page heading (default "spinetv plan: <protocol id>").
+    guideline : Guideline, optional
+        The loaded guideline the plan used, for its citations (a shipped one is found by the
+        report's id; a user's guideline file is not read again).
 
     Returns
     -------
@@ -420,5 +430,5 @@ def write_html_report(
         A figure is missing or not an image; :class:`~spinetv.errors.OutputExistsError` when
         ``path`` exists and ``overwrite`` is false.
     """
-    text = render_html_report(result_report, figures, title=title)
+    text = render_html_report(result_report, figures, title=title, guideline=guideline)
     return write_text_atomic(path, text, overwrite=overwrite)

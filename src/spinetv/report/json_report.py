@@ -23,6 +23,8 @@ def to_jsonable(value: Any) -> Any:
 
     Non-finite floats become ``None`` so the report stays strict JSON.
     """
+    if hasattr(value, "to_json_dict"):
+        return to_jsonable(value.to_json_dict())
     if isinstance(value, Enum):
         return value.value
     if is_dataclass(value) and not isinstance(value, type):
