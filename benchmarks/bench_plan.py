@@ -34,7 +34,7 @@ import pydicom
 
 RESULTS = Path(__file__).resolve().parent / "results" / "plan.json"
 IMPORTS_ONLY = (
-    "import numpy, scipy.ndimage, pydicom, skimage.measure, SimpleITK, shapely; "
+    "import numpy, scipy.ndimage, pydicom, skimage.measure; "
     "import spinetv.pipeline, spinetv.case"
 )
 
