@@ -23,6 +23,7 @@ API_MD = DOCS / "api.md"
 #: modules is documented in the first one and referred to from the others.
 MODULES: tuple[tuple[str, str], ...] = (
     ("spinetv.pipeline", "the whole job on masks: sectors, CTV, planning volumes, report"),
+    ("spinetv.vocabulary", "levels, sectors, organ roles, patient sides: the shared words"),
     ("spinetv.case", "reading one case from files"),
     ("spinetv.outputs", "writing a planned case: RTSTRUCT or NIfTI masks, report, figures, HTML"),
     ("spinetv.anatomy", "levels, spinal canal, ISRC sectors, sacrum"),

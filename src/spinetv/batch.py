@@ -36,6 +36,7 @@ from spinetv.anatomy.levels import parse_level
 from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
 from spinetv.io.atomic import write_text_atomic
 from spinetv.planning.protocols import load_protocol
+from spinetv.vocabulary import names_a_file
 
 if TYPE_CHECKING:
     from spinetv.report.model import PlanReport
@@ -338,7 +339,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _is_protocol_file(value: str) -> bool:
-    return value.endswith(".toml") or "/" in value or os.sep in value
+    return names_a_file(value)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:

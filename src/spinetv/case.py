@@ -21,18 +21,12 @@ from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
 from spinetv.io.reference import SeriesReference
 from spinetv.io.rtstruct import RtstructData, rasterize_roi_with_report, read_rtstruct
 from spinetv.io.totalsegmentator import read_totalsegmentator
+from spinetv.vocabulary import OrganRole
 
 __all__ = ["Case", "load_case", "ORGAN_ALIASES", "is_image_file"]
 
 #: ROI names recognised for each organ role (compared case-insensitively, first match wins).
-ORGAN_ALIASES: dict[str, tuple[str, ...]] = {
-    "cord": ("SpinalCord", "Spinal_Cord", "Cord", "spinal_cord"),
-    "canal": ("SpinalCanal", "Spinal_Canal", "Canal", "spinal_canal"),
-    # Not CaudaEquina: the cauda equina is the roots inside the sac, a separate structure.
-    "thecal_sac": ("ThecalSac", "Thecal_Sac"),
-    "sacral_canal": ("SacralCanal", "Sacral_Canal"),
-    "sacral_foramina": ("SacralForamina", "Sacral_Foramina"),
-}
+ORGAN_ALIASES: dict[str, tuple[str, ...]] = {role.value: role.aliases for role in OrganRole}
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from spinetv.planning.volumes import (
 from spinetv.report.model import LevelEntry, PlanReport, StructureEntry
 from spinetv.structure import Provenance, RoiType, Structure
 from spinetv.version import __version__
+from spinetv.vocabulary import OrganRole, Sector
 
 __all__ = [
     "Anatomy",
@@ -572,13 +573,10 @@ def sector_structures(sectors: SectorResult) -> list[Structure]:
     return out
 
 
-_SACRAL_ROI_SUFFIX = {1: "Body", 2: "Ala_L", 3: "Lamina_L", 4: "Crest", 5: "Lamina_R", 6: "Ala_R"}
 
 
 def _sector_roi_name(level: str, number: int, scheme: str) -> str:
-    if scheme == "sacral":
-        return f"{level}_{_SACRAL_ROI_SUFFIX[number]}"
-    return f"{level}_Sector{number}"
+    return f"{level}_{Sector(number).roi_suffix(sacral=scheme == 'sacral')}"
 
 
 def _below(level: str, limit: str) -> bool:
@@ -1004,18 +1002,14 @@ def _canal_exclusions(
 
 
 def _available_masks(anatomy: Anatomy, sectors: SectorResult) -> dict[str, Mask]:
-    found: dict[str, Mask] = {}
-    if anatomy.cord is not None:
-        found["SpinalCord"] = anatomy.cord
-    if sectors.canal is not None:
-        found["SpinalCanal"] = sectors.canal
-    if sectors.sacral_canal is not None:
-        found["SacralCanal"] = sectors.sacral_canal
-    if sectors.sacral_foramina is not None:
-        found["SacralForamina"] = sectors.sacral_foramina
-    if anatomy.thecal_sac is not None:
-        found["ThecalSac"] = anatomy.thecal_sac
-    return found
+    present = {
+        OrganRole.CORD: anatomy.cord,
+        OrganRole.CANAL: sectors.canal,
+        OrganRole.SACRAL_CANAL: sectors.sacral_canal,
+        OrganRole.SACRAL_FORAMINA: sectors.sacral_foramina,
+        OrganRole.THECAL_SAC: anatomy.thecal_sac,
+    }
+    return {role.tg263: mask for role, mask in present.items() if mask is not None}
 
 
 def _thecal_sac(

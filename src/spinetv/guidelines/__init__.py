@@ -26,7 +26,6 @@ from spinetv.guidelines.involvement import (
     LevelSectors,
     classify_body,
     measure_involvement,
-    parse_level,
 )
 from spinetv.guidelines.loader import (
     PARAMETER_DEFAULTS,
@@ -67,6 +66,5 @@ __all__ = [
     "list_guidelines",
     "load_guideline",
     "measure_involvement",
-    "parse_level",
     "resolve_parameters",
 ]

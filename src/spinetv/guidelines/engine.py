@@ -27,7 +27,6 @@ from spinetv.guidelines.involvement import (
     measure_involvement,
     normalize_levels,
     outside_bone,
-    parse_level,
     require_grid,
     union_of,
 )
@@ -40,6 +39,7 @@ from spinetv.guidelines.loader import (
     resolve_parameters,
     resolve_symbol,
 )
+from spinetv.vocabulary import require_level
 
 __all__ = [
     "CtvResult",
@@ -491,7 +491,7 @@ def _epidural_levels(
     if isinstance(circumferential_epidural, bool):
         names = frozenset(lv.level for lv in levels) if circumferential_epidural else frozenset()
         return circumferential_epidural, names
-    names = frozenset(parse_level(str(n))[0] for n in circumferential_epidural)
+    names = frozenset(require_level(str(n)) for n in circumferential_epidural)
     known = {lv.level for lv in levels}
     unknown = sorted(names - known)
     if unknown:

@@ -22,7 +22,6 @@ Sides are always the patient's (from the left-right axis in LPS), never the imag
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,6 +34,7 @@ from scipy import ndimage
 from spinetv.errors import AnatomyError, GeometryMismatchError
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
+from spinetv.vocabulary import SACRUM, is_sacral, level_order, region_of, require_level
 
 __all__ = [
     "BodyInvolvement",
@@ -48,37 +48,8 @@ __all__ = [
     "outside_bone",
     "penetration_depth_mm",
     "PENETRATION_CAP_MM",
-    "parse_level",
 ]
 
-_LEVEL_RE = re.compile(r"(?:^|[^A-Za-z])([CTLS])(\d{1,2})$", re.IGNORECASE)
-_LEVEL_COUNT = {"C": 7, "T": 12, "L": 5, "S": 5}
-_REGION = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}
-_REGION_OFFSET = {"C": 0, "T": 7, "L": 19, "S": 24}
-
-
-def parse_level(name: str) -> tuple[str, str, int]:
-    """Canonical name, region and cranio-caudal order of a vertebral level name.
-
-    Accepts ``L2``, ``l2``, ``Vertebra_L2``, ``vertebrae_L2``, ``Bone_S1``...
-
-    Returns
-    -------
-    (str, str, int)
-        ``("L2", "lumbar", 20)``: the order counts from C1 = 0 downwards.
-    """
-    match = _LEVEL_RE.search(str(name).strip())
-    if match is None:
-        raise AnatomyError(
-            f"level name {name!r} is not a vertebral level (expected C1-C7, T1-T12, L1-L5 or S1-S5)"
-        )
-    letter, number = match.group(1).upper(), int(match.group(2))
-    if not 1 <= number <= _LEVEL_COUNT[letter]:
-        raise AnatomyError(
-            f"level name {name!r}: {letter}{number} does not exist "
-            f"({letter}1-{letter}{_LEVEL_COUNT[letter]})"
-        )
-    return f"{letter}{number}", _REGION[letter], _REGION_OFFSET[letter] + number - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +79,12 @@ class LevelSectors:
     canal: Mask | None = None
 
     def __post_init__(self) -> None:
-        canonical, _, _ = parse_level(self.level)
+        canonical = require_level(self.level)
+        if canonical == SACRUM:
+            raise AnatomyError(
+                f"{self.level!r} is not a vertebral level with sectors: split a whole sacrum into "
+                "its segments S1-S5 first (spinetv.anatomy.split_sacrum)"
+            )
         given = dict(self.sectors)
         missing = [k for k in range(1, 7) if k not in given]
         if missing:
@@ -158,12 +134,12 @@ class LevelSectors:
     @property
     def region(self) -> str:
         """cervical, thoracic, lumbar or sacral."""
-        return parse_level(self.level)[1]
+        return region_of(self.level)
 
     @property
     def order(self) -> int:
-        """Cranio-caudal rank (C1 = 0)."""
-        return parse_level(self.level)[2]
+        """Cranio-caudal rank (C1 = 0; see :func:`spinetv.vocabulary.level_order`)."""
+        return level_order(self.level)
 
 
 def as_level_sectors(item: Any) -> LevelSectors:
@@ -190,7 +166,7 @@ def as_level_sectors(item: Any) -> LevelSectors:
             1.0, 0.0, 0.0)
     present = set(getattr(labels, "labels", range(1, 7)))
     name_text = str(name)
-    sacral = parse_level(name_text)[0].startswith("S")
+    sacral = is_sacral(name_text)
     # An absent crest label at the sacral hiatus is an empty sector, not a missing one.
     sectors = {k: labels.mask_of(k) for k in range(1, 7) if k in present or (sacral and k == 4)}
     canal = getattr(item, "canal", None)

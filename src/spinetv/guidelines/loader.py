@@ -48,6 +48,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from spinetv.errors import GuidelineError
+from spinetv.vocabulary import names_a_file, sector_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,22 +82,8 @@ REGIONS: tuple[str, ...] = ("cervical", "thoracic", "lumbar", "sacral")
 #: Body involvement classes (see :mod:`spinetv.guidelines.involvement`).
 BODY_CLASSES: tuple[str, ...] = ("focal", "lateralized", "diffuse")
 
-SECTOR_NAMES: Mapping[int, str] = MappingProxyType({
-    1: "vertebral body",
-    2: "left pedicle",
-    3: "left transverse process and lamina",
-    4: "spinous process",
-    5: "right transverse process and lamina",
-    6: "right pedicle",
-})
-SACRAL_SECTOR_NAMES: Mapping[int, str] = MappingProxyType({
-    1: "sacral body",
-    2: "left ala",
-    3: "left lamina",
-    4: "median crest",
-    5: "right lamina",
-    6: "right ala",
-})
+SECTOR_NAMES: Mapping[int, str] = sector_names()
+SACRAL_SECTOR_NAMES: Mapping[int, str] = sector_names(sacral=True)
 
 _FIXED_SYMBOLS: Mapping[str, int] = MappingProxyType({
     "body": 1, "vertebral_body": 1,
@@ -687,10 +674,7 @@ def load_guideline(name_or_path: str | os.PathLike[str] | Guideline) -> Guidelin
     if isinstance(name_or_path, Guideline):
         return name_or_path
     text = os.fspath(name_or_path)
-    looks_like_path = (
-        not isinstance(name_or_path, str) or text.endswith(".toml") or os.sep in text
-        or "/" in text
-    )
+    looks_like_path = names_a_file(name_or_path)
     if looks_like_path:
         path = Path(text)
         if not path.is_file():

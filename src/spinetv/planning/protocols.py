@@ -6,7 +6,6 @@ Every section of a preset cites its source and says whether it was checked again
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from spinetv.errors import ProtocolError
 from spinetv.geometry.margins import MARGIN_ROUNDINGS
 from spinetv.structure import check_tg263_name
+from spinetv.vocabulary import PATIENT_SIDES, OrganRole, names_a_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,8 +41,8 @@ DEFAULT_PROTOCOL = "sib-sbrt-2025"
 
 #: Structures a preset may name (to trim the PTV at, exclude from PTV_Eval, or expand into a
 #: PRV): the organ roles spinetv reads or derives.
-KNOWN_STRUCTURES = ("SpinalCord", "SpinalCanal", "ThecalSac", "SacralCanal", "SacralForamina")
-_DIRECTIONS = ("left", "right", "anterior", "posterior", "superior", "inferior")
+KNOWN_STRUCTURES = tuple(role.tg263 for role in OrganRole)
+_DIRECTIONS = PATIENT_SIDES
 #: Largest margin (PTV, PRV, thecal sac) a preset may state, mm: published spine SBRT margins
 #: are 0-5 mm; beyond this a value is a typo (cm for mm), not a protocol.
 MAX_MARGIN_MM = 20.0
@@ -232,7 +232,7 @@ def load_protocol(name_or_path: str | Path | Protocol) -> Protocol:
     text = str(name_or_path)
     # A value is a file only when it looks like one: a folder or file in the working
     # directory named like a preset must not shadow the shipped preset.
-    if text.endswith(".toml") or os.sep in text or (os.altsep and os.altsep in text):
+    if names_a_file(text):
         path = Path(text)
     else:
         path = _data_dir() / f"{text}.toml"

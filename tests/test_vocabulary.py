@@ -1,0 +1,70 @@
+"""One vocabulary: levels, sectors, organ roles, sides and "name or file", defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spinetv import vocabulary as v
+from spinetv.errors import AnatomyError
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [
+        ("L2", "L2"), ("l2", "L2"), ("Vertebra_L2", "L2"), ("vertebrae_L2", "L2"),
+        ("Th12", "T12"), ("T12", "T12"), ("VB_C7", "C7"), (" S1 ", "S1"), ("sacrum", "Sacrum"),
+        ("PTV_L2", None), ("GTV_L3", None), ("L6", None), ("C8", None), ("SpinalCord", None),
+    ],
+)
+def test_one_parse_level_for_every_layer(name: str, level: str | None) -> None:
+    assert v.parse_level(name) == level
+
+
+def test_other_modules_use_the_same_definitions() -> None:
+    import spinetv.anatomy as anatomy
+    import spinetv.anatomy.levels as levels
+    import spinetv.guidelines as guidelines
+    from spinetv.case import ORGAN_ALIASES
+    from spinetv.guidelines.loader import SACRAL_SECTOR_NAMES, SECTOR_NAMES
+    from spinetv.planning.protocols import KNOWN_STRUCTURES
+
+    assert anatomy.parse_level is v.parse_level and levels.level_order is v.level_order
+    assert not hasattr(guidelines, "parse_level")  # the second, disagreeing one is gone
+    assert dict(SECTOR_NAMES) == dict(v.sector_names())
+    assert dict(SACRAL_SECTOR_NAMES) == dict(v.sector_names(sacral=True))
+    assert tuple(role.tg263 for role in v.OrganRole) == KNOWN_STRUCTURES
+    assert ORGAN_ALIASES["cord"][0] == v.OrganRole.CORD.tg263 == "SpinalCord"
+
+
+def test_order_and_regions() -> None:
+    ordered = sorted(["S2", "Sacrum", "L5", "S1", "C1", "T12"], key=v.level_order)
+    assert ordered == ["C1", "T12", "L5", "S1", "Sacrum", "S2"]
+    assert [v.region_of(x) for x in ("C3", "T1", "L1", "S4", "Sacrum")] == [
+        "cervical", "thoracic", "lumbar", "sacral", "sacral"
+    ]
+    assert v.adjacent_levels("L5", "S1") and not v.adjacent_levels("S1", "Sacrum")
+    with pytest.raises(AnatomyError, match="'PTV_L2' is not a vertebral level"):
+        v.require_level("PTV_L2")
+
+
+def test_sectors_names_suffixes_and_sides() -> None:
+    assert [s.roi_suffix() for s in v.Sector] == [f"Sector{k}" for k in range(1, 7)]
+    assert [s.roi_suffix(sacral=True) for s in v.Sector] == [
+        "Body", "Ala_L", "Lamina_L", "Crest", "Lamina_R", "Ala_R"
+    ]
+    assert v.Sector(2).title() == "left pedicle" and v.Sector(2).title(sacral=True) == "left ala"
+    assert [s.side for s in v.Sector] == [None, "left", "left", None, "right", "right"]
+    assert list(v.SIDE_LETTERS.values()) == ["L", "R", "A", "P", "S", "I"]
+    with pytest.raises(TypeError):
+        v.sector_names()[1] = "x"  # type: ignore[index]
+
+
+def test_a_bare_word_is_a_shipped_name_and_a_path_is_a_file() -> None:
+    assert not v.names_a_file("sib-sbrt-2025")
+    assert v.names_a_file("mine.toml") and v.names_a_file("presets/x")
+    assert v.names_a_file(Path("sib-sbrt-2025"))
+    assert v.OrganRole.from_tg263("ThecalSac") is v.OrganRole.THECAL_SAC
+    with pytest.raises(ValueError, match="known: SpinalCord"):
+        v.OrganRole.from_tg263("Liver")
