@@ -108,3 +108,17 @@ def test_sigint_during_batch_is_one_line_status_130_and_no_partial_file(
     assert not [p for p in out.rglob("*") if ".part" in p.name]
     for report in out.rglob("report.json"):
         assert report.read_text().rstrip().endswith("}")  # every file left is whole
+
+
+def test_ctrl_c_while_a_command_is_imported_is_one_line_and_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spinetv.cli as cli
+
+    def interrupted_import(name: str) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted_import)
+    assert main(["plan", "CT", "--rtstruct", "RS.dcm", "--gtv", "GTV", "--out", "o.dcm"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["spinetv plan: interrupted"]

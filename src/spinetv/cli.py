@@ -69,7 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 2 bad input or refused output)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in arguments if not a.startswith("-")), None)
-    parser = build_parser(first)
+    try:
+        # Importing a command's module takes most of a second (scipy, pydicom): a Ctrl-C there
+        # is an interrupt like any other, not a traceback.
+        parser = build_parser(first)
+    except KeyboardInterrupt:
+        print(f"spinetv {first}: interrupted" if first else "spinetv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
         parser.print_help()
