@@ -62,6 +62,7 @@ __all__ = [
     "anatomy_notes",
     "level_masks",
     "sector_structures",
+    "reach_notes",
     "SECTOR_COLOURS",
 ]
 
@@ -599,55 +600,24 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
     -------
     PlanResult
         The structures to write (sectors, CTV, PTV, PTV_Eval, PRVs, cord evaluation volume,
-        derived canal structures) and a JSON-ready report of every decision.
+        derived canal structures) and the report of every decision.
     """
     opts = options or PlanOptions()
     protocol = opts.resolved_protocol()
     anatomy.grid.require_same(gtv.grid, what="GTV and the image")
-    guideline = opts.resolved_guideline()
 
     levels = candidate_levels(gtv, level_masks(anatomy), only=opts.levels)
     sectors = label_case_sectors(anatomy, levels, options=opts.sector_options)
     ctv = make_ctv(
         gtv,
         sectors,
-        guideline=guideline,
+        guideline=opts.resolved_guideline(),
         parameters=opts.guideline_parameters,
         circumferential_epidural=opts.circumferential_epidural,
     )
-    involved = [e.level for e in ctv.levels if e.sectors]
-    # The canal exclusions and the thecal-sac rule follow every level the GTV reaches, also
-    # where no sector is added (an epidural GTV with a sliver of bone still abuts the canal).
-    reached = list(sectors.by_level)
-    sacral_target = any(is_sacral(lv) for lv in reached)
-    spinal_target = any(not is_sacral(lv) for lv in reached)
-
-    structures: list[Structure] = sector_structures(sectors)
-    volumes: dict[str, dict[str, Any]] = {}
-
-    def add(
-        name: str,
-        mask: Mask,
-        roi_type: RoiType,
-        colour: tuple[int, int, int],
-        steps: tuple[str, ...],
-        details: Mapping[str, Any],
-        clipped: tuple[str, ...] = (),
-    ) -> None:
-        description = "; ".join(steps)[:64]
-        structures.append(
-            Structure(
-                name, mask, roi_type, colour, Provenance("AUTOMATIC", description, dict(details))
-            )
-        )
-        volumes[name] = {
-            "volume_cc": round(mask.volume_cc, 4),
-            "made_by": list(steps),
-            "clipped_at_image_edge": list(clipped),
-            **details,
-        }
-
-    add(
+    context = _planning_context(anatomy, sectors, protocol, opts)
+    made = _Made(list(sector_structures(sectors)))
+    made.add(
         "CTV",
         ctv.mask,
         RoiType.CTV,
@@ -659,7 +629,83 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
             "guidelines_used": list(ctv.guidelines),
         },
     )
+    ptv = _add_ptv(made, context, ctv.mask)
+    _add_ptv_eval(made, context, ptv)
+    _add_prvs(made, context)
+    _add_thecal_sac(made, context, ptv.mask)
+    _add_cord_evaluation(made, context, ptv.mask)
+    reached = list(context.reached)
+    for name, mask, roi_type, made_by in derived_structures(anatomy, sectors, reached):
+        made.add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
 
+    # Every note about the planning volumes is also a warning, so the command line shows it.
+    for note in made.notes:
+        warnings.warn(note, PlanningWarning, stacklevel=2)
+    report = _plan_report(gtv, levels, ctv, context, made)
+    return PlanResult(tuple(made.structures), sectors, ctv, protocol, report)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every planning-volume step of one plan shares (values, no state)."""
+
+    anatomy: Anatomy
+    sectors: SectorResult
+    protocol: Protocol
+    options: PlanOptions
+    margin: Margin
+    factor: int
+    planning_grid: ImageGrid
+    available: Mapping[str, Mask]
+    reached: tuple[str, ...]
+
+    @property
+    def rounding(self) -> str:
+        return self.protocol.margin_rounding
+
+    @property
+    def sacral_target(self) -> bool:
+        return any(is_sacral(lv) for lv in self.reached)
+
+    @property
+    def spinal_target(self) -> bool:
+        return any(not is_sacral(lv) for lv in self.reached)
+
+
+@dataclass
+class _Made:
+    """The structures, report entries and notes of one plan, in the order they are made."""
+
+    structures: list[Structure]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        name: str,
+        mask: Mask,
+        roi_type: RoiType,
+        colour: tuple[int, int, int],
+        steps: tuple[str, ...],
+        details: Mapping[str, Any],
+        clipped: tuple[str, ...] = (),
+    ) -> None:
+        description = "; ".join(steps)[:64]
+        provenance = Provenance("AUTOMATIC", description, dict(details))
+        self.structures.append(Structure(name, mask, roi_type, colour, provenance))
+        self.entries[name] = {
+            "volume_cc": round(mask.volume_cc, 4),
+            "made_by": list(steps),
+            "clipped_at_image_edge": list(clipped),
+            **details,
+        }
+
+
+def _planning_context(
+    anatomy: Anatomy, sectors: SectorResult, protocol: Protocol, opts: PlanOptions
+) -> _Context:
+    """The planning grid (refined in-plane where the pixels are too coarse for the margins)
+    and the organs on it."""
     margin = opts.ptv_margin or Margin(*protocol.ptv.margin.as_tuple())
     wanted_margins = [margin, *(Margin.isotropic(p.margin_mm) for p in protocol.prvs)]
     factor = choose_refinement(
@@ -668,186 +714,231 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         tolerance_mm=opts.margin_tolerance_mm,
         max_factor=opts.max_refinement,
     )
-    planning_grid = anatomy.grid.refined_in_plane(factor)
     available = {
         name: refine_in_plane(mask, factor)
         for name, mask in _available_masks(anatomy, sectors).items()
     }
+    # The canal exclusions and the thecal-sac rule follow every level the GTV reaches, also
+    # where no sector is added (an epidural GTV with a sliver of bone still abuts the canal).
+    return _Context(
+        anatomy=anatomy,
+        sectors=sectors,
+        protocol=protocol,
+        options=opts,
+        margin=margin,
+        factor=factor,
+        planning_grid=anatomy.grid.refined_in_plane(factor),
+        available=available,
+        reached=tuple(sectors.by_level),
+    )
+
+
+def reach_notes(
+    name: str, asked: Margin, achieved: Mapping[str, float], grid: ImageGrid, rounding: str
+) -> list[str]:
+    """Notes for a margin that reaches short of, or beyond, what was asked.
+
+    Parameters
+    ----------
+    name : str
+        The structure.
+    asked : Margin
+        The margin asked, mm.
+    achieved : mapping of str to float
+        The margin reached per patient side, mm (:func:`effective_margin_mm`).
+    grid : ImageGrid
+        The grid the margin was applied on (named in the note).
+    rounding : str
+        The margin rounding used.
+
+    Returns
+    -------
+    list of str
+        One note for the sides short of the margin, one for the sides beyond it (none when
+        every side reaches the asked margin within 0.001 mm).
+    """
+    voxel_text = (
+        f"{grid.spacing_mm[1]:g} x {grid.spacing_mm[2]:g} mm pixels, "
+        f"{grid.spacing_mm[0]:g} mm slices"
+    )
+    notes = []
+    short = [s for s, mm in achieved.items() if mm < asked.towards(s) - 1e-3]
+    beyond = [s for s, mm in achieved.items() if mm > asked.towards(s) + 1e-3]
+    for sides, what in ((short, "SHORT of"), (beyond, "beyond")):
+        if sides:
+            notes.append(
+                f"{name} margin reaches {what} the asked margin: "
+                + ", ".join(f"{s} {achieved[s]:g} mm (asked {asked.towards(s):g})" for s in sides)
+                + f"; margins reach whole voxels ({voxel_text}), margin_rounding={rounding}"
+            )
+    return notes
+
+
+def _add_ptv(made: _Made, context: _Context, ctv: Mask) -> VolumeResult:
+    protocol, available = context.protocol, context.available
     trims = [(n, available[n]) for n in protocol.ptv.subtract if n in available]
     skipped = [n for n in protocol.ptv.subtract if n not in available]
     # Margins reach whole voxels (superior-inferior: whole slices); the protocol's
     # margin_rounding says which whole number (default at_least: never short of the asked).
-    rounding = protocol.margin_rounding
-    applied = round_to_grid(margin, planning_grid, rounding=rounding)
-    ptv = make_ptv(refine_in_plane(ctv.mask, factor), applied, subtract_masks=trims)
-    reach = effective_margin_mm(planning_grid, applied)
-    notes: list[str] = []
-    voxel_text = (
-        f"{planning_grid.spacing_mm[1]:g} x {planning_grid.spacing_mm[2]:g} mm pixels, "
-        f"{planning_grid.spacing_mm[0]:g} mm slices"
+    applied = round_to_grid(context.margin, context.planning_grid, rounding=context.rounding)
+    ptv = make_ptv(refine_in_plane(ctv, context.factor), applied, subtract_masks=trims)
+    reach = effective_margin_mm(context.planning_grid, applied)
+    made.notes += reach_notes(
+        "PTV", context.margin, reach, context.planning_grid, context.rounding
     )
-
-    def note_reach(name: str, asked: Margin, achieved: Mapping[str, float]) -> None:
-        short = [s for s, mm in achieved.items() if mm < asked.towards(s) - 1e-3]
-        beyond = [s for s, mm in achieved.items() if mm > asked.towards(s) + 1e-3]
-        for sides, what in ((short, "SHORT of"), (beyond, "beyond")):
-            if sides:
-                notes.append(
-                    f"{name} margin reaches {what} the asked margin: "
-                    + ", ".join(
-                        f"{s} {achieved[s]:g} mm (asked {asked.towards(s):g})" for s in sides
-                    )
-                    + f"; margins reach whole voxels ({voxel_text}), margin_rounding={rounding}"
-                )
-
-    note_reach("PTV", margin, reach)
-    add(
+    made.add(
         "PTV",
         ptv.mask,
         RoiType.PTV,
         (0, 90, 255),
         ptv.steps,
         {
-            "margin_mm": margin.describe(),
+            "margin_mm": context.margin.describe(),
             "source": protocol.ptv.source,
             "not_trimmed_at_absent": skipped,
-            "margin_rounding": rounding,
+            "margin_rounding": context.rounding,
             "applied_margin_mm": applied.describe(),
             "effective_margin_mm": reach,
         },
         ptv.clipped_sides,
     )
+    return ptv
 
-    if protocol.ptv_eval is not None:
-        rule = protocol.ptv_eval
-        names = list(rule.spine_subtract if spinal_target else ())
-        names += [n for n in (rule.sacrum_subtract if sacral_target else ()) if n not in names]
-        missing = [n for n in names if n not in available]
-        if missing:
-            raise AnatomyError(
-                f"PTV_Eval needs {', '.join(missing)}, which is neither contoured nor derivable"
-            )
-        exclusions = dict(available)
-        prolonged = _canal_exclusions(
-            ptv.mask,
-            sectors,
-            anatomy,
-            factor,
-            exclusions,
-            follow_mm=opts.sector_options.canal.follow_mm,
-            safety_mm=opts.derived_canal_safety_mm,
-        )
-        evaluation = make_ptv_eval(ptv.mask, [(n, exclusions[n]) for n in names])
-        add(
-            rule.name,
-            evaluation.mask,
-            RoiType.PTV,
-            (255, 0, 255),
-            evaluation.steps,
-            {"source": rule.source, "canal_exclusion": prolonged},
-            ptv.clipped_sides,
-        )
 
-    for prv_rule in protocol.prvs:
-        organ = available.get(prv_rule.structure)
+def _add_ptv_eval(made: _Made, context: _Context, ptv: VolumeResult) -> None:
+    rule = context.protocol.ptv_eval
+    if rule is None:
+        return
+    names = list(rule.spine_subtract if context.spinal_target else ())
+    sacral = rule.sacrum_subtract if context.sacral_target else ()
+    names += [n for n in sacral if n not in names]
+    missing = [n for n in names if n not in context.available]
+    if missing:
+        raise AnatomyError(
+            f"PTV_Eval needs {', '.join(missing)}, which is neither contoured nor derivable"
+        )
+    exclusions = dict(context.available)
+    prolonged = _canal_exclusions(
+        ptv.mask,
+        context.sectors,
+        context.anatomy,
+        context.factor,
+        exclusions,
+        follow_mm=context.options.sector_options.canal.follow_mm,
+        safety_mm=context.options.derived_canal_safety_mm,
+    )
+    evaluation = make_ptv_eval(ptv.mask, [(n, exclusions[n]) for n in names])
+    made.add(
+        rule.name,
+        evaluation.mask,
+        RoiType.PTV,
+        (255, 0, 255),
+        evaluation.steps,
+        {"source": rule.source, "canal_exclusion": prolonged},
+        ptv.clipped_sides,
+    )
+
+
+def _add_prvs(made: _Made, context: _Context) -> None:
+    for rule in context.protocol.prvs:
+        organ = context.available.get(rule.structure)
         if organ is None or organ.is_empty:
-            notes.append(f"{prv_rule.name} not made: no {prv_rule.structure} contoured")
+            made.notes.append(f"{rule.name} not made: no {rule.structure} contoured")
             continue
-        prv_asked = Margin.isotropic(prv_rule.margin_mm)
-        prv_margin = round_to_grid(prv_asked, planning_grid, rounding=rounding)
-        prv = make_prv(organ, prv_margin, organ_name=prv_rule.structure)
-        prv_reach = effective_margin_mm(planning_grid, prv_margin)
-        note_reach(prv_rule.name, prv_asked, prv_reach)
-        add(
-            prv_rule.name,
+        asked = Margin.isotropic(rule.margin_mm)
+        applied = round_to_grid(asked, context.planning_grid, rounding=context.rounding)
+        prv = make_prv(organ, applied, organ_name=rule.structure)
+        reach = effective_margin_mm(context.planning_grid, applied)
+        made.notes += reach_notes(
+            rule.name, asked, reach, context.planning_grid, context.rounding
+        )
+        made.add(
+            rule.name,
             prv.mask,
             RoiType.AVOIDANCE,
             (0, 255, 255),
             prv.steps,
             {
-                "source": prv_rule.source,
-                "margin_mm": prv_asked.describe(),
-                "margin_rounding": rounding,
-                "applied_margin_mm": prv_margin.describe(),
-                "effective_margin_mm": prv_reach,
+                "source": rule.source,
+                "margin_mm": asked.describe(),
+                "margin_rounding": context.rounding,
+                "applied_margin_mm": applied.describe(),
+                "effective_margin_mm": reach,
             },
             prv.clipped_sides,
         )
 
-    if protocol.thecal_sac is not None:
-        rule_ts = protocol.thecal_sac
-        if any(_below(lv, rule_ts.below_level) for lv in reached):
-            thecal = _thecal_sac(
-                anatomy, sectors, ptv.mask, rule_ts.below_level, opts.derived_thecal_sac_extent_mm
-            )
-            if anatomy.thecal_sac is not None:
-                # A contoured thecal sac is an input: it is the organ at risk as it stands.
-                volumes[f"{rule_ts.name} (input)"] = {
-                    "volume_cc": round(anatomy.thecal_sac.volume_cc, 4),
-                    "made_by": [
-                        f"contoured; organ at risk for targets caudal to {rule_ts.below_level}"
-                        + (
-                            f" (margin {rule_ts.margin_mm:g} mm to be added by the planner)"
-                            if rule_ts.margin_mm > 0
-                            else ", no margin"
-                        )
-                    ],
-                    "source": rule_ts.source,
-                }
-            elif thecal is None:
-                notes.append("thecal sac not made: no canal or thecal sac available")
-            else:
-                if rule_ts.margin_mm > 0:
-                    ts_asked = Margin.isotropic(rule_ts.margin_mm)
-                    ts_margin = round_to_grid(ts_asked, thecal.mask.grid, rounding=rounding)
-                    note_reach(
-                        rule_ts.name, ts_asked, effective_margin_mm(thecal.mask.grid, ts_margin)
-                    )
-                    thecal = VolumeResult(
-                        expand(thecal.mask, ts_margin),
-                        (*thecal.steps, f"+ {ts_margin.describe()}"),
-                    )
-                add(
-                    rule_ts.name,
-                    thecal.mask,
-                    RoiType.ORGAN,
-                    (0, 200, 100),
-                    thecal.steps,
-                    {"source": rule_ts.source},
-                )
 
-    if protocol.cord_evaluation is not None and anatomy.cord is None:
-        notes.append(f"{protocol.cord_evaluation.name} not made: no SpinalCord contoured")
-    if protocol.cord_evaluation is not None and anatomy.cord is not None:
-        rule_c = protocol.cord_evaluation
-        cev = cord_evaluation_volume(
-            anatomy.cord,
-            ptv.mask,
-            above_mm=rule_c.above_mm,
-            below_mm=rule_c.below_mm,
-            target_name="PTV",
+def _add_thecal_sac(made: _Made, context: _Context, ptv: Mask) -> None:
+    rule = context.protocol.thecal_sac
+    if rule is None or not any(_below(lv, rule.below_level) for lv in context.reached):
+        return
+    anatomy = context.anatomy
+    if anatomy.thecal_sac is not None:
+        # A contoured thecal sac is an input: it is the organ at risk as it stands.
+        margin_text = (
+            f" (margin {rule.margin_mm:g} mm to be added by the planner)"
+            if rule.margin_mm > 0
+            else ", no margin"
         )
-        if cev.mask.is_empty:
-            notes.append(f"{rule_c.name} is empty: the cord does not reach the target's levels")
-        else:
-            add(
-                rule_c.name,
-                cev.mask,
-                RoiType.ORGAN,
-                (100, 100, 255),
-                cev.steps,
-                {"source": rule_c.source},
-            )
+        made.entries[f"{rule.name} (input)"] = {
+            "volume_cc": round(anatomy.thecal_sac.volume_cc, 4),
+            "made_by": [
+                f"contoured; organ at risk for targets caudal to {rule.below_level}"
+                + margin_text
+            ],
+            "source": rule.source,
+        }
+        return
+    thecal = _thecal_sac(
+        anatomy,
+        context.sectors,
+        ptv,
+        rule.below_level,
+        context.options.derived_thecal_sac_extent_mm,
+    )
+    if thecal is None:
+        made.notes.append("thecal sac not made: no canal or thecal sac available")
+        return
+    if rule.margin_mm > 0:
+        asked = Margin.isotropic(rule.margin_mm)
+        applied = round_to_grid(asked, thecal.mask.grid, rounding=context.rounding)
+        reach = effective_margin_mm(thecal.mask.grid, applied)
+        made.notes += reach_notes(rule.name, asked, reach, context.planning_grid, context.rounding)
+        thecal = VolumeResult(
+            expand(thecal.mask, applied), (*thecal.steps, f"+ {applied.describe()}")
+        )
+    made.add(
+        rule.name, thecal.mask, RoiType.ORGAN, (0, 200, 100), thecal.steps, {"source": rule.source}
+    )
 
-    for name, mask, roi_type, made_by in derived_structures(anatomy, sectors, reached):
-        add(name, mask, roi_type, (200, 200, 200), (made_by,), {"derived": True})
 
-    # Every note about the planning volumes is also a warning, so the command line shows it.
-    for note in notes:
-        warnings.warn(note, PlanningWarning, stacklevel=2)
-    report = PlanReport(
+def _add_cord_evaluation(made: _Made, context: _Context, ptv: Mask) -> None:
+    rule = context.protocol.cord_evaluation
+    if rule is None:
+        return
+    cord = context.anatomy.cord
+    if cord is None:
+        made.notes.append(f"{rule.name} not made: no SpinalCord contoured")
+        return
+    cev = cord_evaluation_volume(
+        cord, ptv, above_mm=rule.above_mm, below_mm=rule.below_mm, target_name="PTV"
+    )
+    if cev.mask.is_empty:
+        made.notes.append(f"{rule.name} is empty: the cord does not reach the target's levels")
+        return
+    details = {"source": rule.source}
+    made.add(rule.name, cev.mask, RoiType.ORGAN, (100, 100, 255), cev.steps, details)
+
+
+def _plan_report(
+    gtv: Mask, levels: list[str], ctv: CtvResult, context: _Context, made: _Made
+) -> PlanReport:
+    opts, grid = context.options, context.planning_grid
+    circumferential = opts.circumferential_epidural
+    return PlanReport(
         spinetv_version=__version__,
-        protocol=protocol.as_dict(),
+        protocol=context.protocol.as_dict(),
         guideline={
             "id": ctv.guideline_id,
             "version": ctv.guideline_version,
@@ -855,34 +946,34 @@ def plan(gtv: Mask, anatomy: Anatomy, options: PlanOptions | None = None) -> Pla
         },
         options={
             "guideline_parameters": dict(ctv.parameters),
-            "circumferential_epidural": opts.circumferential_epidural
-            if isinstance(opts.circumferential_epidural, bool)
-            else sorted(opts.circumferential_epidural),
-            "ptv_margin_mm": margin.describe(),
-            "margin_rounding": rounding,
+            "circumferential_epidural": circumferential
+            if isinstance(circumferential, bool)
+            else sorted(circumferential),
+            "ptv_margin_mm": context.margin.describe(),
+            "margin_rounding": context.rounding,
             "candidate_reach_mm": CANDIDATE_REACH_MM,
             "margin_tolerance_mm": opts.margin_tolerance_mm,
             "derived_thecal_sac_extent_mm": opts.derived_thecal_sac_extent_mm,
             "derived_canal_safety_mm": opts.derived_canal_safety_mm,
             "planning_grid": {
-                "in_plane_refinement": factor,
-                "pixel_mm": [planning_grid.spacing_mm[1], planning_grid.spacing_mm[2]],
-                "slice_mm": planning_grid.spacing_mm[0],
+                "in_plane_refinement": context.factor,
+                "pixel_mm": [grid.spacing_mm[1], grid.spacing_mm[2]],
+                "slice_mm": grid.spacing_mm[0],
             },
             "sector_options": opts.sector_options,
         },
         gtv_volume_cc=round(gtv.volume_cc, 4),
         candidate_levels=tuple(levels),
-        involved_levels=tuple(involved),
-        levels=tuple(_level_entries(ctv, sectors)),
-        anatomy=anatomy_report(sectors),
+        involved_levels=tuple(e.level for e in ctv.levels if e.sectors),
+        levels=tuple(_level_entries(ctv, context.sectors)),
+        anatomy=anatomy_report(context.sectors),
         ctv=ctv.explanation_as_dict(),
         structures={
-            name: StructureEntry.from_json_dict(name, entry) for name, entry in volumes.items()
+            name: StructureEntry.from_json_dict(name, entry)
+            for name, entry in made.entries.items()
         },
-        notes=tuple(notes + list(ctv.warnings) + anatomy_notes(sectors)),
+        notes=tuple(made.notes + list(ctv.warnings) + anatomy_notes(context.sectors)),
     )
-    return PlanResult(tuple(structures), sectors, ctv, protocol, report)
 
 
 def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
