@@ -18,6 +18,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "spinetv"
 LAYERS: dict[str, int] = {
     "version": 0,
     "errors": 0,
+    "frozen": 0,
     "vocabulary": 1,
     "geometry": 2,
     "structure": 3,

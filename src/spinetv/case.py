@@ -14,6 +14,7 @@ from pathlib import Path
 from spinetv.anatomy.levels import find_vertebrae, parse_level
 from spinetv.anatomy.model import Anatomy
 from spinetv.errors import AnatomyError, RtstructError, SpinetvError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.mask import Mask
 from spinetv.io.dicom_series import read_dicom_series
 from spinetv.io.image import Image
@@ -45,7 +46,7 @@ class Case:
         The GTV, when one was named.
     anatomy : Anatomy
         Vertebrae and organs on the image grid.
-    sources : dict
+    sources : mapping
         Where each input came from (ROI name or file), for the report.
     read_warnings : tuple of str
         What was tolerated while reading contours.
@@ -61,10 +62,15 @@ class Case:
     rtstruct: RtstructData | None
     gtv: Mask | None
     anatomy: Anatomy
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=FrozenMap)
     read_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     image_source: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", FrozenMap(self.sources))
+        object.__setattr__(self, "read_warnings", tuple(self.read_warnings))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:

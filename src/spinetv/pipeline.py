@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
@@ -25,6 +24,7 @@ from spinetv.anatomy.sacrum import (
 )
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
 from spinetv.errors import AnatomyError, AnatomyWarning, OptionsError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.booleans import overlap_cc, subtract, union
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand, round_to_grid
@@ -141,8 +141,7 @@ class PlanOptions:
         if self.guideline is not None:
             set_field(self, "guideline", load_guideline(self.guideline))
         if self.guideline_parameters is not None:
-            parameters = MappingProxyType(dict(self.guideline_parameters))
-            set_field(self, "guideline_parameters", parameters)
+            set_field(self, "guideline_parameters", FrozenMap(self.guideline_parameters))
         if self.ptv_margin is not None and not isinstance(self.ptv_margin, Margin):
             raise OptionsError(f"ptv_margin: expected a Margin, got {self.ptv_margin!r}")
         if self.levels is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from spinetv.errors import SpinetvError
+from spinetv.frozen import FrozenMap, frozen_json
 from spinetv.geometry.mask import Mask
 
 __all__ = ["RoiType", "Structure", "Provenance", "TG263_MAX_LENGTH", "check_tg263_name"]
@@ -77,13 +79,17 @@ class Provenance:
         ROIGenerationAlgorithm).
     description : str
         One line a planner reads in the planning system (ROI description).
-    details : dict
-        Machine-readable details (guideline, rule rows, margins in mm) for the report.
+    details : mapping
+        Machine-readable details (guideline, rule rows, margins in mm) for the report; kept as
+        a read-only copy.
     """
 
     algorithm: str = "AUTOMATIC"
     description: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", frozen_json(dict(self.details)))
 
 
 @dataclass(frozen=True)

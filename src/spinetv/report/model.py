@@ -26,10 +26,11 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from spinetv.frozen import FrozenMap, frozen_json
 
 __all__ = [
     "SCHEMA_ID",
@@ -96,11 +97,7 @@ def _frozen(value: Any) -> Mapping[str, Any]:
 
 
 def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
+    return frozen_json(value)
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ class StructureEntry:
     volume_cc: float
     made_by: tuple[str, ...] = ()
     clipped_at_image_edge: tuple[str, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    details: Mapping[str, Any] = field(default_factory=lambda: FrozenMap({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "made_by", tuple(self.made_by))
@@ -186,18 +183,18 @@ class LevelEntry:
     ctv_sectors: tuple[int, ...] = ()
     rows: tuple[str, ...] = ()
     involvement_decisions: Mapping[int, Mapping[str, Any]] = field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: FrozenMap({})
     )
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
         volumes = {int(k): float(v) for k, v in self.sector_volumes_cc.items()}
-        set_field(self, "sector_volumes_cc", MappingProxyType(volumes))
+        set_field(self, "sector_volumes_cc", FrozenMap(volumes))
         for name in ("involved_sectors", "abutted_sectors", "ctv_sectors"):
             set_field(self, name, tuple(int(k) for k in getattr(self, name)))
         set_field(self, "rows", tuple(str(r) for r in self.rows))
         decisions = {int(k): _frozen(v) for k, v in self.involvement_decisions.items()}
-        set_field(self, "involvement_decisions", MappingProxyType(decisions))
+        set_field(self, "involvement_decisions", FrozenMap(decisions))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON entry."""
@@ -249,12 +246,12 @@ class ReportInputs:
 
     image: str | None = None
     rtstruct: str | None = None
-    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    sources: Mapping[str, str] = field(default_factory=lambda: FrozenMap({}))
     read_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        object.__setattr__(self, "sources", FrozenMap(dict(self.sources)))
         object.__setattr__(self, "read_warnings", tuple(self.read_warnings))
         object.__setattr__(self, "notes", tuple(self.notes))
 
@@ -359,7 +356,7 @@ class PlanReport(Mapping[str, Any]):
         for name in ("candidate_levels", "involved_levels", "notes", "figures"):
             set_field(self, name, tuple(str(v) for v in getattr(self, name)))
         set_field(self, "levels", tuple(self.levels))
-        set_field(self, "structures", MappingProxyType(dict(self.structures)))
+        set_field(self, "structures", FrozenMap(dict(self.structures)))
         if self.output_format not in (None, "rtstruct", "nifti"):
             raise ValueError(f"output_format {self.output_format!r}: expected rtstruct or nifti")
 

@@ -1,0 +1,48 @@
+"""Frozen values stay frozen: read-only mappings that still pickle and deep-copy."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+from spinetv.frozen import FrozenMap, frozen_json
+from spinetv.structure import Provenance
+
+
+def test_frozen_map_reads_pickles_and_refuses_writes() -> None:
+    data = {"a": 1, "b": [1, 2]}
+    frozen = FrozenMap(data)
+    data["a"] = 99  # the map holds its own copy
+    assert frozen["a"] == 1 and dict(frozen) == {"a": 1, "b": [1, 2]}
+    assert frozen == {"a": 1, "b": [1, 2]}
+    with pytest.raises(TypeError):
+        frozen["c"] = 3  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        frozen._items = {}  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(frozen)) == frozen
+    assert copy.deepcopy(frozen) == frozen
+    nested = frozen_json({"x": {"y": [1, {"z": 2}]}})
+    assert isinstance(nested["x"], FrozenMap) and nested["x"]["y"][1]["z"] == 2
+    with pytest.raises(TypeError):
+        nested["x"]["y"][1]["z"] = 3
+
+
+def test_provenance_details_cannot_be_changed_through_the_value() -> None:
+    details = {"margin_mm": {"left": 2.0}}
+    provenance = Provenance("AUTOMATIC", "PTV", details)
+    details["margin_mm"]["left"] = 9.0
+    assert provenance.details["margin_mm"]["left"] == 2.0
+    with pytest.raises(TypeError):
+        provenance.details["margin_mm"] = 1  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(provenance)) == provenance
+
+
+def test_plan_values_pickle_for_worker_processes() -> None:
+    from spinetv.pipeline import PlanOptions
+
+    options = PlanOptions(guideline_parameters={"min_overlap_cc": 0.05}, levels=["L2"])
+    again = pickle.loads(pickle.dumps(options))
+    assert again.guideline_parameters == {"min_overlap_cc": 0.05}
+    assert again.resolved_protocol() == options.resolved_protocol()
