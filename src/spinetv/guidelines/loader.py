@@ -330,8 +330,12 @@ class Guideline:
 
 
 # ---- vocabulary -----------------------------------------------------------------------------
+@lru_cache(maxsize=256)
 def resolve_symbol(symbol: str | int, side: str | None) -> frozenset[int]:
     """The sectors a symbol of the vocabulary stands for.
+
+    Every symbol of a guideline file is checked when the file is loaded; each (symbol, side)
+    pair is then resolved once and remembered, not on every rule evaluation.
 
     Parameters
     ----------
