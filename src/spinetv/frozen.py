@@ -54,7 +54,18 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
 
 
 def frozen_json(value: Any) -> Any:
-    """A JSON-like value with every dict made a :class:`FrozenMap` and every list a tuple."""
+    """A JSON-like value with every mapping made a :class:`FrozenMap` and every list a tuple.
+
+    Parameters
+    ----------
+    value : any
+        Dicts, lists, tuples and scalars, nested.
+
+    Returns
+    -------
+    any
+        The same structure, read-only all the way down.
+    """
     if isinstance(value, Mapping):
         return FrozenMap({k: frozen_json(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):

@@ -416,7 +416,19 @@ def write_figures(
 
 
 def describe(structure: Structure) -> dict[str, Any]:
-    """One structure as a report entry: name, ROI type, volume (cm³) and description."""
+    """One structure as a report entry.
+
+    Parameters
+    ----------
+    structure : Structure
+        The structure.
+
+    Returns
+    -------
+    dict
+        ``name``, ``type`` (RTROIInterpretedType), ``volume_cc`` (cm³, 4 decimals) and
+        ``description``.
+    """
     provenance: Provenance = structure.provenance
     return {
         "name": structure.name,

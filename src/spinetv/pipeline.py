@@ -291,6 +291,20 @@ def candidate_levels(
 ) -> list[str]:
     """Levels whose vertebra the GTV touches or comes within :data:`CANDIDATE_REACH_MM` of.
 
+    Parameters
+    ----------
+    gtv : Mask
+        The GTV.
+    vertebrae : mapping of str to Mask
+        Canonical level -> vertebra (sacral segments split).
+    only : collection of str, optional
+        Consider only these levels (canonical names).
+
+    Returns
+    -------
+    list of str
+        The candidate levels, from the top of the spine down.
+
     Raises
     ------
     AnatomyError
@@ -344,6 +358,12 @@ def label_case_sectors(
         (``unlabelled``, ``quality``); a required one is an :class:`AnatomyError`, as is a
         required level whose labels fail a check of severity "error". Neighbours only inform
         the canal and never block.
+
+    Returns
+    -------
+    SectorResult
+        The sectors per labelled level, the canals derived, the quality of each level, the
+        levels left out with the reason, and the sacral split.
 
     Raises
     ------
@@ -517,7 +537,27 @@ def make_ctv(
     parameters: Mapping[str, Any] | None = None,
     circumferential_epidural: bool | Collection[str] = False,
 ) -> CtvResult:
-    """The guideline CTV over the labelled levels (see :func:`spinetv.guidelines.build_ctv`)."""
+    """The guideline CTV over the labelled levels (see :func:`spinetv.guidelines.build_ctv`).
+
+    Parameters
+    ----------
+    gtv : Mask
+        The GTV on the sectors' grid.
+    sectors : SectorResult
+        The labelled levels (and the canal, which keeps a soft-tissue margin off the cord).
+    guideline : str or Guideline
+        Shipped id, guideline file or loaded guideline.
+    parameters : mapping, optional
+        Overrides of the guideline's named parameters (``min_overlap_cc`` in cm³,
+        ``min_penetration_mm`` in mm...).
+    circumferential_epidural : bool or collection of str
+        Circumferential epidural disease at every involved level (True) or at the named ones.
+
+    Returns
+    -------
+    CtvResult
+        The CTV mask, the sectors taken per level and the explanation of every decision.
+    """
     return build_ctv(
         gtv,
         list(sectors.by_level.values()),
@@ -549,7 +589,19 @@ def choose_refinement(
 
 
 def sector_structures(sectors: SectorResult) -> list[Structure]:
-    """Each labelled level's sectors as structures (``<level>_<sector>`` ROIs, sector colours)."""
+    """Each labelled level's sectors as structures.
+
+    Parameters
+    ----------
+    sectors : SectorResult
+        The labelling.
+
+    Returns
+    -------
+    list of Structure
+        ``L2_Sector1`` ... ``L2_Sector6`` (sacral: ``S1_Body``, ``S1_Ala_L`` ...) per level, in
+        the sector colours, each described with its canal method.
+    """
     out = []
     for lv, result in sectors.by_level.items():
         for number, name in result.names.items():
@@ -981,7 +1033,18 @@ def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
     ``levels``: per labelled level, the frame's source and tilt, the canal method, the ring
     gap bridged, the canal area, the body fraction and every plausibility check (see
     :mod:`spinetv.anatomy.quality`); ``flags``: the failed checks as lines; ``unlabelled``:
-    levels left out because the target does not need them, with the reason.
+    levels left out because the target does not need them, with the reason; ``sacrum``: where
+    the sacrum was cut into segments (mm along its axis) and how.
+
+    Parameters
+    ----------
+    sectors : SectorResult
+        The labelling.
+
+    Returns
+    -------
+    dict
+        The ``anatomy`` section of the report (JSON-ready).
     """
     flags = [line for q in sectors.quality.values() for line in q.flags()]
     report: dict[str, Any] = {
@@ -1003,7 +1066,19 @@ def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
 
 
 def anatomy_notes(sectors: SectorResult) -> list[str]:
-    """The anatomy flags and the levels left out, as report notes."""
+    """The anatomy flags and the levels left out, as report notes.
+
+    Parameters
+    ----------
+    sectors : SectorResult
+        The labelling.
+
+    Returns
+    -------
+    list of str
+        One line per failed plausibility check, per level left out, and per approximate or
+        truncated sacral split.
+    """
     notes = [line for q in sectors.quality.values() for line in q.flags()]
     notes += [
         f"{lv} not labelled (not needed by the target): {reason}"
@@ -1129,10 +1204,24 @@ def _thecal_sac(
 def derived_structures(
     anatomy: Anatomy, sectors: SectorResult, involved: list[str]
 ) -> list[tuple[str, Mask, RoiType, str]]:
-    """Canal structures derived while labelling, for writing: (name, mask, type, how made).
+    """Canal structures derived while labelling, for writing.
 
     The spinal canal when it was not contoured; the sacral canal and foramina when not
     contoured and ``involved`` holds a sacral level. Empty ones are left out.
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+        The case (tells what was contoured).
+    sectors : SectorResult
+        The labelling, which holds the derived canals.
+    involved : list of str
+        The levels the target reaches.
+
+    Returns
+    -------
+    list of (str, Mask, RoiType, str)
+        ROI name, mask, ROI type and how it was made.
     """
     out = []
     if anatomy.canal is None and sectors.canal is not None and not sectors.canal.is_empty:

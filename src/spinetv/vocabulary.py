@@ -121,8 +121,16 @@ def require_level(name: str) -> str:
 def level_order(level: str) -> int:
     """A sort key running from the top of the spine down.
 
-    C1 is 0, C7 6, T1 7, T12 18, L1 19, L5 23, S1 24, ``Sacrum`` 25 (the remaining sacrum
-    starts where S1 ends, so it sorts right after S1), S2 26 ... S5 29.
+    Parameters
+    ----------
+    level : str
+        A level or vertebra ROI name.
+
+    Returns
+    -------
+    int
+        C1 is 0, C7 6, T1 7, T12 18, L1 19, L5 23, S1 24, ``Sacrum`` 25 (the remaining sacrum
+        starts where S1 ends, so it sorts right after S1), S2 26 ... S5 29.
 
     Raises
     ------
@@ -139,8 +147,16 @@ def level_order(level: str) -> int:
 def adjacent_levels(one: str, other: str) -> bool:
     """Whether two level names are anatomical neighbours (L5 and S1, S1 and S2...).
 
-    ``Sacrum`` (a whole or remaining sacrum) is nobody's neighbour; names that are not
-    levels are not either.
+    Parameters
+    ----------
+    one, other : str
+        Level or vertebra ROI names.
+
+    Returns
+    -------
+    bool
+        True for neighbours. ``Sacrum`` (a whole or remaining sacrum) is nobody's neighbour;
+        names that are not levels are not either.
     """
     first, second = parse_level(one), parse_level(other)
     if first is None or second is None or SACRUM in (first, second):
@@ -149,7 +165,17 @@ def adjacent_levels(one: str, other: str) -> bool:
 
 
 def region_of(level: str) -> str:
-    """``"cervical"``, ``"thoracic"``, ``"lumbar"`` or ``"sacral"`` for a level name.
+    """The region of a level.
+
+    Parameters
+    ----------
+    level : str
+        A level or vertebra ROI name.
+
+    Returns
+    -------
+    str
+        ``"cervical"``, ``"thoracic"``, ``"lumbar"`` or ``"sacral"``.
 
     Raises
     ------
@@ -161,7 +187,23 @@ def region_of(level: str) -> str:
 
 
 def is_sacral(level: str) -> bool:
-    """True for S1-S5 and the sacrum (raises :class:`AnatomyError` for a non-level)."""
+    """Whether a level is sacral.
+
+    Parameters
+    ----------
+    level : str
+        A level or vertebra ROI name.
+
+    Returns
+    -------
+    bool
+        True for S1-S5 and the sacrum.
+
+    Raises
+    ------
+    AnatomyError
+        When ``level`` is not a level name.
+    """
     return region_of(level) == "sacral"
 
 
@@ -226,7 +268,18 @@ _SACRAL_SUFFIXES = {
 
 
 def sector_names(*, sacral: bool = False) -> Mapping[int, str]:
-    """Sector number -> name, read-only (``{1: "body", 2: "left pedicle", ...}``)."""
+    """The sector names by number.
+
+    Parameters
+    ----------
+    sacral : bool
+        The names of a sacral segment's compartments (alae, laminae, median crest).
+
+    Returns
+    -------
+    mapping of int to str
+        Read-only ``{1: "body", 2: "left pedicle", ...}``.
+    """
     return MappingProxyType({int(s): s.title(sacral=sacral) for s in Sector})
 
 

@@ -506,7 +506,13 @@ class PlanReport(Mapping[str, Any]):
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of the plan report (draft 2020-12), as shipped with the package."""
+    """The JSON Schema of the plan report, as shipped with the package.
+
+    Returns
+    -------
+    dict
+        The schema (JSON Schema draft 2020-12; ``$id`` is :data:`SCHEMA_ID`).
+    """
     text = (resources.files("spinetv.report") / "plan_report.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
