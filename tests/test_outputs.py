@@ -168,3 +168,22 @@ def test_protocol_values_refuse_absurd_margins(tmp_path: Path) -> None:
     custom.write_text(text.replace("superior = 5.0", "superior = 50.0"), encoding="utf-8")
     with pytest.raises(ProtocolError, match=r"p.toml.*superior.*from 0 to 20"):
         load_protocol(custom)
+
+
+@pytest.mark.parametrize("command", ["sectors", "ctv"])
+def test_sectors_and_ctv_of_a_nifti_case_go_to_a_mask_folder(
+    command: str, nifti_case: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    gtv = ["--gtv", str(nifti_case["gtv"])] if command == "ctv" else []
+    code = main([
+        command, str(nifti_case["ct"]), "--labelmap", str(nifti_case["seg"]), *gtv,
+        "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    names = {entry.name for entry in read_sidecar(out / SIDECAR_NAME).values()}
+    if command == "ctv":
+        assert any(name.startswith("CTV") for name in names), names
+    else:
+        assert {"L2_Sector1", "L2_Sector6"} <= names
+        assert (out / "sectors" / "L2_sectors.nii.gz").exists()

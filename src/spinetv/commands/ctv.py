@@ -56,7 +56,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the GTV has circumferential epidural disease (ring CTV)",
     )
-    ctv.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
+    ctv.add_argument(
+        "--out",
+        required=True,
+        metavar="RS_out.dcm|DIR/",
+        help="output RTSTRUCT; or a folder (existing, or written with a trailing /) for NIfTI "
+        "masks and a sidecar, which is also what a NIfTI image gets",
+    )
     ctv.add_argument("--report", metavar="r.json", help="JSON report")
     add_common_options(ctv)
     ctv.set_defaults(func=run_ctv)

@@ -44,7 +44,13 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_case_options(parser, gtv=False)
-    parser.add_argument("--out", required=True, metavar="RS_out.dcm", help="output RTSTRUCT")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="RS_out.dcm|DIR/",
+        help="output RTSTRUCT; or a folder (existing, or written with a trailing /) for NIfTI "
+        "masks and a sidecar, which is also what a NIfTI image gets",
+    )
     parser.add_argument(
         "--labels-out",
         metavar="DIR",
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         overwrite=args.force,
         description=f"spinetv {__version__} sectors",
+        sectors=sectors,
     )
     label_files = []
     if args.labels_out:
