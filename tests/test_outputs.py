@@ -187,3 +187,28 @@ def test_sectors_and_ctv_of_a_nifti_case_go_to_a_mask_folder(
     else:
         assert {"L2_Sector1", "L2_Sector6"} <= names
         assert (out / "sectors" / "L2_sectors.nii.gz").exists()
+
+
+def test_a_verse_dataset_case_plans_end_to_end(
+    nifti_case: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The VerSe benchmark's label table: 20 L1, 21 L2, 22 L3 ...; 25 is a transitional L6.
+    seg = read_label_map(nifti_case["seg"])
+    total_to_verse = {31: 20, 30: 21, 29: 22}
+    labels = np.zeros(seg.grid.shape, dtype=np.uint8)
+    values = seg.to_array()
+    for total, verse in total_to_verse.items():
+        labels[values == total] = verse
+    labels[0, 0, 0] = 25  # a stray transitional vertebra: read, warned about, not used
+    verse_seg = write_label_image(LabelMap.from_array(seg.grid, labels), tmp_path / "verse.nii.gz")
+    out = tmp_path / "planned"
+    code = main([
+        "plan", str(nifti_case["ct"]), "--labelmap", str(verse_seg), "--labelmap-task", "verse",
+        "--gtv", str(nifti_case["gtv"]), "--out", str(out), "--report", str(tmp_path / "r.json"),
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "L6, a transitional vertebra" in captured.err
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written["involved_levels"] == ["L2"]
+    assert (out / "sectors" / "L2_sectors.nii.gz").exists()

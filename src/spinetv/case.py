@@ -136,7 +136,8 @@ def load_case(
         A TotalSegmentator label map on the image grid, used for the vertebrae (before the
         RTSTRUCT's ROIs of the same level) and for the cord when no cord is contoured.
     labelmap_task : str
-        TotalSegmentator task of ``labelmap`` ("total" or "vertebrae_pp").
+        Label table of ``labelmap``: TotalSegmentator's "total" or "vertebrae_pp", or "verse"
+        (VerSe benchmark masks).
     organ_names : mapping, optional
         ROI names per role ("cord", "canal", "thecal_sac", "sacral_canal",
         "sacral_foramina") overriding :data:`ORGAN_ALIASES`.

@@ -40,13 +40,14 @@ def add_case_options(parser: argparse.ArgumentParser, *, gtv: bool = True) -> No
     parser.add_argument(
         "--labelmap",
         metavar="SEG.nii.gz",
-        help="TotalSegmentator label map on the image grid, for the vertebrae",
+        help="label map on the image grid (TotalSegmentator, or VerSe masks), for the vertebrae",
     )
     parser.add_argument(
         "--labelmap-task",
         default="total",
-        choices=("total", "vertebrae_pp"),
-        help="TotalSegmentator task of --labelmap (default total)",
+        choices=("total", "vertebrae_pp", "verse"),
+        help="label table of --labelmap: TotalSegmentator task total (default) or vertebrae_pp, "
+        "or verse (VerSe benchmark masks)",
     )
     parser.add_argument("--cord", metavar="NAME", help="ROI name of the spinal cord")
     parser.add_argument(

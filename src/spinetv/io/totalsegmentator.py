@@ -1,26 +1,37 @@
-"""TotalSegmentator label maps as named vertebra, sacrum and spinal-cord masks.
+"""TotalSegmentator (and VerSe) label maps as named vertebra, sacrum and spinal-cord masks.
 
 Label ids follow ``totalsegmentator/map_to_binary.py`` (``class_map``) of TotalSegmentator v2:
 task ``total`` and task ``vertebrae_pp``. Only the spine labels are mapped; other organs are
 ignored. The labels are model predictions, not ground truth: neighbouring levels are confused
 in a few per cent of cases, so callers should let users override levels.
+
+Task ``verse`` reads the masks of the VerSe 2019/2020 benchmark (Sekuboyina et al., Med Image
+Anal 2021;73:102166; label table of its data README): 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5,
+25 L6 and 28 T13 (transitional vertebrae), 26 sacrum. spinetv has no level L6 or T13: such a
+vertebra is read under that name, left out of the levels with a warning, and can be given a
+level with a mapping (``--vertebrae L6=L5`` once the levels above are renumbered).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
 from scipy import ndimage
 
-from spinetv.errors import ImageInputError
+from spinetv.errors import ImageInputError, SpinetvWarning
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
 from spinetv.io.images import read_label_map
 
-__all__ = ["TotalSegmentator", "read_totalsegmentator"]
+__all__ = ["TotalSegmentator", "ImageInputWarning", "TRANSITIONAL", "read_totalsegmentator"]
+
+
+class ImageInputWarning(SpinetvWarning):
+    """A label map holds something spinetv reads but does not use as it stands."""
 
 
 def _total_v2() -> dict[int, str]:
@@ -39,20 +50,32 @@ def _vertebrae_pp() -> dict[int, str]:
     return labels
 
 
+def _verse() -> dict[int, str]:
+    labels = _vertebrae_pp()  # 1 C1 .. 24 L5: the same numbering
+    labels.update({25: "L6", 26: "Sacrum", 28: "T13"})
+    return labels
+
+
+#: Transitional vertebrae some label tables carry, which are not spinetv levels.
+TRANSITIONAL = frozenset({"L6", "T13"})
+
+
 class TotalSegmentator:
     """Spine label ids of TotalSegmentator tasks, mapped to spinetv names.
 
     Attributes
     ----------
     TASKS : mapping of str to mapping of int to str
-        For each task ("total" v2, "vertebrae_pp"), label id -> name. Names are vertebral
-        levels ("C1".."C7", "T1".."T12", "L1".."L5", "S1"), "Sacrum" and "SpinalCord".
+        For each task ("total" v2, "vertebrae_pp", "verse"), label id -> name. Names are
+        vertebral levels ("C1".."C7", "T1".."T12", "L1".."L5", "S1"), "Sacrum", "SpinalCord",
+        and the transitional "L6" and "T13" of VerSe.
     """
 
     TOTAL: Mapping[int, str] = MappingProxyType(_total_v2())
     VERTEBRAE_PP: Mapping[int, str] = MappingProxyType(_vertebrae_pp())
+    VERSE: Mapping[int, str] = MappingProxyType(_verse())
     TASKS: Mapping[str, Mapping[int, str]] = MappingProxyType(
-        {"total": TOTAL, "vertebrae_pp": VERTEBRAE_PP}
+        {"total": TOTAL, "vertebrae_pp": VERTEBRAE_PP, "verse": VERSE}
     )
 
     @classmethod
@@ -86,8 +109,9 @@ def read_totalsegmentator(
     ----------
     path : path-like
         The multi-label NIfTI (or NRRD/MHA) written by TotalSegmentator (``--ml``).
-    task : {"total", "vertebrae_pp"}
-        Which label table the ids follow (``total`` is TotalSegmentator v2's).
+    task : {"total", "vertebrae_pp", "verse"}
+        Which label table the ids follow (``total`` is TotalSegmentator v2's; ``verse`` the
+        VerSe benchmark's).
     grid : ImageGrid, optional
         The image the labels were made on; the masks are put on it (same voxels required, see
         :func:`~spinetv.io.images.read_label_map`).
@@ -120,6 +144,14 @@ def read_totalsegmentator(
                 tuple(s.stop + o for s, o in zip(local, labelmap.box.start)),
             )
             masks[name] = Mask.from_box(labelmap.grid, box, labelmap.box_array[local] == label)
+    for name in sorted(TRANSITIONAL & set(masks)):
+        warnings.warn(
+            f"{path}: label {TotalSegmentator.label_of(name, task)} ({name}, a transitional "
+            f"vertebra) is present; spinetv has no level {name}, so it is not used as a vertebra "
+            "unless given a level with a mapping (--vertebrae)",
+            ImageInputWarning,
+            stacklevel=2,
+        )
     return dict(sorted(masks.items(), key=lambda item: _order(item[0])))
 
 
