@@ -168,3 +168,14 @@ def test_protocol_values_refuse_absurd_margins(tmp_path: Path) -> None:
     custom.write_text(text.replace("superior = 5.0", "superior = 50.0"), encoding="utf-8")
     with pytest.raises(ProtocolError, match=r"p.toml.*superior.*from 0 to 20"):
         load_protocol(custom)
+
+
+def test_rename_refuses_instead_of_cutting(contoured) -> None:  # type: ignore[no-untyped-def]
+    from spinetv.errors import SpinetvError
+    from spinetv.outputs import rename
+    from spinetv.structure import Structure
+
+    sector = Structure("Sacrum_Lamina_L", contoured.anatomy.vertebrae["L2"])
+    with pytest.raises(SpinetvError, match="Sacrum_Lamina_L_B"):
+        rename([sector], "_B")
+    assert [s.name for s in rename([sector], "")] == ["Sacrum_Lamina_L"]
