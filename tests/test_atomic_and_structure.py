@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spinetv import ImageGrid, Mask, OutputExistsError, RoiType, SpinetvError, Structure
-from spinetv.io.atomic import atomic_output, write_text_atomic
+from spinetv.io.atomic import atomic_output, check_writable, write_text_atomic
 from spinetv.structure import check_tg263_name
 
 
@@ -28,6 +28,13 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
         temp.write_bytes(b"half")
         raise RuntimeError("writer failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_names_a_parent_that_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "report.json"
+    blocker.write_text("{}")
+    with pytest.raises(OutputExistsError, match="report.json is a file"):
+        check_writable(blocker / "sub" / "out.dcm", overwrite=True)
 
 
 def test_structure_validates_type_and_colour() -> None:

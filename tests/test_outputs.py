@@ -212,3 +212,14 @@ def test_a_verse_dataset_case_plans_end_to_end(
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["involved_levels"] == ["L2"]
     assert (out / "sectors" / "L2_sectors.nii.gz").exists()
+
+
+def test_rename_refuses_instead_of_cutting(contoured) -> None:  # type: ignore[no-untyped-def]
+    from spinetv.errors import SpinetvError
+    from spinetv.outputs import rename
+    from spinetv.structure import Structure
+
+    sector = Structure("Sacrum_Lamina_L", contoured.anatomy.vertebrae["L2"])
+    with pytest.raises(SpinetvError, match="Sacrum_Lamina_L_B"):
+        rename([sector], "_B")
+    assert [s.name for s in rename([sector], "")] == ["Sacrum_Lamina_L"]

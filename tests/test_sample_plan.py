@@ -95,3 +95,12 @@ def test_demo_writes_rtstruct_report_and_figures(tmp_path: Path) -> None:
         "sagittal.png",
     ]
     assert main(["demo", "--out", str(out)]) == 2  # refuses to overwrite without --force
+
+
+def test_demo_refuses_to_write_into_the_sample_case(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        sample = sample_case_dir()
+    except Exception:  # the sample is optional data
+        pytest.skip("no bundled sample case")
+    assert main(["demo", "--out", str(sample / "CT" / "out"), "--force"]) != 0
+    assert "inside the input folder" in capsys.readouterr().err

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from spinetv.geometry.booleans import contains, dice, intersection, overlap_cc, subtract, union
     from spinetv.geometry.margins import Margin, expand, shrink
     from spinetv.guidelines import audit_ctv, build_ctv, list_guidelines, load_guideline
-    from spinetv.io.dicom_series import read_dicom_series, write_dicom_series
+    from spinetv.io.dicom_read import read_dicom_series
+    from spinetv.io.dicom_write import write_dicom_series
     from spinetv.io.image import Image
     from spinetv.io.images import read_image, read_label_map, write_mask_image
     from spinetv.io.rtstruct import (
@@ -84,8 +85,8 @@ _SOURCES: dict[str, str] = {
     "build_ctv": "spinetv.guidelines",
     "list_guidelines": "spinetv.guidelines",
     "load_guideline": "spinetv.guidelines",
-    "read_dicom_series": "spinetv.io.dicom_series",
-    "write_dicom_series": "spinetv.io.dicom_series",
+    "read_dicom_series": "spinetv.io.dicom_read",
+    "write_dicom_series": "spinetv.io.dicom_write",
     "Image": "spinetv.io.image",
     "read_image": "spinetv.io.images",
     "read_label_map": "spinetv.io.images",

@@ -16,7 +16,7 @@ from spinetv.anatomy.model import Anatomy
 from spinetv.errors import AnatomyError, RtstructError, SpinetvError
 from spinetv.frozen import FrozenMap
 from spinetv.geometry.mask import Mask
-from spinetv.io.dicom_series import read_dicom_series
+from spinetv.io.dicom_read import read_dicom_series
 from spinetv.io.image import Image
 from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
 from spinetv.io.reference import SeriesReference

@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 from pydicom.encaps import encapsulate
 from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEGBaseline8Bit
 
+import spinetv.io.dicom_read as dicom_read
 import spinetv.io.dicom_series as dicom_series
 from spinetv.errors import DicomInputError
 from spinetv.io.dicom_series import read_dicom_series
@@ -57,7 +58,7 @@ def test_real_compressed_mr_series(
     folder = codecs_root / CODEC_SERIES[syntax] / "001"
     assert pydicom.dcmread(next(folder.iterdir())).file_meta.TransferSyntaxUID == syntax
     # Headers only: the grid comes without any decoder.
-    monkeypatch.setattr(dicom_series, "_decoder_available", lambda syntax: False)
+    monkeypatch.setattr(dicom_read, "_decoder_available", lambda syntax: False)
     with pytest.warns(dicom_series.DicomInputWarning, match="no FrameOfReferenceUID"):
         image = read_dicom_series(folder)
     assert image.grid.shape == (4, 256, 256)

@@ -105,7 +105,7 @@ def test_truncated_slice_is_found_from_the_header_without_decoding(
     folder = _copy_series(series, tmp_path / "ct")
     victim = folder / series.paths[2].name
     victim.write_bytes(victim.read_bytes()[:-100])
-    import spinetv.io.dicom_series as module
+    import spinetv.io.dicom_read as module
 
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("pixel data were decoded")

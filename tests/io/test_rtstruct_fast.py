@@ -10,7 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from spinetv.io import rtstruct_read
+from spinetv.io import _raw_sequence, rtstruct_read
 from spinetv.io.rtstruct_read import RoiContour, read_rtstruct
 
 SAMPLE_RS = Path(__file__).resolve().parents[2] / "data" / "sample_rtstruct" / "RS_sample.dcm"
@@ -158,8 +158,8 @@ def test_truncated_sequence_is_refused_by_the_walker() -> None:
     raw = item.get_item(0x30060040)
     item._dict[raw.tag] = raw._replace(value=raw.value[:-5], length=raw.length - 5)
     assert rtstruct_read._raw_contours(item) is None
-    with pytest.raises(rtstruct_read._RawWalkError):
-        rtstruct_read._sequence_items(raw.value[:-5], 0, len(raw.value) - 5, False, False)
+    with pytest.raises(_raw_sequence.RawWalkError):
+        _raw_sequence.sequence_items(raw.value[:-5], 0, len(raw.value) - 5, False, False)
 
 
 def test_read_rtstruct_contours_match_pydicom_values() -> None:

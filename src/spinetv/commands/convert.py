@@ -11,7 +11,7 @@ from spinetv.commands._common import add_common_options
 from spinetv.errors import ImageInputError, RtstructError, SpinetvError, SpinetvWarning
 from spinetv.geometry.mask import Mask
 from spinetv.io.atomic import check_writable
-from spinetv.io.dicom_series import read_dicom_series
+from spinetv.io.dicom_read import read_dicom_series
 from spinetv.io.image import Image
 from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
 from spinetv.io.mask_folder import write_mask_folder

@@ -16,12 +16,8 @@ import pydicom
 
 from spinetv.errors import SpinetvError
 from spinetv.geometry.grid import ImageGrid
-from spinetv.io.dicom_series import (
-    SeriesSummary,
-    list_series,
-    patient_position_of,
-    read_dicom_series,
-)
+from spinetv.io.dicom_read import SeriesSummary, list_series, read_dicom_series
+from spinetv.io.dicom_write import patient_position_of
 from spinetv.io.images import IMAGE_SUFFIXES, read_label_map
 from spinetv.io.rtstruct_read import read_rtstruct
 

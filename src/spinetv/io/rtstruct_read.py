@@ -10,7 +10,6 @@ in a per-ROI :class:`RoiReadReport`.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import struct
@@ -24,7 +23,6 @@ from typing import Any
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.charset import default_encoding
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -33,6 +31,14 @@ from spinetv.geometry.contours import rasterize_plane_edges
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
 from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
+from spinetv.io._raw_sequence import (
+    UNDEFINED_LENGTH,
+    RawElement,
+    RawWalkError,
+    UndecodedSequence,
+    sequence_items,
+    truncation_problem,
+)
 from spinetv.io.reference import SeriesReference
 from spinetv.structure import Provenance, RoiType, Structure
 
@@ -354,182 +360,13 @@ def _parse_roi_type(raw: str) -> RoiType | None:
 #
 # Building a pydicom Dataset per contour item costs ~0.3 ms, i.e. most of the time it takes to
 # read a structure set. For the common encodings (little endian, implicit or explicit VR) the
-# items are walked here instead, keeping only ContourGeometricType, ContourData and the raw
-# ContourImageSequence. Anything unusual raises _RawWalkError and the pydicom path is used, so
-# the result never depends on which path ran.
+# items are walked by spinetv.io._raw_sequence instead, keeping only ContourGeometricType,
+# ContourData and the raw ContourImageSequence. Anything unusual raises RawWalkError and the
+# pydicom path is used, so the result never depends on which path ran.
 
-_ITEM_TAG = 0xFFFEE000
-_ITEM_DELIMITER_TAG = 0xFFFEE00D
-_SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
-_UNDEFINED_LENGTH = 0xFFFFFFFF
-#: Explicit VRs whose length is a 4-byte field after 2 reserved bytes (PS3.5 7.1.2).
-_LONG_LENGTH_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
 #: ContourGeometricType values taken as they are; others (nulls, backslashes, non-ASCII) go
 #: through pydicom so its conversion rules apply.
 _PLAIN_CS = re.compile(rb"[A-Za-z0-9_ ]*")
-_TAG_LENGTH = struct.Struct("<HHI")
-_TAG_VR_SHORT_LENGTH = struct.Struct("<HH2sH")
-
-
-class _RawWalkError(Exception):
-    """The bytes are not in the simple form the raw walker reads; use pydicom instead."""
-
-
-class _PastEndError(_RawWalkError):
-    """An element, item or sequence needs bytes up to ``needed``, past the end it was given."""
-
-    def __init__(self, what: str, needed: int) -> None:
-        super().__init__(what)
-        self.needed = needed
-
-
-#: (VR or None when implicit, value start, value end, undefined length)
-_RawElement = tuple[bytes | None, int, int, bool]
-
-
-def _element_header(
-    buffer: bytes, position: int, end: int, implicit: bool
-) -> tuple[int, bytes | None, int, int]:
-    """(tag, VR, length, value start) of the element or item header at ``position``."""
-    if position + 8 > end:
-        raise _PastEndError("truncated element header", position + 8)
-    group, element, length = _TAG_LENGTH.unpack_from(buffer, position)
-    if implicit or group == 0xFFFE:
-        return (group << 16) | element, None, length, position + 8
-    group, element, vr, short_length = _TAG_VR_SHORT_LENGTH.unpack_from(buffer, position)
-    if not (vr.isalpha() and vr.isupper()):
-        raise _RawWalkError("not an explicit VR")
-    if vr in _LONG_LENGTH_VRS:
-        if position + 12 > end:
-            raise _PastEndError("truncated element header", position + 12)
-        (length,) = struct.unpack_from("<I", buffer, position + 8)
-        return (group << 16) | element, vr, length, position + 12
-    return (group << 16) | element, vr, short_length, position + 8
-
-
-def _sequence_items(
-    buffer: bytes, start: int, end: int, implicit: bool, undefined: bool
-) -> tuple[list[dict[int, _RawElement]], int]:
-    """The items of a sequence value: their elements by tag, and where the value ends."""
-    items: list[dict[int, _RawElement]] = []
-    position = start
-    while position < end:
-        tag, _, length, value_start = _element_header(buffer, position, end, True)
-        if tag == _SEQUENCE_DELIMITER_TAG and undefined:
-            return items, value_start
-        if tag != _ITEM_TAG:
-            raise _RawWalkError("expected a sequence item")
-        if length == _UNDEFINED_LENGTH:
-            elements, position = _item_elements(buffer, value_start, end, implicit, True)
-        else:
-            item_end = value_start + length
-            if item_end > end:
-                raise _PastEndError("item runs past its sequence", item_end)
-            elements, position = _item_elements(buffer, value_start, item_end, implicit, False)
-        items.append(elements)
-    if undefined:
-        raise _PastEndError("sequence not closed", end + 8)
-    if position != end:
-        raise _RawWalkError("sequence not closed")
-    return items, position
-
-
-def _item_elements(
-    buffer: bytes, start: int, end: int, implicit: bool, undefined: bool
-) -> tuple[dict[int, _RawElement], int]:
-    """An item's elements by tag (the last one wins, as in pydicom), and where the item ends."""
-    elements: dict[int, _RawElement] = {}
-    position = start
-    while position < end:
-        tag, vr, length, value_start = _element_header(buffer, position, end, implicit)
-        if tag == _ITEM_DELIMITER_TAG and undefined:
-            return elements, value_start
-        if tag >> 16 == 0xFFFE:
-            raise _RawWalkError("unexpected delimiter")
-        if length == _UNDEFINED_LENGTH:
-            if vr not in (None, b"SQ"):
-                raise _RawWalkError("undefined length outside a sequence")
-            _, position = _sequence_items(buffer, value_start, end, implicit, True)
-            elements[tag] = (vr, value_start, position, True)
-            continue
-        position = value_start + length
-        if position > end:
-            raise _PastEndError("element runs past its item", position)
-        elements[tag] = (vr, value_start, position, False)
-    if undefined:
-        raise _PastEndError("item not closed", end + 8)
-    if position != end:
-        raise _RawWalkError("item not closed")
-    return elements, position
-
-
-def _truncation_problem(data: bytes, dataset: Dataset) -> str:
-    """How the file ends before its data set does ("" when complete or not checkable).
-
-    pydicom reads a file cut inside a sequence without complaint, returning fewer ROIs or
-    contours; walking the element and item headers (no values are decoded) finds where the
-    encoded data set needs more bytes than the file holds.
-    """
-    encoding = getattr(dataset, "original_encoding", None) or (None, None)
-    implicit, little = encoding
-    if implicit is None or not little:
-        return ""  # big endian or deflated: not walked here
-    syntax = _text(getattr(dataset, "file_meta", None) or Dataset(), "TransferSyntaxUID")
-    if syntax == "1.2.840.10008.1.2.1.99":
-        return ""
-    position, end = 0, len(data)
-    try:
-        if data[128:132] == b"DICM":
-            position = 132
-            while position + 8 <= end and data[position : position + 2] == b"\x02\x00":
-                _, _, length, start = _element_header(data, position, end, False)
-                position = start + length
-        while position < end:
-            _, vr, length, start = _element_header(data, position, end, bool(implicit))
-            if length == _UNDEFINED_LENGTH:
-                _, position = _sequence_items(data, start, end, bool(implicit), True)
-            else:
-                position = start + length
-                if position > end:
-                    raise _PastEndError("element runs past the end of the file", position)
-    except _PastEndError as error:
-        if error.needed > end:
-            return (
-                f"the file ends at byte {end} inside its data set ({error}; at least "
-                f"{error.needed} bytes expected): truncated"
-            )
-    except (_RawWalkError, struct.error):
-        return ""
-    return ""
-
-
-class _UndecodedSequence:
-    """A ContourImageSequence kept as bytes, decoded by pydicom when first iterated."""
-
-    def __init__(self, value: bytes, implicit: bool, undefined: bool) -> None:
-        self._value = value
-        self._implicit = implicit
-        self._length = _UNDEFINED_LENGTH if undefined else len(value)
-        self._decoded: list[Dataset] | None = None
-
-    def _items(self) -> list[Dataset]:
-        if self._decoded is None:
-            from pydicom.filereader import read_sequence
-
-            self._decoded = list(
-                read_sequence(
-                    io.BytesIO(self._value), self._implicit, True, self._length, default_encoding
-                )
-            )
-        return self._decoded
-
-    def __iter__(self) -> Iterator[Dataset]:
-        return iter(self._items())
-
-    def __len__(self) -> int:
-        return len(self._items())
 
 
 def _raw_contours(roi_contour: Dataset) -> tuple[RoiContour, ...] | None:
@@ -543,28 +380,28 @@ def _raw_contours(roi_contour: Dataset) -> tuple[RoiContour, ...] | None:
         or not isinstance(value, bytes)
         or not getattr(raw, "is_little_endian", False)
         or getattr(raw, "VR", None) not in (None, "SQ")
-        or getattr(raw, "length", _UNDEFINED_LENGTH) == _UNDEFINED_LENGTH
+        or getattr(raw, "length", UNDEFINED_LENGTH) == UNDEFINED_LENGTH
     ):
         return None
     implicit = bool(raw.is_implicit_VR)
     try:
-        items, _ = _sequence_items(value, 0, len(value), implicit, False)
+        items, _ = sequence_items(value, 0, len(value), implicit, False)
         contours = []
         for elements in items:
             contours.append(_raw_contour(value, elements, implicit))
-    except (_RawWalkError, struct.error):
+    except (RawWalkError, struct.error):
         return None
     return tuple(contours)
 
 
-def _raw_contour(value: bytes, elements: Mapping[int, _RawElement], implicit: bool) -> RoiContour:
+def _raw_contour(value: bytes, elements: Mapping[int, RawElement], implicit: bool) -> RoiContour:
     geometric_type = ""
     found = elements.get(_CONTOUR_GEOMETRIC_TYPE_TAG)
     if found is not None:
         vr, start, stop, _ = found
         text = value[start:stop]
         if vr not in (None, b"CS") or _PLAIN_CS.fullmatch(text) is None:
-            raise _RawWalkError("ContourGeometricType needs pydicom's conversion")
+            raise RawWalkError("ContourGeometricType needs pydicom's conversion")
         geometric_type = text.decode("ascii").strip().upper()
     found = elements.get(_CONTOUR_DATA_TAG)
     defect = ""
@@ -573,15 +410,15 @@ def _raw_contour(value: bytes, elements: Mapping[int, _RawElement], implicit: bo
     else:
         vr, start, stop, undefined = found
         if undefined:
-            raise _RawWalkError("ContourData of undefined length")
+            raise RawWalkError("ContourData of undefined length")
         points, defect = _points_from_bytes(value[start:stop])
     image_items = None
     found = elements.get(_CONTOUR_IMAGE_SEQUENCE_TAG)
     if found is not None:
         vr, start, stop, undefined = found
         if vr not in (None, b"SQ"):
-            raise _RawWalkError("ContourImageSequence not a sequence")
-        image_items = _UndecodedSequence(value[start:stop], implicit, undefined)
+            raise RawWalkError("ContourImageSequence not a sequence")
+        image_items = UndecodedSequence(value[start:stop], implicit, undefined)
     return RoiContour(geometric_type, points, image_items, defect)
 
 
@@ -659,7 +496,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> RtstructData:
         raise RtstructError(f"{source}: no such RTSTRUCT file")
     dataset, file_warnings = _read_dataset(source)
     try:
-        truncated = _truncation_problem(source.read_bytes(), dataset)
+        truncated = truncation_problem(source.read_bytes(), dataset)
     except OSError as error:
         raise RtstructError(f"{source}: cannot be read ({error.strerror or error})") from None
     if truncated:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from spinetv.io.atomic import check_writable
-from spinetv.io.dicom_series import write_dicom_series
+from spinetv.io.dicom_write import write_dicom_series
 from spinetv.io.rtstruct_write import write_rtstruct
 from spinetv.phantom.generator import SpinePhantom
 
