@@ -170,7 +170,14 @@ class BatchCase:
         parse_vertebrae(self.vertebrae)
 
     def inputs(self) -> dict[str, str]:
-        """The inputs as strings; a finished protocol is resumed only when they are unchanged."""
+        """The inputs as strings; a finished protocol is resumed only when they are unchanged.
+
+        Returns
+        -------
+        dict of str to str
+            ``image``, ``rtstruct``, ``gtv``, ``vertebrae`` and ``labelmap`` ("" for an absent
+            optional input), as recorded in the done marker.
+        """
         return {
             "image": str(self.image),
             "rtstruct": "" if self.rtstruct is None else str(self.rtstruct),
@@ -218,7 +225,14 @@ class BatchRow:
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready form (see :meth:`from_json`)."""
+        """A JSON-ready form (see :meth:`from_json`).
+
+        Returns
+        -------
+        dict of str to Any
+            Every field; ``status`` as its string, tuples as lists, volumes in cm³ (None when
+            not made), ``seconds`` in s.
+        """
         return {
             "case_id": self.case_id,
             "protocol": self.protocol,
@@ -236,7 +250,25 @@ class BatchRow:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BatchRow:
-        """The row :meth:`to_json` wrote."""
+        """The row :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        data : mapping of str to Any
+            A dictionary as :meth:`to_json` makes it; ``case_id``, ``protocol`` and ``status``
+            are required, the other fields default as in the constructor.
+
+        Returns
+        -------
+        BatchRow
+            The row.
+
+        Notes
+        -----
+        Malformed data raises ``KeyError``, ``TypeError`` or ``ValueError``, not a
+        :class:`~spinetv.errors.SpinetvError`: the only caller, resuming, treats such a row as
+        unfinished.
+        """
         return cls(
             case_id=str(data["case_id"]),
             protocol=str(data["protocol"]),
@@ -257,7 +289,15 @@ class BatchRow:
         )
 
     def csv_fields(self) -> dict[str, str]:
-        """The row as ``summary.csv`` strings."""
+        """The row as ``summary.csv`` strings.
+
+        Returns
+        -------
+        dict of str to str
+            One entry per :data:`SUMMARY_COLUMNS` name: levels joined by ``;``, sectors as
+            ``L1:1,2;L2:1``, volumes in cm³ to 3 decimals ("" when not made), ``seconds`` in s
+            to 2 decimals, warnings joined by ``" | "``.
+        """
 
         def sectors(by_level: Mapping[str, tuple[int, ...]]) -> str:
             return ";".join(f"{lv}:{','.join(map(str, s))}" for lv, s in by_level.items())
@@ -290,7 +330,18 @@ class BatchSummary:
     seconds: float
 
     def count(self, status: BatchStatus) -> int:
-        """How many rows have ``status``."""
+        """How many rows have ``status``.
+
+        Parameters
+        ----------
+        status : BatchStatus
+            The outcome to count (a member, not its string).
+
+        Returns
+        -------
+        int
+            The number of rows with that status.
+        """
         return sum(1 for row in self.rows if row.status is status)
 
     @property
@@ -301,7 +352,19 @@ class BatchSummary:
 
 # ---- manifest -------------------------------------------------------------------------------
 def protocol_folder(protocol: str) -> str:
-    """Output folder name of a protocol: the preset name, or a preset file's stem."""
+    """Output folder name of a protocol: the preset name, or a preset file's stem.
+
+    Parameters
+    ----------
+    protocol : str
+        A shipped preset name or a preset file path.
+
+    Returns
+    -------
+    str
+        The last path component without its final suffix (``"a/b/mine.toml"`` gives
+        ``"mine"``).
+    """
     return Path(protocol).stem
 
 
@@ -309,6 +372,17 @@ def parse_vertebrae(text: str) -> str | list[str] | dict[str, str]:
     """A manifest's ``vertebrae`` cell: ``auto``, levels or ``ROI=LEVEL`` pairs.
 
     Items are separated by ``;``, ``|`` or ``,``: ``"L1;L2"``, ``"Vert_A=L2;Vert_B=L3"``.
+
+    Parameters
+    ----------
+    text : str
+        The cell; surrounding spaces are ignored, "" means ``auto``.
+
+    Returns
+    -------
+    str, list of str or dict of str to str
+        ``"auto"``; the level names as written; or ROI name to level name (the level of a
+        pair is not checked here).
 
     Raises
     ------
@@ -647,7 +721,13 @@ def _run_case(task: _Task) -> list[BatchRow]:
 
 # ---- the run --------------------------------------------------------------------------------
 def default_jobs() -> int:
-    """Worker processes by default: ``min(2, CPUs)`` (planning one case takes ~1 GB at most)."""
+    """Worker processes by default: ``min(2, CPUs)`` (planning one case takes ~1 GB at most).
+
+    Returns
+    -------
+    int
+        1 or 2 worker processes.
+    """
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -682,14 +762,14 @@ def run_batch(
         Output folder (created); ``<case_id>/<protocol>/`` per case and protocol.
     jobs : int, optional
         Worker processes (default :func:`default_jobs`); 1 runs in this process.
-    resume : bool
+    resume : bool, default True
         Skip a case and protocol an earlier run finished with the same inputs (its outputs and
         the case's done marker exist); failed ones are retried.
-    force : bool
+    force : bool, default False
         Redo everything and replace the outputs (resuming is then off).
-    figures : bool
+    figures : bool, default False
         Also write QA figures (``figures/`` per case and protocol).
-    html : bool
+    html : bool, default False
         Also write the self-contained HTML report (``report.html``).
     progress : callable, optional
         Called in this process as ``progress(done, total, row)`` after each row is known.
@@ -782,7 +862,25 @@ def _ignore_interrupts() -> None:
 
 
 def write_summary(rows: Sequence[BatchRow], path: str | os.PathLike[str]) -> Path:
-    """Write ``rows`` as CSV (columns :data:`SUMMARY_COLUMNS`), atomically, replacing ``path``."""
+    """Write ``rows`` as CSV (columns :data:`SUMMARY_COLUMNS`), atomically, replacing ``path``.
+
+    Parameters
+    ----------
+    rows : sequence of BatchRow
+        The rows, written in this order after a header row.
+    path : path-like
+        The CSV file; missing parent folders are created.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``path`` is a folder, or a folder on its way is a file.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -74,7 +74,20 @@ class Case:
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` names a NIfTI, NRRD or MHA file."""
+    """True when ``path`` names a NIfTI, NRRD or MHA file.
+
+    Only the name is looked at (its suffix, any case); the file need not exist.
+
+    Parameters
+    ----------
+    path : path-like
+        A file or folder name.
+
+    Returns
+    -------
+    bool
+        Whether the name ends with one of the image suffixes spinetv reads.
+    """
     name = str(path).lower()
     return any(name.endswith(suffix) for suffix in IMAGE_SUFFIXES)
 
@@ -126,7 +139,7 @@ def load_case(
         RTSTRUCT with the GTV, vertebrae and organs.
     gtv : str or path, optional
         ROI name of the GTV in ``rtstruct``, or a mask image file on the image grid.
-    vertebrae : "auto", list of levels, or mapping
+    vertebrae : "auto", list of levels, or mapping, default "auto"
         Which vertebrae to use: all recognised by name ("auto"), only the given levels, or an
         explicit mapping (level -> ROI name, or ROI name -> level) overriding the names. A
         mapping applies to the label map's structures ("L2") as well as to the RTSTRUCT's
@@ -135,7 +148,7 @@ def load_case(
     labelmap : path, optional
         A TotalSegmentator label map on the image grid, used for the vertebrae (before the
         RTSTRUCT's ROIs of the same level) and for the cord when no cord is contoured.
-    labelmap_task : str
+    labelmap_task : str, default "total"
         Label table of ``labelmap``: TotalSegmentator's "total" or "vertebrae_pp", or "verse"
         (VerSe benchmark masks).
     organ_names : mapping, optional
@@ -146,11 +159,28 @@ def load_case(
     series_uid : str, optional
         Which series to read when the folder holds several.
 
+    Returns
+    -------
+    Case
+        The image, its series reference, the structure set, the GTV mask, the anatomy
+        (vertebrae and organs on the image grid, empty ones dropped), the sources, the
+        warnings tolerated while rasterising and the notes.
+
     Raises
     ------
     AnatomyError
         A --vertebrae mapping entry names neither an RTSTRUCT ROI nor a label-map structure,
         or two sources claim one level.
+    RtstructError
+        The RTSTRUCT cannot be read, a named ROI (GTV or organ) is not in it, or the GTV is
+        empty on the image grid.
+    DicomInputError, ImageInputError
+        The image (or a mask or label map file) cannot be read.
+    GeometryMismatchError
+        A mask or label map file is not on the image grid.
+    SpinetvError
+        A ``vertebrae`` item is not a level, the GTV is neither a mask file nor (without an
+        RTSTRUCT) an ROI, or organ names are given without an RTSTRUCT.
     """
     if isinstance(image, Image):
         img = image

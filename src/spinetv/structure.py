@@ -46,7 +46,23 @@ class RoiType(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: RoiType | str) -> RoiType:
-        """Accept an enum member or its DICOM string (any case)."""
+        """Accept an enum member or its DICOM string (any case).
+
+        Parameters
+        ----------
+        value : RoiType or str
+            A member, or a DICOM RTROIInterpretedType string (surrounding spaces ignored).
+
+        Returns
+        -------
+        RoiType
+            The member.
+
+        Raises
+        ------
+        SpinetvError
+            When the string is not a known ROI type (the base class itself, no subclass).
+        """
         if isinstance(value, RoiType):
             return value
         try:
@@ -57,7 +73,19 @@ class RoiType(str, enum.Enum):
 
 
 def check_tg263_name(name: str) -> list[str]:
-    """Problems with ``name`` as an AAPM TG-263 structure name (an empty list when none)."""
+    """Problems with ``name`` as an AAPM TG-263 structure name (an empty list when none).
+
+    Parameters
+    ----------
+    name : str
+        A candidate ROI name.
+
+    Returns
+    -------
+    list of str
+        Each problem found (empty, longer than :data:`TG263_MAX_LENGTH` characters, characters
+        other than letters, digits, ``_ ^ ~ -``); empty when the name is acceptable.
+    """
     problems = []
     if not name:
         problems.append("empty name")

@@ -123,7 +123,25 @@ def subtract(a: Mask, *others: Mask) -> Mask:
 
 
 def xor(a: Mask, b: Mask) -> Mask:
-    """The voxels in exactly one of ``a`` and ``b`` (symmetric difference)."""
+    """The voxels in exactly one of ``a`` and ``b`` (symmetric difference).
+
+    Parameters
+    ----------
+    a, b : Mask
+        Masks on the same grid; either may be empty.
+
+    Returns
+    -------
+    Mask
+        The symmetric difference, on ``a``'s grid.
+
+    Raises
+    ------
+    GeometryMismatchError
+        When ``a`` and ``b`` are on different grids.
+    GeometryError
+        When an argument is not a :class:`Mask`.
+    """
     grid = _common_grid((a, b), "xor")
     box = _box_union((a, b))
     if box.is_empty:
@@ -135,6 +153,23 @@ def dice(a: Mask, b: Mask) -> float:
     """The Dice similarity coefficient ``2 |a & b| / (|a| + |b|)``, counted in voxels.
 
     Two empty masks are identical, so their Dice coefficient is 1.0.
+
+    Parameters
+    ----------
+    a, b : Mask
+        Masks on the same grid; either may be empty.
+
+    Returns
+    -------
+    float
+        The coefficient, dimensionless, from 0.0 (disjoint) to 1.0 (identical).
+
+    Raises
+    ------
+    GeometryMismatchError
+        When ``a`` and ``b`` are on different grids.
+    GeometryError
+        When an argument is not a :class:`Mask`.
     """
     _common_grid((a, b), "dice")
     total = a.voxel_count + b.voxel_count
@@ -144,13 +179,52 @@ def dice(a: Mask, b: Mask) -> float:
 
 
 def overlap_cc(a: Mask, b: Mask) -> float:
-    """The volume of the intersection of ``a`` and ``b``, in cubic centimetres."""
+    """The volume of the intersection of ``a`` and ``b``, in cubic centimetres.
+
+    Parameters
+    ----------
+    a, b : Mask
+        Masks on the same grid; either may be empty.
+
+    Returns
+    -------
+    float
+        The overlap volume in cm³ (voxel count times the grid's voxel volume); 0.0 when the
+        masks do not overlap.
+
+    Raises
+    ------
+    GeometryMismatchError
+        When ``a`` and ``b`` are on different grids.
+    GeometryError
+        When an argument is not a :class:`Mask`.
+    """
     grid = _common_grid((a, b), "overlap_cc")
     return _intersection_count(a, b) * grid.voxel_volume_cc
 
 
 def contains(a: Mask, b: Mask) -> bool:
-    """True when every voxel of ``b`` is in ``a`` (an empty ``b`` is contained in anything)."""
+    """True when every voxel of ``b`` is in ``a`` (an empty ``b`` is contained in anything).
+
+    Parameters
+    ----------
+    a : Mask
+        The candidate container.
+    b : Mask
+        The mask that should lie inside ``a``, on the same grid.
+
+    Returns
+    -------
+    bool
+        Whether ``b`` is a subset of ``a``, voxel for voxel.
+
+    Raises
+    ------
+    GeometryMismatchError
+        When ``a`` and ``b`` are on different grids.
+    GeometryError
+        When an argument is not a :class:`Mask`.
+    """
     _common_grid((a, b), "contains")
     if b.is_empty:
         return True

@@ -49,6 +49,22 @@ def polygon_edges(polygons: Sequence[ArrayLike]) -> NDArray[np.float64]:
 
     Horizontal edges (and repeated vertices) never cross a row scanline, so they are dropped.
     Polygons with fewer than 3 vertices enclose nothing and contribute no edge.
+
+    Parameters
+    ----------
+    polygons : sequence of array_like, each of shape (n, 2)
+        Closed polygons of fractional ``(row, column)`` pixel indices of one slice.
+
+    Returns
+    -------
+    ndarray of float64, shape (m, 4)
+        One row ``r0, c0, r1, c1`` per edge, in fractional pixel indices; ``(0, 4)`` when
+        there is none.
+
+    Raises
+    ------
+    GeometryError
+        When a polygon is not an ``(n, 2)`` array or has non-finite vertices.
     """
     parts = []
     for polygon in polygons:

@@ -68,7 +68,18 @@ class BoundingBox:
         return any(n == 0 for n in self.shape)
 
     def union(self, other: BoundingBox) -> BoundingBox:
-        """The smallest box holding both boxes (an empty box counts as nothing)."""
+        """The smallest box holding both boxes (an empty box counts as nothing).
+
+        Parameters
+        ----------
+        other : BoundingBox
+            The box to join with this one, in the same grid's voxel indices.
+
+        Returns
+        -------
+        BoundingBox
+            The enclosing box, in voxel indices.
+        """
         if self.is_empty:
             return other
         if other.is_empty:
@@ -78,13 +89,39 @@ class BoundingBox:
         return BoundingBox(start, stop)  # type: ignore[arg-type]
 
     def intersection(self, other: BoundingBox) -> BoundingBox:
-        """The common part of both boxes (possibly empty)."""
+        """The common part of both boxes (possibly empty).
+
+        Parameters
+        ----------
+        other : BoundingBox
+            The box to intersect with this one, in the same grid's voxel indices.
+
+        Returns
+        -------
+        BoundingBox
+            The overlap in voxel indices; an empty box (zero size on some axis) when the boxes
+            are disjoint.
+        """
         start = tuple(max(a, b) for a, b in zip(self.start, other.start))
         stop = tuple(max(s, min(a, b)) for s, a, b in zip(start, self.stop, other.stop))
         return BoundingBox(start, stop)  # type: ignore[arg-type]
 
     def padded(self, pad_voxels: tuple[int, int, int], shape: tuple[int, int, int]) -> BoundingBox:
-        """The box grown by ``pad_voxels`` on each side, clipped to a grid of ``shape``."""
+        """The box grown by ``pad_voxels`` on each side, clipped to a grid of ``shape``.
+
+        Parameters
+        ----------
+        pad_voxels : tuple of int
+            Voxels added before the start and after the stop on each array axis (slice, row,
+            column).
+        shape : tuple of int
+            Size of the grid in voxels (slice, row, column); the result stays inside it.
+
+        Returns
+        -------
+        BoundingBox
+            The padded box, in voxel indices.
+        """
         start = tuple(max(0, a - p) for a, p in zip(self.start, pad_voxels))
         stop = tuple(min(n, b + p) for b, p, n in zip(self.stop, pad_voxels, shape))
         return BoundingBox(start, stop)  # type: ignore[arg-type]
@@ -158,6 +195,20 @@ class ImageGrid:
         """True when both grids place every voxel at the same position (within tolerance).
 
         The frame of reference is compared only when both grids name one.
+
+        Parameters
+        ----------
+        other : ImageGrid
+            The grid to compare with.
+        tolerance_mm : float, default 1e-3
+            Largest allowed distance, in mm, between the positions of the first and last
+            voxel centres of the two grids. Directions must agree to 1e-5.
+
+        Returns
+        -------
+        bool
+            Whether the grids have the same shape, voxel positions and direction (and frame of
+            reference, when both name one).
         """
         if self.shape != other.shape:
             return False
@@ -174,7 +225,21 @@ class ImageGrid:
         )
 
     def require_same(self, other: ImageGrid, *, what: str = "masks") -> None:
-        """Raise :class:`GeometryMismatchError` unless ``other`` matches this grid."""
+        """Raise :class:`GeometryMismatchError` unless ``other`` matches this grid.
+
+        Parameters
+        ----------
+        other : ImageGrid
+            The grid that must match this one (see :meth:`matches`, default tolerance).
+        what : str, default "masks"
+            What is being compared, for the start of the error message.
+
+        Raises
+        ------
+        GeometryMismatchError
+            When the grids differ; the message names both grids, or both frames of reference
+            when only those differ.
+        """
         if not self.matches(other):
             mine, theirs = self.describe(), other.describe()
             if (
@@ -191,7 +256,13 @@ class ImageGrid:
             raise GeometryMismatchError(f"{what} are on different grids: {mine} versus {theirs}")
 
     def describe(self) -> str:
-        """A one-line human-readable summary of the grid."""
+        """A one-line human-readable summary of the grid.
+
+        Returns
+        -------
+        str
+            Shape in voxels, spacing in mm and origin in LPS mm.
+        """
         spacing = "x".join(f"{s:g}" for s in self.spacing_mm)
         origin = ", ".join(f"{v:.2f}" for v in self.origin_lps_mm)
         return f"grid {self.shape} spacing {spacing} mm origin ({origin}) LPS mm"
@@ -277,7 +348,23 @@ class ImageGrid:
         return BoundingBox((0, 0, 0), self.shape)
 
     def crop(self, box: BoundingBox) -> ImageGrid:
-        """The grid of a sub-box of this grid (same spacing and direction, moved origin)."""
+        """The grid of a sub-box of this grid (same spacing and direction, moved origin).
+
+        Parameters
+        ----------
+        box : BoundingBox
+            The sub-box, in this grid's voxel indices.
+
+        Returns
+        -------
+        ImageGrid
+            A grid of ``box.shape`` whose voxel (0, 0, 0) is this grid's voxel ``box.start``.
+
+        Raises
+        ------
+        GeometryError
+            When ``box`` is empty.
+        """
         if box.is_empty:
             raise GeometryError(f"cannot crop {self.describe()} to the empty box {box}")
         origin = self.index_to_lps(np.asarray(box.start, dtype=float))
@@ -290,7 +377,18 @@ class ImageGrid:
         )
 
     def with_frame_of_reference(self, uid: str) -> ImageGrid:
-        """The same grid naming another frame of reference."""
+        """The same grid naming another frame of reference.
+
+        Parameters
+        ----------
+        uid : str
+            The DICOM FrameOfReferenceUID to use ("" for unknown).
+
+        Returns
+        -------
+        ImageGrid
+            A grid with this grid's geometry and ``uid``.
+        """
         return ImageGrid(self.shape, self.spacing_mm, self.origin_lps_mm, self.direction, uid)
 
     def refined_in_plane(self, factor: int) -> ImageGrid:
@@ -300,6 +398,23 @@ class ImageGrid:
         ``(factor - 1) / (2 * factor)`` pixel before the original first centre. RTSTRUCT
         contours live on the image's slices but not on its pixels, so masks on a refined grid
         can be written against the original series.
+
+        Parameters
+        ----------
+        factor : int
+            Number of sub-pixels along each in-plane axis (rows and columns); 1 returns this
+            grid.
+
+        Returns
+        -------
+        ImageGrid
+            The refined grid: in-plane spacing (mm) divided by ``factor``, in-plane shape
+            multiplied by it.
+
+        Raises
+        ------
+        GeometryError
+            When ``factor`` is less than 1.
         """
         if factor < 1:
             raise GeometryError(f"refinement factor must be a positive integer, got {factor}")
@@ -320,6 +435,19 @@ class ImageGrid:
         """True when both grids have the same slice planes (pixels within a slice may differ).
 
         That is what an RTSTRUCT referencing ``other``'s slices needs of a mask's grid.
+
+        Parameters
+        ----------
+        other : ImageGrid
+            The grid to compare with.
+        tolerance_mm : float, default 1e-3
+            Largest allowed offset, in mm along the slice normal, between the first slices.
+
+        Returns
+        -------
+        bool
+            Whether both grids have the same number of slices, direction, slice spacing and
+            first-slice position (and frame of reference, when both name one).
         """
         if self.shape[0] != other.shape[0] or not np.allclose(
             self.direction, other.direction, atol=1e-5
@@ -336,5 +464,16 @@ class ImageGrid:
         return abs(first) <= tolerance_mm and abs(self.spacing_mm[0] - other.spacing_mm[0]) <= 1e-6
 
     def voxels_for_distance(self, distance_mm: float) -> tuple[int, int, int]:
-        """How many voxels along each array axis cover ``distance_mm`` (rounded up)."""
+        """How many voxels along each array axis cover ``distance_mm`` (rounded up).
+
+        Parameters
+        ----------
+        distance_mm : float
+            A distance in mm.
+
+        Returns
+        -------
+        tuple of int
+            Voxel counts along (slice, row, column).
+        """
         return tuple(int(np.ceil(distance_mm / s - 1e-9)) for s in self.spacing_mm)  # type: ignore[return-value]

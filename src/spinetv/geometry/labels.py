@@ -47,7 +47,26 @@ class LabelMap:
 
     @classmethod
     def from_array(cls, grid: ImageGrid, array: ArrayLike) -> LabelMap:
-        """Labels from a full-grid integer array, trimmed to the box of non-zero labels."""
+        """Labels from a full-grid integer array, trimmed to the box of non-zero labels.
+
+        Parameters
+        ----------
+        grid : ImageGrid
+            The grid the labels live on.
+        array : array_like of int, shape ``grid.shape``
+            Full-grid labels in numpy order (slice, row, column); 0 is background. Copied.
+
+        Returns
+        -------
+        LabelMap
+            The labels, held as the box of the non-zero ones.
+
+        Raises
+        ------
+        GeometryError
+            When ``array``'s shape is not ``grid.shape``, or it is not integer or has negative
+            labels.
+        """
         full = np.asarray(array)
         if full.shape != grid.shape:
             raise GeometryError(f"label array {full.shape} does not match {grid.describe()}")
@@ -58,7 +77,28 @@ class LabelMap:
 
     @classmethod
     def from_box(cls, grid: ImageGrid, box: BoundingBox, array: ArrayLike) -> LabelMap:
-        """Labels from the contents of a sub-box of the grid (kept as given)."""
+        """Labels from the contents of a sub-box of the grid (kept as given).
+
+        Parameters
+        ----------
+        grid : ImageGrid
+            The grid the labels live on.
+        box : BoundingBox
+            Where ``array`` sits in the grid, in voxel indices.
+        array : array_like of int, shape ``box.shape``
+            The labels inside ``box``; copied, not trimmed.
+
+        Returns
+        -------
+        LabelMap
+            The labels.
+
+        Raises
+        ------
+        GeometryError
+            When ``array``'s shape is not ``box.shape``, or it is not integer or has negative
+            labels.
+        """
         return cls(grid, box, np.asarray(array).copy())
 
     @property
@@ -68,18 +108,47 @@ class LabelMap:
         return tuple(int(v) for v in values if v != 0)
 
     def mask_of(self, *labels: int) -> Mask:
-        """The mask of the voxels carrying any of ``labels``."""
+        """The mask of the voxels carrying any of ``labels``.
+
+        Parameters
+        ----------
+        *labels : int
+            Label values to select; labels not present select nothing.
+
+        Returns
+        -------
+        Mask
+            The selected voxels, on the label map's grid.
+        """
         return Mask.from_box(self.grid, self.box, np.isin(self.box_array, labels))
 
     def to_array(self, dtype: type = np.uint8) -> NDArray[np.integer]:
-        """A new full-grid label array."""
+        """A new full-grid label array.
+
+        Parameters
+        ----------
+        dtype : numpy integer type, default numpy.uint8
+            Type of the returned array; it must hold the largest label (values are cast, not
+            checked).
+
+        Returns
+        -------
+        ndarray of int, shape ``grid.shape``
+            The labels in numpy order (slice, row, column), 0 outside the box.
+        """
         full: NDArray[np.integer] = np.zeros(self.grid.shape, dtype=dtype)
         if not self.box.is_empty:
             full[self.box.slices] = self.box_array
         return full
 
     def volumes_cc(self) -> dict[int, float]:
-        """Volume in cc of each non-zero label present."""
+        """Volume in cc of each non-zero label present.
+
+        Returns
+        -------
+        dict of int to float
+            Label value to its volume in cm³.
+        """
         values, counts = np.unique(self.box_array, return_counts=True)
         voxel_cc = self.grid.voxel_volume_cc
         return {int(v): float(c) * voxel_cc for v, c in zip(values, counts) if v != 0}

@@ -168,17 +168,74 @@ class Margin:
     # ---- construction ---------------------------------------------------------------------
     @classmethod
     def isotropic(cls, mm: float) -> Margin:
-        """The same margin of ``mm`` millimetres in every direction (a ball)."""
+        """The same margin of ``mm`` millimetres in every direction (a ball).
+
+        Parameters
+        ----------
+        mm : float
+            The margin towards every patient side, in mm.
+
+        Returns
+        -------
+        Margin
+            The isotropic margin.
+
+        Raises
+        ------
+        GeometryError
+            When a value is negative, not finite, not a number or above
+            :data:`MAX_MARGIN_MM` (50 mm).
+        """
         return cls(mm, mm, mm, mm, mm, mm)
 
     @classmethod
     def axial_si(cls, axial_mm: float, si_mm: float) -> Margin:
-        """``axial_mm`` left, right, anterior and posterior; ``si_mm`` superior and inferior."""
+        """``axial_mm`` left, right, anterior and posterior; ``si_mm`` superior and inferior.
+
+        Parameters
+        ----------
+        axial_mm : float
+            The margin towards left, right, anterior and posterior, in mm.
+        si_mm : float
+            The margin towards superior and inferior, in mm.
+
+        Returns
+        -------
+        Margin
+            The symmetric margin.
+
+        Raises
+        ------
+        GeometryError
+            When a value is negative, not finite, not a number or above
+            :data:`MAX_MARGIN_MM` (50 mm).
+        """
         return cls(axial_mm, axial_mm, axial_mm, axial_mm, si_mm, si_mm)
 
     @classmethod
     def per_axis(cls, lr_mm: float, ap_mm: float, si_mm: float) -> Margin:
-        """A symmetric margin given per patient axis: left-right, anterior-posterior, SI (mm)."""
+        """A symmetric margin given per patient axis: left-right, anterior-posterior, SI (mm).
+
+        Parameters
+        ----------
+        lr_mm : float
+            The margin towards left and towards right, in mm.
+        ap_mm : float
+            The margin towards anterior and towards posterior, in mm.
+        si_mm : float
+            The margin towards superior and towards inferior, in mm.
+
+        Returns
+        -------
+        Margin
+            The symmetric margin.
+
+        Raises
+        ------
+        GeometryError
+            When a value is negative, not finite, not a number or above
+            :data:`MAX_MARGIN_MM` (50 mm).
+        """
         return cls(lr_mm, lr_mm, ap_mm, ap_mm, si_mm, si_mm)
 
     @classmethod
@@ -192,10 +249,21 @@ class Margin:
         * three values ``"2,2,5"``: left-right, anterior-posterior, superior-inferior;
         * six values ``"2,5,1,3,7,0"``: left, right, anterior, posterior, superior, inferior.
 
+        Parameters
+        ----------
+        text : str
+            The margin text, values in mm.
+
+        Returns
+        -------
+        Margin
+            The margin read.
+
         Raises
         ------
         GeometryError
-            When the text is not one, three or six non-negative numbers.
+            When the text is not one, two, three or six numbers, or a value is negative, not
+            finite or above :data:`MAX_MARGIN_MM` (50 mm).
         """
         cleaned = re.sub(r"\s*mm\s*$", "", str(text).strip(), flags=re.IGNORECASE)
         parts = [p for p in re.split(r"[,\s]+", cleaned) if p]
@@ -224,7 +292,13 @@ class Margin:
 
     # ---- properties -----------------------------------------------------------------------
     def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        """The six values in mm: left, right, anterior, posterior, superior, inferior."""
+        """The six values in mm: left, right, anterior, posterior, superior, inferior.
+
+        Returns
+        -------
+        tuple of 6 float
+            The margins in mm, in :data:`PATIENT_SIDES` order.
+        """
         return (
             self.left_mm,
             self.right_mm,
@@ -235,13 +309,48 @@ class Margin:
         )
 
     def towards(self, side: str) -> float:
-        """The margin in mm towards a patient side (one of :data:`PATIENT_SIDES`)."""
+        """The margin in mm towards a patient side (one of :data:`PATIENT_SIDES`).
+
+        Parameters
+        ----------
+        side : str
+            One of ``"left"``, ``"right"``, ``"anterior"``, ``"posterior"``, ``"superior"``,
+            ``"inferior"``.
+
+        Returns
+        -------
+        float
+            The margin towards ``side``, in mm.
+
+        Raises
+        ------
+        GeometryError
+            When ``side`` is not a patient side.
+        """
         if side not in _SIDE_AXIS:
             raise GeometryError(f"unknown patient side {side!r}; expected one of {PATIENT_SIDES}")
         return float(getattr(self, f"{side}_mm"))
 
     def semi_axis_mm(self, lps_axis: int, sign: int) -> float:
-        """The margin in mm along LPS axis ``lps_axis`` (0 x, 1 y, 2 z) in direction ``sign``."""
+        """The margin in mm along LPS axis ``lps_axis`` (0 x, 1 y, 2 z) in direction ``sign``.
+
+        Parameters
+        ----------
+        lps_axis : int
+            0 for x (+ left), 1 for y (+ posterior), 2 for z (+ superior).
+        sign : int
+            Direction along the axis: positive for +, zero or negative for -.
+
+        Returns
+        -------
+        float
+            The semi-axis in mm (for example ``lps_axis=1, sign=-1`` is the anterior margin).
+
+        Raises
+        ------
+        GeometryError
+            When ``lps_axis`` is not 0, 1 or 2.
+        """
         for side, (axis, side_sign) in _SIDE_AXIS.items():
             if axis == lps_axis and side_sign == (1 if sign > 0 else -1):
                 return self.towards(side)
@@ -272,11 +381,24 @@ class Margin:
         )
 
     def mirrored(self) -> Margin:
-        """The margin with every direction swapped for its opposite (the reflected set ``-B``)."""
+        """The margin with every direction swapped for its opposite (the reflected set ``-B``).
+
+        Returns
+        -------
+        Margin
+            Left and right, anterior and posterior, superior and inferior exchanged (mm).
+        """
         return Margin(*(self.towards(_MIRROR[side]) for side in PATIENT_SIDES))
 
     def describe(self) -> str:
-        """A short human-readable description, e.g. ``"2 mm axial, 5 mm SI"``."""
+        """A short human-readable description, e.g. ``"2 mm axial, 5 mm SI"``.
+
+        Returns
+        -------
+        str
+            ``"no margin"``, an isotropic, axial/SI or per-axis form when the values allow,
+            else all six sides ``"L 2 R 5 A 1 P 3 S 7 I 0 mm"``.
+        """
         if self.is_zero:
             return "no margin"
         if self.is_isotropic:
@@ -314,7 +436,7 @@ def round_to_grid(margin: Margin, grid: ImageGrid, *, rounding: str = "at_least"
     grid : ImageGrid
         The grid the margin is applied on; each side uses the spacing of the array axis most
         aligned with it (exact on axis-aligned grids).
-    rounding : {"at_least", "nearest", "at_most"}
+    rounding : {"at_least", "nearest", "at_most"}, default "at_least"
         ``at_least``: the smallest whole number of voxels reaching at least the asked margin
         (never short); ``nearest``: the nearest whole number (halves round up); ``at_most``:
         the largest whole number not beyond it (never in excess).

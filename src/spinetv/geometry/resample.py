@@ -16,6 +16,25 @@ def refine_in_plane(mask: Mask, factor: int) -> Mask:
 
     The region covered is unchanged (each pixel's square is tiled by its sub-pixels), so
     volumes are equal; only later operations (margins) gain resolution.
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask to refine; may be empty.
+    factor : int
+        How many sub-pixels each pixel is split into along each in-plane axis (rows and
+        columns); slices are not split. 1 returns ``mask`` itself.
+
+    Returns
+    -------
+    Mask
+        The same region on the refined grid, whose in-plane spacing (mm) is divided by
+        ``factor``.
+
+    Raises
+    ------
+    GeometryError
+        When ``factor`` is less than 1.
     """
     fine_grid = mask.grid.refined_in_plane(factor)
     if factor == 1:
@@ -34,6 +53,25 @@ def resample_nearest(mask: Mask, grid: ImageGrid) -> Mask:
 
     Only the target voxels around the mask's extent are visited, so this stays cheap for a
     small structure on a large grid.
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask to move; may be empty.
+    grid : ImageGrid
+        The target grid. It may differ in shape, spacing, origin and direction but must be in
+        the same frame of reference when both grids name one.
+
+    Returns
+    -------
+    Mask
+        The resampled mask on ``grid`` (empty when ``mask`` is empty or lies outside
+        ``grid``).
+
+    Raises
+    ------
+    GeometryMismatchError
+        When both grids name a frame of reference and the two differ.
     """
     if (
         mask.grid.frame_of_reference_uid

@@ -56,6 +56,7 @@ class Deviation:
     Parameters
     ----------
     category : DeviationCategory
+        The kind of deviation.
     level : str or None
         The level (None for the GTV check).
     sector : int or None
@@ -66,6 +67,7 @@ class Deviation:
     fraction : float
         Uncovered fraction of the sector or GTV; for category 3 the least coverage of a sector.
     message : str
+        One line for a reader, naming the level, sector and amounts.
     """
 
     category: DeviationCategory
@@ -76,7 +78,15 @@ class Deviation:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
+        """JSON-ready dictionary.
+
+        Returns
+        -------
+        dict of str to Any
+            ``category`` (its JSON string), ``category_number`` (1-3 or None), ``level``,
+            ``sector``, ``volume_cc`` (cm³) and ``fraction`` (0-1), both to 4 decimals, and
+            ``message``.
+        """
         return {
             "category": self.category.value, "category_number": self.category.number,
             "level": self.level, "sector": self.sector,
@@ -92,12 +102,15 @@ class LevelAudit:
     Parameters
     ----------
     level : str
+        The level's canonical name.
     involved : tuple of int
+        Sectors the GTV involves.
     guideline_sectors : tuple of int
         What the guideline CTV holds at this level.
     coverage : mapping of int to float
         Fraction of each sector inside the clinician's CTV.
     deviations : tuple of Deviation
+        The deviations found at this level.
     """
 
     level: str
@@ -107,7 +120,15 @@ class LevelAudit:
     deviations: tuple[Deviation, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
+        """JSON-ready dictionary.
+
+        Returns
+        -------
+        dict of str to Any
+            ``level``, ``involved`` and ``guideline_sectors`` (sector numbers), ``coverage``
+            (sector number as a string to the covered fraction, 0-1, 4 decimals) and
+            ``deviations``.
+        """
         return {
             "level": self.level, "involved": list(self.involved),
             "guideline_sectors": list(self.guideline_sectors),
@@ -125,14 +146,15 @@ class AuditResult:
     guideline_ctv : CtvResult
         The CTV the guideline gives for the same GTV and levels.
     levels : tuple of LevelAudit
+        One per level, cranio-caudal order.
     deviations : tuple of Deviation
         All deviations (levels in cranio-caudal order, then the GTV check).
     dice : float
         Dice coefficient between the clinician's CTV and the guideline CTV.
     ctv_volume_cc : float
-        Volume of the clinician's CTV.
+        Volume of the clinician's CTV, in cm³.
     outside_guideline_cc : float
-        Clinician CTV volume outside the guideline CTV.
+        Clinician CTV volume outside the guideline CTV, in cm³.
     parameters : mapping
         Parameters used (tolerances included).
     """
@@ -151,12 +173,31 @@ class AuditResult:
         return not self.deviations
 
     def by_category(self, category: DeviationCategory | str) -> tuple[Deviation, ...]:
-        """Deviations of one category."""
+        """Deviations of one category.
+
+        Parameters
+        ----------
+        category : DeviationCategory or str
+            The category or its JSON string (``"omitted_adjacent_sector"``); another string
+            raises ``ValueError``.
+
+        Returns
+        -------
+        tuple of Deviation
+            The deviations of that category, in report order.
+        """
         wanted = DeviationCategory(category)
         return tuple(d for d in self.deviations if d.category is wanted)
 
     def text(self) -> str:
-        """A short human-readable report."""
+        """A short human-readable report.
+
+        Returns
+        -------
+        str
+            A heading (guideline, compliant or the number of deviations, Dice) and one
+            indented line per deviation.
+        """
         head = (f"audit against {self.guideline_ctv.guideline_id}@"
                 f"{self.guideline_ctv.guideline_version}: "
                 f"{'compliant' if self.compliant else f'{len(self.deviations)} deviation(s)'}, "
@@ -164,7 +205,14 @@ class AuditResult:
         return "\n".join([head, *(f"  {d.message}" for d in self.deviations)])
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
+        """JSON-ready dictionary.
+
+        Returns
+        -------
+        dict of str to Any
+            Guideline, ``compliant``, ``dice``, CTV volumes (cm³, 4 decimals), parameters,
+            per-level audits, deviations and the guideline CTV's explanation.
+        """
         return {
             "guideline": {"id": self.guideline_ctv.guideline_id,
                           "version": self.guideline_ctv.guideline_version},
@@ -202,13 +250,23 @@ def audit_ctv(
     ctv : Mask
         The CTV to audit, on the GTV's grid.
     gtv, levels, guideline, sacral_guideline, parameters, circumferential_epidural
-        As for :func:`~spinetv.guidelines.engine.build_ctv`. ``parameters`` may also set the
-        audit tolerances ``uncovered_tolerance_cc``, ``uncovered_tolerance_fraction`` and
-        ``ring_coverage_fraction``.
+        As for :func:`~spinetv.guidelines.engine.build_ctv`, with the same defaults
+        (``"isrc-2012"``, ``"ccr-sacrum-2020"``, None, False). ``parameters`` may also set the
+        audit tolerances ``uncovered_tolerance_cc`` (cm³), ``uncovered_tolerance_fraction``
+        and ``ring_coverage_fraction`` (fractions 0-1).
 
     Returns
     -------
     AuditResult
+        The guideline CTV, per-level coverage and deviations, the Dice coefficient and the
+        volumes (cm³).
+
+    Raises
+    ------
+    AnatomyError, GuidelineError
+        As for :func:`~spinetv.guidelines.engine.build_ctv`.
+    GeometryMismatchError
+        When the GTV, the CTV and the sectors are not on one grid.
     """
     reference = build_ctv(
         gtv, levels, guideline=guideline, sacral_guideline=sacral_guideline,

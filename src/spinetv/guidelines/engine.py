@@ -126,7 +126,19 @@ class LevelExplanation:
         return tuple(seen)
 
     def sector_name(self, sector: int) -> str:
-        """Anatomical name of a sector at this level."""
+        """Anatomical name of a sector at this level.
+
+        Parameters
+        ----------
+        sector : int
+            Sector number, 1-6 (another number raises ``KeyError``).
+
+        Returns
+        -------
+        str
+            The vertebral name (``"left pedicle"``) or, at a sacral level, the sacral one
+            (``"left ala"``).
+        """
         names = SACRAL_SECTOR_NAMES if self.region == "sacral" else SECTOR_NAMES
         return names[sector]
 
@@ -135,7 +147,14 @@ class LevelExplanation:
         return "whole GTV" if math.isinf(depth) else f"{depth:.1f} mm"
 
     def text(self) -> str:
-        """A short human-readable explanation."""
+        """A short human-readable explanation.
+
+        Returns
+        -------
+        str
+            One line: GTV overlap per sector (cm³), sectors grazed too shallowly (mm), involved
+            sectors, body class, fired rows and the CTV's sectors.
+        """
         overlaps = ", ".join(
             f"{k} {self.involvement.overlaps_cc[k]:.2f} cc" for k in range(1, 7)
             if self.involvement.overlaps_cc[k] > 0
@@ -160,7 +179,15 @@ class LevelExplanation:
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
+        """JSON-ready dictionary.
+
+        Returns
+        -------
+        dict of str to Any
+            Level, region, guideline, sector volumes and overlaps (cm³, 4 decimals), the
+            decision per overlapped or abutted sector, body class (offsets in mm), fired rows
+            with their sources, chosen sectors and names, parameters, notes and :meth:`text`.
+        """
         inv = self.involvement
         body = None
         if inv.body is not None:
@@ -256,7 +283,23 @@ class CtvResult:
         return tuple(lv for lv in self.levels if lv.sectors)
 
     def level(self, name: str) -> LevelExplanation:
-        """The explanation of one level."""
+        """The explanation of one level.
+
+        Parameters
+        ----------
+        name : str
+            The level's canonical name, as in ``levels`` (``"L2"``, ``"S1"``).
+
+        Returns
+        -------
+        LevelExplanation
+            That level's explanation.
+
+        Raises
+        ------
+        GuidelineError
+            When no level of this CTV has that name.
+        """
         for lv in self.levels:
             if lv.level == name:
                 return lv
@@ -264,7 +307,13 @@ class CtvResult:
                              f"{', '.join(lv.level for lv in self.levels)}")
 
     def sectors_by_level(self) -> dict[str, tuple[int, ...]]:
-        """Chosen sectors per involved level."""
+        """Chosen sectors per involved level.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Level name to its CTV sectors (1-6), for levels that contribute sectors.
+        """
         return {lv.level: lv.sectors for lv in self.involved_levels}
 
     @property
@@ -285,14 +334,29 @@ class CtvResult:
         return text
 
     def explanation_text(self) -> str:
-        """One line per involved level."""
+        """One line per involved level.
+
+        Returns
+        -------
+        str
+            A heading with the guideline and the CTV and GTV volumes (cm³), then
+            :meth:`LevelExplanation.text` of each involved level.
+        """
         lines = [f"{self.guideline_id}@{self.guideline_version}: CTV {self.volume_cc:.2f} cc "
                  f"from GTV {self.gtv_volume_cc:.2f} cc"]
         lines.extend(lv.text() for lv in self.involved_levels)
         return "\n".join(lines)
 
     def explanation_as_dict(self) -> dict[str, Any]:
-        """The whole explanation as a JSON-ready dictionary."""
+        """The whole explanation as a JSON-ready dictionary.
+
+        Returns
+        -------
+        dict of str to Any
+            Guidelines, parameters, the circumferential statement, GTV and CTV volumes (cm³,
+            4 decimals), ROI description, every level's :meth:`LevelExplanation.as_dict`, the
+            GTV outside the vertebrae and the warnings.
+        """
         return {
             "guideline": {"id": self.guideline_id, "version": self.guideline_version},
             "guidelines": list(self.guidelines),
@@ -348,7 +412,25 @@ def evaluate_rows(
     involvement: LevelInvolvement,
     parameters: Mapping[str, float | bool],
 ) -> tuple[FiredRow, ...]:
-    """The rows of ``guideline`` that fire for one level's involvement, with their sectors."""
+    """The rows of ``guideline`` that fire for one level's involvement, with their sectors.
+
+    A sided row is tried for the left and for the right side and may fire for both.
+
+    Parameters
+    ----------
+    guideline : Guideline
+        The guideline whose rows are evaluated.
+    involvement : LevelInvolvement
+        The level's involved sectors and body class.
+    parameters : mapping of str to float or bool
+        Guideline parameters; a true value switches on a row's ``add_if`` sectors.
+
+    Returns
+    -------
+    tuple of FiredRow
+        The fired rows in table order, each with the sectors it adds; empty when no sector is
+        involved.
+    """
     involved = frozenset(involvement.involved)
     fired: list[FiredRow] = []
     if not involved:
@@ -550,14 +632,15 @@ def build_ctv(
         The levels to consider: :class:`~spinetv.guidelines.involvement.LevelSectors`,
         ``VertebraSectors``-like objects (``level``, ``labels``, ``frame.lr_axis``), or a
         mapping ``{"L2": {1: Mask, ..., 6: Mask}}``. Every level must carry all six sectors.
-    guideline : str or Guideline
+    guideline : str or Guideline, default "isrc-2012"
         Shipped id, path to a guideline file, or a loaded guideline.
-    sacral_guideline : str, Guideline or None
+    sacral_guideline : str, Guideline or None, default "ccr-sacrum-2020"
         Used for sacral segments when ``guideline`` does not apply to the sacrum.
     parameters : mapping, optional
-        Overrides of guideline parameters (``min_overlap_cc``, ``midline_tolerance_mm``,
-        ``diffuse_fraction``, ``soft_tissue_margin_mm``, ``pedicle_includes_body``...).
-    circumferential_epidural : bool or collection of str
+        Overrides of guideline parameters, each in its own unit (``min_overlap_cc`` in cm³,
+        ``midline_tolerance_mm`` and ``soft_tissue_margin_mm`` in mm, ``diffuse_fraction``
+        0-1, ``pedicle_includes_body`` bool...); None keeps the guideline's values.
+    circumferential_epidural : bool or collection of str, default False
         The caller states circumferential epidural disease: True for every involved level, or
         the names of the levels concerned. Gives the full ring where the guideline allows it.
     canal : Mask, optional
@@ -567,11 +650,17 @@ def build_ctv(
     Returns
     -------
     CtvResult
+        The CTV mask (on the sectors' grid), the GTV, one explanation per level and the
+        guidelines and parameters used.
 
     Raises
     ------
     AnatomyError
         No level, a level missing a sector, or a GTV touching no vertebra and abutting none.
+    GuidelineError
+        Bad guideline or parameters, a level outside the guideline's regions, an empty GTV.
+    GeometryMismatchError
+        GTV and sectors on different grids.
 
     Notes
     -----
@@ -582,10 +671,6 @@ def build_ctv(
     that level, the abutted sectors taken as involved (the library's choice [lib], warned and
     reported). The GTV's volume outside the vertebrae, and where it lies, is in
     ``CtvResult.outside``.
-    GuidelineError
-        Bad guideline or parameters, a level outside the guideline's regions, an empty GTV.
-    GeometryMismatchError
-        GTV and sectors on different grids.
     """
     main = load_guideline(guideline)
     sacral = load_guideline(sacral_guideline) if sacral_guideline is not None else None

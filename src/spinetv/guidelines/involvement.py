@@ -148,6 +148,25 @@ def as_level_sectors(item: Any) -> LevelSectors:
     Accepts a :class:`LevelSectors`, or any object with ``level``, ``labels`` (a
     :class:`~spinetv.geometry.LabelMap` holding sectors 1-6) and optionally ``frame.lr_axis``
     and ``canal`` (such as ``spinetv.anatomy.sectors.VertebraSectors``).
+
+    Parameters
+    ----------
+    item : LevelSectors or VertebraSectors-like
+        The level description; without a frame the left-right axis is +x LPS.
+
+    Returns
+    -------
+    LevelSectors
+        ``item`` itself, or the level built from its labels (a sacral segment without a median
+        crest label gets an empty sector 4).
+
+    Raises
+    ------
+    AnatomyError
+        When ``item`` has no ``level`` or ``labels``, the level name is not a level (or is the
+        whole sacrum), or a sector is missing or empty.
+    GeometryMismatchError
+        When the sectors or the canal are not on one grid.
     """
     if isinstance(item, LevelSectors):
         return item
@@ -183,6 +202,19 @@ def normalize_levels(
     ----------
     levels : sequence or mapping
         LevelSectors / VertebraSectors-like objects, or a mapping ``{"L2": {1: Mask, ...}}``.
+
+    Returns
+    -------
+    tuple of LevelSectors
+        The levels, cranio-caudal order (C1 first).
+
+    Raises
+    ------
+    AnatomyError
+        When no level is given, a level is given twice, or a level is invalid (see
+        :func:`as_level_sectors`).
+    GeometryMismatchError
+        When the levels are not all on one grid.
     """
     if isinstance(levels, Mapping):
         items: Iterable[Any] = (
@@ -291,12 +323,24 @@ def classify_body(
         Sector 1.
     gtv : Mask
         The GTV, on the body's grid.
-    lr_axis_lps : array_like of 3 float
-        Unit LPS vector to the patient's left.
-    midline_tolerance_mm : float
+    lr_axis_lps : array_like of 3 float, default (1, 0, 0)
+        Unit LPS vector to the patient's left (normalised here; must be non-zero).
+    midline_tolerance_mm : float, default 2.0
         How far (mm) a lateralized lesion may cross the mid-sagittal plane.
-    diffuse_fraction : float
-        Fraction of the body from which the involvement is diffuse.
+    diffuse_fraction : float, default 0.5
+        Fraction of the body volume (0-1, dimensionless) from which the involvement is
+        diffuse.
+
+    Returns
+    -------
+    BodyInvolvement or None
+        The class (``focal``, ``lateralized``, ``diffuse``), side, filled fraction and offsets
+        (mm); None when no GTV voxel is in the body.
+
+    Notes
+    -----
+    The grids are not checked here: ``gtv`` must be on ``body``'s grid (as
+    :func:`measure_involvement` ensures).
     """
     inside = body.box_array & gtv.in_box(body.box)
     count = int(np.count_nonzero(inside))
@@ -344,6 +388,7 @@ class LevelInvolvement:
     Parameters
     ----------
     level, region : str
+        The level's canonical name and its region (cervical, thoracic, lumbar or sacral).
     sector_volumes_cc : mapping of int to float
         Volume of each sector in cc.
     overlaps_cc : mapping of int to float
@@ -379,6 +424,17 @@ class LevelInvolvement:
 
         ``penetration_mm`` is None when the whole GTV lies inside the sector (no GTV outside it
         to measure from: the penetration is the GTV's own extent).
+
+        Parameters
+        ----------
+        sector : int
+            Sector number, 1-6.
+
+        Returns
+        -------
+        dict of str to Any
+            ``overlap_cc`` and ``min_overlap_cc`` (cm³), ``penetration_mm`` and
+            ``min_penetration_mm`` (mm), ``involved`` and ``abutted`` (bool).
         """
         depth = self.penetration_mm.get(sector, 0.0)
         return {
@@ -512,13 +568,27 @@ def measure_involvement(
     gtv : Mask
         The GTV on the sectors' grid.
     level : LevelSectors
-    min_overlap_cc : float
-        Overlap (cc) from which a sector is involved.
-    min_penetration_mm : float
+        The level's six sectors.
+    min_overlap_cc : float, default 0.02
+        Overlap (cm³) from which a sector is involved.
+    min_penetration_mm : float, default 0.0
         Penetration (mm, :func:`penetration_depth_mm`) from which a sector is involved; 0 keeps
         every overlap (the decision then follows the CT's voxels).
-    midline_tolerance_mm, diffuse_fraction : float
-        See :func:`classify_body`.
+    midline_tolerance_mm : float, default 2.0
+        See :func:`classify_body` (mm).
+    diffuse_fraction : float, default 0.5
+        See :func:`classify_body` (fraction of the body volume).
+
+    Returns
+    -------
+    LevelInvolvement
+        Sector volumes and overlaps (cm³), penetration depths (mm), the involved sectors and
+        the body class (when the body is involved); no abutted sectors.
+
+    Raises
+    ------
+    GeometryMismatchError
+        When the GTV is not on the sectors' grid.
     """
     require_grid(level.grid, gtv, "the GTV")
     voxel_cc = level.grid.voxel_volume_cc
@@ -564,8 +634,19 @@ def abutted_sectors(extraosseous: Mask, level: LevelSectors, abutting_mm: float)
     extraosseous : Mask
         The GTV's part outside every sector (epidural, paraspinal), on the level's grid.
     level : LevelSectors
+        The level whose sectors are tested.
     abutting_mm : float
-        Largest gap (mm) between the GTV and a sector's bone for the sector to be abutted.
+        Largest gap (mm) between the GTV and a sector's bone for the sector to be abutted;
+        a negative value abuts nothing.
+
+    Returns
+    -------
+    tuple of int
+        The abutted sector numbers (1-6), ascending; empty when ``extraosseous`` is empty.
+
+    Notes
+    -----
+    The grids are not checked here: ``extraosseous`` must be on the level's grid.
     """
     if extraosseous.is_empty or abutting_mm < 0:
         return ()
@@ -591,9 +672,11 @@ def outside_bone(
     Parameters
     ----------
     gtv : Mask
+        The GTV, on the levels' grid (not checked here).
     levels : sequence of LevelSectors
         Their sectors are the bone; their canals (and ``canal``) the epidural space.
     canal : Mask, optional
+        A spinal or sacral canal beyond the levels' own; None adds none.
 
     Returns
     -------

@@ -177,7 +177,14 @@ class Condition:
     body: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """A short human-readable form of the condition."""
+        """A short human-readable form of the condition.
+
+        Returns
+        -------
+        str
+            The non-empty clauses as ``key=value,value`` joined by ``"; "``
+            (``"involved_all=body; body=diffuse"``); "" for a condition that always holds.
+        """
         parts = []
         for key in _CONDITION_KEYS:
             values = getattr(self, key)
@@ -310,14 +317,46 @@ class Guideline:
     source: str
 
     def citation(self, key: str) -> Citation:
-        """The citation with ``key``."""
+        """The citation with ``key``.
+
+        Parameters
+        ----------
+        key : str
+            The citation's short key (``cox2012``).
+
+        Returns
+        -------
+        Citation
+            The matching citation.
+
+        Raises
+        ------
+        GuidelineError
+            When the guideline has no citation with that key.
+        """
         for citation in self.citations:
             if citation.key == key:
                 return citation
         raise GuidelineError(f"guideline {self.id!r} has no citation {key!r}")
 
     def row(self, row_id: str) -> Row:
-        """The row with ``row_id``."""
+        """The row with ``row_id``.
+
+        Parameters
+        ----------
+        row_id : str
+            Row id as in the source table (``a`` ... ``h``).
+
+        Returns
+        -------
+        Row
+            The matching row.
+
+        Raises
+        ------
+        GuidelineError
+            When the guideline has no row with that id.
+        """
         for row in self.rows:
             if row.id == row_id:
                 return row
@@ -403,9 +442,21 @@ def resolve_parameters(
     Parameters
     ----------
     guideline : Guideline
+        The guideline whose defaults are the starting point.
     overrides : mapping, optional
-        Parameter name to value; unknown names and out-of-range values raise
-        :class:`~spinetv.errors.GuidelineError`.
+        Parameter name to value, in each parameter's own unit (``min_overlap_cc`` in cm³,
+        ``*_mm`` in mm, fractions 0-1, flags bool); None or empty keeps the defaults.
+
+    Returns
+    -------
+    dict of str to float or bool
+        Every parameter of the guideline, overrides applied (numbers as float).
+
+    Raises
+    ------
+    GuidelineError
+        When an override names an unknown parameter, has the wrong type (a number for a flag,
+        a flag for a number), is not finite or is out of range.
     """
     merged = dict(guideline.parameters)
     for name, value in (overrides or {}).items():
@@ -651,7 +702,13 @@ def _data_dir() -> Path:
 
 
 def list_guidelines() -> tuple[str, ...]:
-    """The ids of the guidelines shipped with spinetv, sorted."""
+    """The ids of the guidelines shipped with spinetv, sorted.
+
+    Returns
+    -------
+    tuple of str
+        The shipped ids (file stems), as :func:`load_guideline` accepts them.
+    """
     return tuple(sorted(p.stem for p in _data_dir().glob("*.toml")))
 
 
@@ -668,6 +725,11 @@ def load_guideline(name_or_path: str | os.PathLike[str] | Guideline) -> Guidelin
     name_or_path : str, path or Guideline
         A shipped id (see :func:`list_guidelines`), a path to a ``.toml`` file, or an already
         loaded guideline (returned as is).
+
+    Returns
+    -------
+    Guideline
+        The validated guideline (a shipped one is read once and shared).
 
     Raises
     ------

@@ -228,7 +228,19 @@ class LevelFrame:
     canal_half_depth_mm: float
 
     def to_local(self, points_lps_mm: FloatArray) -> FloatArray:
-        """Local (u, v, w) mm of LPS points (rigid approximation at the level's centre)."""
+        """Local (u, v, w) mm of LPS points (rigid approximation at the level's centre).
+
+        Parameters
+        ----------
+        points_lps_mm : ndarray, shape (..., 3)
+            Patient positions in LPS mm.
+
+        Returns
+        -------
+        ndarray, shape (..., 3)
+            Coordinates in mm from the canal centre along the local lateral (u, towards the
+            patient's left), posterior (v) and superior (w) axes.
+        """
         return (np.asarray(points_lps_mm, dtype=float) - self.origin_lps_mm) @ self.axes_lps
 
 
@@ -288,7 +300,19 @@ class SpinePhantom:
     settings: Mapping[str, object] = field(default_factory=dict)
 
     def sector_labels(self, level: str) -> LabelMap:
-        """The parts of ``level`` as one label map (0 outside, 1-6 inside)."""
+        """The parts of ``level`` as one label map (0 outside, 1-6 inside).
+
+        Parameters
+        ----------
+        level : str
+            One of :attr:`levels`, in canonical form (``"L2"``); another name raises
+            ``KeyError``.
+
+        Returns
+        -------
+        LabelMap
+            Sector numbers 1-6 on :attr:`grid`, held as the vertebra's bounding box.
+        """
         vertebra = self.vertebrae[level]
         labels = np.zeros(vertebra.box.shape, dtype=np.uint8)
         for number, part in self.parts[level].items():
@@ -305,6 +329,22 @@ class SpinePhantom:
         (``"segments"``); then "SpinalCanal", "SpinalCord", "ThecalSac", "CaudaEquina",
         "SacralForamina", "GTV" (type GTV) and "BODY" (type EXTERNAL). Empty or absent
         structures are left out.
+
+        Parameters
+        ----------
+        sacrum_names : {"split_s1", "segments"}, default "split_s1"
+            How the sacral segments are named, as above.
+
+        Returns
+        -------
+        list of Structure
+            The non-empty structures in the order above, each with a colour and the
+            generator's settings as provenance.
+
+        Raises
+        ------
+        SpinetvError
+            When ``sacrum_names`` is neither ``"split_s1"`` nor ``"segments"``.
         """
         if sacrum_names not in ("split_s1", "segments"):
             raise SpinetvError(
@@ -361,7 +401,25 @@ def _check_level(name: str, *, what: str) -> str:
 
 
 def parse_levels(text: str | Sequence[str]) -> tuple[str, ...]:
-    """Levels from "L1,L2,L3", "T10-L3" or a sequence of names; checked to be consecutive."""
+    """Levels from "L1,L2,L3", "T10-L3" or a sequence of names; checked to be consecutive.
+
+    Parameters
+    ----------
+    text : str or sequence of str
+        Comma-separated names and ranges (spaces ignored, any case), or a sequence of names
+        or ranges. A range may be written either way round (``"L3-T10"``); repeats are
+        merged.
+
+    Returns
+    -------
+    tuple of str
+        The canonical level names (C1..C7, T1..T12, L1..L5, S1..S5), cranial first.
+
+    Raises
+    ------
+    SpinetvError
+        When a name is not a level, no level is given, or the levels are not consecutive.
+    """
     items = (
         [p for p in text.replace(" ", "").split(",") if p] if isinstance(text, str) else list(text)
     )
@@ -388,7 +446,37 @@ def phantom_grid(
     centre_lps_mm: Sequence[float],
     frame_of_reference_uid: str = "",
 ) -> ImageGrid:
-    """An axial grid in ``orientation`` whose centre voxel position is ``centre_lps_mm``."""
+    """An axial grid in ``orientation`` whose centre voxel position is ``centre_lps_mm``.
+
+    Parameters
+    ----------
+    orientation : str
+        Patient position, one of :data:`ORIENTATIONS` (``"HFS"``, ``"FFS"``, ``"HFP"``,
+        ``"FFP"``, any case); it sets the direction cosines, feet-first slices running
+        inferior.
+    shape : tuple of int
+        Voxels in numpy order (slice, row, column).
+    spacing_mm : tuple of float
+        Distance between voxel centres along (slice, row, column), in mm.
+    centre_lps_mm : sequence of 3 float
+        Patient position, LPS mm, of the midpoint of the voxel centres (the centre voxel's
+        centre when every size is odd; between voxels otherwise).
+    frame_of_reference_uid : str, default ""
+        The FrameOfReferenceUID of the grid ("" for none).
+
+    Returns
+    -------
+    ImageGrid
+        The grid.
+
+    Raises
+    ------
+    SpinetvError
+        When ``orientation`` is not one of :data:`ORIENTATIONS`.
+    GeometryError
+        When ``shape`` or ``spacing_mm`` is not 3 positive values, or the centre is not
+        finite.
+    """
     key = str(orientation).upper()
     if key not in ORIENTATIONS:
         raise SpinetvError(
@@ -1141,43 +1229,52 @@ def make_spine_phantom(
 
     Parameters
     ----------
-    levels : sequence of str or str
+    levels : sequence of str or str, default ("L1", "L2", "L3")
         Consecutive levels, e.g. ``("L1", "L2", "L3")``, ``"T10-L3"`` or ``"L4,L5,S1"``.
-    spacing_mm : sequence of 3 float
-        Voxel spacing (slice, row, column), mm.
-    shape : sequence of 3 int or None
-        Grid size (slice, row, column). None fits the levels (plus 15 mm above and below) and
-        the whole body outline; an explicit size is centred on the levels.
-    orientation : {"HFS", "FFS", "HFP", "FFP"}
+    spacing_mm : sequence of 3 float, default (1.0, 1.0, 1.0)
+        Voxel spacing (slice, row, column), mm, each 0.1-10 mm.
+    shape : sequence of 3 int or None, default None
+        Grid size in voxels (slice, row, column). None fits the levels (plus 15 mm above and
+        below) and the whole body outline; an explicit size is centred on the levels.
+    orientation : {"HFS", "FFS", "HFP", "FFP"}, default "HFS"
         Patient position, setting the grid's direction (see the module notes). The anatomy in
         patient (LPS) space does not depend on it.
-    lordosis_deg : float
+    lordosis_deg : float, default 0.0
         Sagittal curvature over the mobile levels, degrees (-30..30; + lordosis, - kyphosis).
-    axial_rotation_deg : float
+    axial_rotation_deg : float, default 0.0
         Rotation of the spine about its axis, degrees (-20..20; + turns the vertebral bodies
         towards the patient's left).
-    tilt_deg : float
+    tilt_deg : float, default 0.0
         Sagittal tilt of the whole mobile spine, degrees (-60..60): the canal's direction at
         the middle of the mobile levels leans this far from +z towards posterior (+ as the
         lower lumbar spine and S1 lean in lordosis). With ``lordosis_deg`` it poses a lone
         vertebra the way it lies in a patient.
-    sacral_kyphosis_deg : float or None
+    sacral_kyphosis_deg : float or None, default None
         Total sagittal curvature of the sacrum from the top of S1 to the bottom of S5, degrees
         (0..60; default the table's 30): each segment leans this divided by five more than
         the one above it.
-    sacral_hiatus : str or None
+    sacral_hiatus : str or None, default None
         First sacral segment without laminae or median crest (the sacral hiatus), "S1".."S5"
         (default the table's S5; "S1" gives an open S1 arch, as in spina bifida occulta).
-    gtv : GtvSpec or sequence of GtvSpec or None
-        Lesions to place.
-    noise_hu : float
-        Standard deviation of Gaussian noise added to the CT numbers, HU.
-    seed : int
-        Seed of the noise (the geometry does not depend on it); equal inputs give equal output.
+    gtv : GtvSpec or sequence of GtvSpec or None, default None
+        Lesions to place (None: no lesion).
+    noise_hu : float, default 0.0
+        Standard deviation of Gaussian noise added to the CT numbers, HU (>= 0).
+    seed : int, default 0
+        Seed of the noise (the geometry does not depend on it); equal inputs give equal
+        voxels (only the grid's FrameOfReferenceUID is new each time).
 
     Returns
     -------
     SpinePhantom
+        The CT (int16 HU) on a new grid and its ground truth on the same grid.
+
+    Raises
+    ------
+    SpinetvError
+        When a value is out of its range above, a level is unknown or the levels are not
+        consecutive, ``orientation`` is unknown, ``sacral_hiatus`` is not S1..S5, or ``gtv``
+        holds something other than :class:`GtvSpec`.
     """
     spacing, grid_shape, key = _check_inputs(
         spacing_mm,

@@ -73,7 +73,13 @@ class MarginSpec:
             _check_mm(value, f"margin {direction}", MAX_MARGIN_MM)
 
     def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        """(left, right, anterior, posterior, superior, inferior) in mm."""
+        """(left, right, anterior, posterior, superior, inferior) in mm.
+
+        Returns
+        -------
+        tuple of 6 float
+            The six margins in mm, in :data:`~spinetv.geometry.margins.PATIENT_SIDES` order.
+        """
         return (self.left, self.right, self.anterior, self.posterior, self.superior, self.inferior)
 
 
@@ -173,7 +179,16 @@ class Protocol:
             )
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the preset for reports."""
+        """A JSON-ready description of the preset for reports.
+
+        Returns
+        -------
+        dict of str to Any
+            Identity, file and citation; ``ptv_margin_mm`` (side to mm), ``margin_rounding``,
+            ``ptv_subtract``, ``ptv_eval`` (or None), ``prv`` (structure and ``margin_mm``),
+            ``thecal_sac_below`` (a level, or None) and ``cord_evaluation_mm`` (``[above,
+            below]`` in mm, or None).
+        """
         return {
             "id": self.id,
             "title": self.title,
@@ -203,7 +218,13 @@ def _data_dir() -> Path:
 
 
 def list_protocols() -> tuple[str, ...]:
-    """Names of the shipped protocol presets, sorted."""
+    """Names of the shipped protocol presets, sorted.
+
+    Returns
+    -------
+    tuple of str
+        The preset names (file stems), as :func:`load_protocol` accepts them.
+    """
     return tuple(sorted(p.stem for p in _data_dir().glob("*.toml")))
 
 

@@ -68,8 +68,24 @@ def make_ptv(
         The clinical target volume.
     margin : Margin
         Margin per patient direction, in mm.
-    subtract_masks : sequence of (name, Mask)
-        Structures the PTV is trimmed at (for example the spinal cord, ISRC 2012).
+    subtract_masks : sequence of (name, Mask), default ()
+        Structures the PTV is trimmed at (for example the spinal cord, ISRC 2012), on the
+        CTV's grid; the names go into the steps.
+
+    Returns
+    -------
+    VolumeResult
+        The PTV, its steps and the patient sides where the image edge cut the margin.
+
+    Raises
+    ------
+    GeometryMismatchError
+        When a structure to subtract is on another grid than the CTV.
+
+    Warns
+    -----
+    GeometryWarning
+        When the image edge cuts the expansion.
     """
     expanded = expand_with_report(ctv, margin)
     steps = [f"CTV + {margin.describe()}"]
@@ -86,6 +102,21 @@ def effective_margin_mm(grid: ImageGrid, margin: Margin) -> dict[str, float]:
     A margin is exact on voxel centres, so along an axis with spacing ``s`` a margin ``m``
     moves the surface by ``floor(m / s) * s``: a 2 mm margin on 3 mm pixels adds nothing
     in-plane. Planners need to know; the pipeline reports these figures.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        The grid the margin is applied on; each side uses the spacing of the array axis most
+        aligned with it (exact on axis-aligned grids).
+    margin : Margin
+        The asked margin, mm per patient side.
+
+    Returns
+    -------
+    dict of str to float
+        Patient side (``"left"``, ``"right"``, ``"anterior"``, ``"posterior"``,
+        ``"superior"``, ``"inferior"``) to the distance the surface really moves, in mm,
+        rounded to 0.001 mm.
     """
     reach = {}
     for side, (lps_axis, _) in SIDE_LPS_AXIS.items():
@@ -97,7 +128,25 @@ def effective_margin_mm(grid: ImageGrid, margin: Margin) -> dict[str, float]:
 
 
 def make_ptv_eval(ptv: Mask, exclusions: Sequence[tuple[str, Mask]]) -> VolumeResult:
-    """PTV_Eval = PTV minus the exclusions (spinal canal; sacral canal and foramina)."""
+    """PTV_Eval = PTV minus the exclusions (spinal canal; sacral canal and foramina).
+
+    Parameters
+    ----------
+    ptv : Mask
+        The planning target volume.
+    exclusions : sequence of (name, Mask)
+        Structures removed from the PTV, on its grid; the names go into the steps.
+
+    Returns
+    -------
+    VolumeResult
+        PTV_Eval and its steps (no clipped sides).
+
+    Raises
+    ------
+    GeometryMismatchError
+        When an exclusion is on another grid than the PTV.
+    """
     mask = ptv
     steps = ["PTV"]
     for name, other in exclusions:
@@ -114,11 +163,27 @@ def make_prv(
     Parameters
     ----------
     organ : Mask
+        The organ at risk (for example the spinal cord).
     margin_mm : float or Margin
         An isotropic margin in mm, or a :class:`Margin` per patient side (for example the
         isotropic margin made whole voxels by :func:`~spinetv.geometry.margins.round_to_grid`).
-    organ_name : str
+    organ_name : str, default "organ"
         For the description of the steps.
+
+    Returns
+    -------
+    VolumeResult
+        The PRV, its one step and the patient sides where the image edge cut the margin.
+
+    Raises
+    ------
+    GeometryError
+        When a float ``margin_mm`` is negative, not finite or above 50 mm.
+
+    Warns
+    -----
+    GeometryWarning
+        When the image edge cuts the expansion.
     """
     margin = margin_mm if isinstance(margin_mm, Margin) else Margin.isotropic(margin_mm)
     expanded = expand_with_report(organ, margin)
@@ -128,13 +193,38 @@ def make_prv(
 
 
 def si_extent_mm(mask: Mask) -> tuple[float, float]:
-    """Lowest and highest patient z (superior, mm) of the mask's voxel centres."""
+    """Lowest and highest patient z (superior, mm) of the mask's voxel centres.
+
+    Parameters
+    ----------
+    mask : Mask
+        A non-empty mask (an empty one has no extent and raises numpy's ``ValueError``).
+
+    Returns
+    -------
+    (float, float)
+        The lowest and highest LPS z of the voxel centres, in mm (+z is superior).
+    """
     z_mm = mask.points_lps()[:, 2]
     return float(z_mm.min()), float(z_mm.max())
 
 
 def restrict_to_si_range(mask: Mask, low_z_mm: float, high_z_mm: float) -> Mask:
-    """The voxels of ``mask`` whose centres lie between two patient z positions (inclusive)."""
+    """The voxels of ``mask`` whose centres lie between two patient z positions (inclusive).
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask to cut; may be empty (returned as is).
+    low_z_mm, high_z_mm : float
+        The inferior and superior limits, as LPS z in mm (+z is superior); a centre within
+        1e-6 mm of a limit is kept.
+
+    Returns
+    -------
+    Mask
+        The kept voxels, on ``mask``'s grid.
+    """
     if mask.is_empty:
         return mask
     ijk = np.argwhere(mask.box_array) + np.asarray(mask.box.start)
@@ -154,6 +244,25 @@ def cord_evaluation_volume(
     The extent is measured along the patient's superior-inferior axis between voxel centres:
     cord voxels from the target's lowest centre minus ``below_mm`` to its highest centre plus
     ``above_mm`` are kept.
+
+    Parameters
+    ----------
+    cord : Mask
+        The spinal cord.
+    target : Mask
+        The target whose superior-inferior extent is used (for example the PTV).
+    above_mm : float
+        Distance kept above the target's highest voxel centre, in mm.
+    below_mm : float
+        Distance kept below the target's lowest voxel centre, in mm.
+    target_name : str, default "target"
+        For the description of the step.
+
+    Returns
+    -------
+    VolumeResult
+        The cord evaluation volume and its one step; empty when the target or the cord is
+        empty.
     """
     if target.is_empty or cord.is_empty:
         return VolumeResult(Mask.empty(cord.grid), ("empty: no target or no cord",))

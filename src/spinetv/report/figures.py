@@ -74,7 +74,33 @@ def _plane_axes(grid: ImageGrid, plane: str) -> tuple[int, int, int, float, floa
 def reformat(
     volume: NDArray[np.generic], grid: ImageGrid, plane: str, point_lps: ArrayLike
 ) -> PlaneImage:
-    """The ``plane`` ("axial" or "sagittal") of ``volume`` through ``point_lps`` (mm)."""
+    """The ``plane`` ("axial" or "sagittal") of ``volume`` through ``point_lps`` (mm).
+
+    Parameters
+    ----------
+    volume : ndarray, shape ``grid.shape``
+        Values in numpy order (slice, row, column), in any unit (HU for CT, 0/1 for a mask).
+    grid : ImageGrid
+        The grid of ``volume``.
+    plane : {"axial", "sagittal"}
+        Which plane, taken along the grid axis nearest the patient axis.
+    point_lps : array_like of 3 float
+        A patient position in LPS mm the plane passes through; outside the grid, the nearest
+        edge slice is used.
+
+    Returns
+    -------
+    PlaneImage
+        The pixels in radiological display orientation (float64, the input's units), the
+        extent ``(0, width, height, 0)`` in mm, the index of the slice taken and whether the
+        grid is oblique.
+
+    Raises
+    ------
+    ValueError
+        When two patient axes fall on one grid axis (a strongly oblique grid); an unknown
+        ``plane`` raises ``KeyError``. Neither is a :class:`~spinetv.errors.SpinetvError`.
+    """
     across_axis, down_axis, fixed_axis, across_flip, down_flip = _plane_axes(grid, plane)
     index = int(
         np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
@@ -97,7 +123,28 @@ def reformat(
 
 
 def mask_plane(mask: Mask, plane: str, point_lps: ArrayLike) -> PlaneImage:
-    """The ``plane`` of a mask through ``point_lps``, read from its box (no full-grid array)."""
+    """The ``plane`` of a mask through ``point_lps``, read from its box (no full-grid array).
+
+    Parameters
+    ----------
+    mask : Mask
+        The mask; may be empty.
+    plane : {"axial", "sagittal"}
+        Which plane (see :func:`reformat`).
+    point_lps : array_like of 3 float
+        A patient position in LPS mm the plane passes through.
+
+    Returns
+    -------
+    PlaneImage
+        The mask's section as 0.0 / 1.0 pixels over the whole plane of the mask's grid, extent
+        in mm.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`reformat`.
+    """
     grid = mask.grid
     _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
     index = int(
@@ -211,7 +258,43 @@ def save_axial_figure(
     half_width_mm: float = 70.0,
     overwrite: bool = False,
 ) -> Path:
-    """Save an axial PNG through the centroid of ``focus`` with ``overlays`` outlined."""
+    """Save an axial PNG through the centroid of ``focus`` with ``overlays`` outlined.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file (written atomically, 110 dpi).
+    grid : ImageGrid
+        The grid of ``ct``.
+    ct : ndarray or None
+        The image in numpy order (slice, row, column) on ``grid``, in its own units (HU for
+        CT); None draws the outlines on black.
+    overlays : sequence of Overlay
+        Structures to outline (empty ones and those missing the plane are skipped); each may
+        be on its own grid spanning the same millimetres (a refined planning grid).
+    focus : Mask
+        A non-empty mask: the plane passes through its centroid and the view is centred on it.
+    title : str
+        Figure title; the plane and orientation are appended.
+    window : (float, float), default (-200.0, 1000.0)
+        Display window, lowest and highest value shown, in the image's units (HU for CT).
+    half_width_mm : float, default 70.0
+        Half the side of the view around the focus, in mm.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    GeometryError
+        When ``focus`` is empty (it has no centroid).
+    OutputExistsError
+        When ``path`` exists and ``overwrite`` is false, or is a folder.
+    """
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     base = _draw(ax, ct, grid, "axial", focus.centroid_lps(), overlays, window)
     _crop_view(ax, base, focus, grid, "axial", half_width_mm)
@@ -240,7 +323,46 @@ def save_sagittal_figure(
     half_width_mm: float = 110.0,
     overwrite: bool = False,
 ) -> Path:
-    """Save a sagittal PNG through the centroid of ``focus`` (anterior left, superior up)."""
+    """Save a sagittal PNG through the centroid of ``focus`` (anterior left, superior up).
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file (written atomically, 110 dpi).
+    grid : ImageGrid
+        The grid of ``ct``.
+    ct : ndarray or None
+        The image in numpy order (slice, row, column) on ``grid``, in its own units (HU for
+        CT); None draws the outlines on black.
+    overlays : sequence of Overlay
+        Structures to outline (empty ones and those missing the plane are skipped); each may
+        be on its own grid spanning the same millimetres (a refined planning grid).
+    focus : Mask
+        A non-empty mask: the plane passes through its centroid and the view is centred on it.
+    title : str
+        Figure title; the plane and orientation are appended.
+    level_labels : mapping of str to Mask, optional
+        Level name to its vertebra; each non-empty one inside the view is labelled at its
+        centroid's height.
+    window : (float, float), default (-200.0, 1000.0)
+        Display window, lowest and highest value shown, in the image's units (HU for CT).
+    half_width_mm : float, default 110.0
+        Half the side of the view around the focus, in mm.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    GeometryError
+        When ``focus`` is empty (it has no centroid).
+    OutputExistsError
+        When ``path`` exists and ``overwrite`` is false, or is a folder.
+    """
     fig, ax = plt.subplots(figsize=(7.5, 7.0))
     base = _draw(ax, ct, grid, "sagittal", focus.centroid_lps(), overlays, window)
     _crop_view(ax, base, focus, grid, "sagittal", half_width_mm)

@@ -250,7 +250,31 @@ def render_html_report(
     title: str | None = None,
     guideline: Guideline | None = None,
 ) -> str:
-    """The HTML text of a plan's report (see :func:`write_html_report`)."""
+    """The HTML text of a plan's report (see :func:`write_html_report`).
+
+    Parameters
+    ----------
+    result_report : mapping
+        ``PlanResult.report`` from :func:`spinetv.pipeline.plan`, or the JSON report
+        ``spinetv plan`` writes; volumes are shown as given (cm³), run time in s.
+    figures : sequence of path-like, default ()
+        PNG (or JPEG/SVG) figures to embed as data URIs, in this order.
+    title : str, optional
+        Page heading (default "spinetv plan: <protocol id>").
+    guideline : Guideline, optional
+        The loaded guideline the plan used, for its citations (else a shipped one is found
+        by the report's id; none shown when that fails).
+
+    Returns
+    -------
+    str
+        A complete HTML document, every text escaped, no script.
+
+    Raises
+    ------
+    SpinetvError
+        A figure is missing or not a PNG, JPEG or SVG file.
+    """
     report = to_jsonable(result_report)
     protocol = dict(report.get("protocol") or {})
     guideline_entry = dict(report.get("guideline") or {})
@@ -411,7 +435,7 @@ def write_html_report(
         PNG (or JPEG/SVG) figures to embed as data URIs, in this order.
     path : path-like
         The HTML file, written atomically.
-    overwrite : bool
+    overwrite : bool, default False
         Replace an existing file.
     title : str, optional
         Page heading (default "spinetv plan: <protocol id>").

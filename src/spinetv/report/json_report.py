@@ -22,6 +22,18 @@ def to_jsonable(value: Any) -> Any:
     """Convert numpy values, dataclasses, enums, paths and tuples into plain JSON types.
 
     Non-finite floats become ``None`` so the report stays strict JSON.
+
+    Parameters
+    ----------
+    value : Any
+        The value to convert. An object with ``to_json_dict()`` is converted through it; sets
+        are sorted; mapping keys become strings; other unknown objects are returned as is.
+
+    Returns
+    -------
+    Any
+        ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool`` or ``None`` (nested), the
+        input's units unchanged.
     """
     if hasattr(value, "to_json_dict"):
         return to_jsonable(value.to_json_dict())
@@ -51,6 +63,27 @@ def to_jsonable(value: Any) -> Any:
 def write_json_report(
     report: Mapping[str, Any], path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> Path:
-    """Write ``report`` as indented UTF-8 JSON, atomically, refusing to overwrite unless asked."""
+    """Write ``report`` as indented UTF-8 JSON, atomically, refusing to overwrite unless asked.
+
+    Parameters
+    ----------
+    report : mapping of str to Any
+        The report; converted with :func:`to_jsonable`.
+    path : path-like
+        The JSON file; missing parent folders are created.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``path`` exists and ``overwrite`` is false, ``path`` is a folder, or a folder on
+        its way is a file.
+    """
     text = json.dumps(to_jsonable(report), indent=2, ensure_ascii=False, allow_nan=False)
     return write_text_atomic(path, text + "\n", overwrite=overwrite)
