@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "sample": 4,
     "planning": 5,
     "phantom": 5,
+    "dose": 5,
     "report": 5,
     "pipeline": 6,
     "case": 6,
