@@ -270,3 +270,14 @@ def test_manifest_paths_are_relative_to_it_and_lists_split(tmp_path: Path) -> No
     assert second.gtv == str(tmp_path / "gtv.nii.gz")
     assert second.labelmap == tmp_path / "seg.nii.gz"
     assert second.row == 5
+
+
+def test_vertebrae_pairs_need_a_level_and_one_entry_per_name() -> None:
+    from spinetv.batch import parse_vertebrae
+    from spinetv.errors import SpinetvError
+
+    assert parse_vertebrae("Vert_A=L2;L3=Vert_B") == {"Vert_A": "L2", "L3": "Vert_B"}
+    with pytest.raises(SpinetvError, match="neither side is a vertebral level"):
+        parse_vertebrae("Vert_A=Vert_B")
+    with pytest.raises(SpinetvError, match="'Vert_A' given twice"):
+        parse_vertebrae("Vert_A=L2;Vert_A=L3")

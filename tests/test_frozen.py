@@ -46,3 +46,30 @@ def test_plan_values_pickle_for_worker_processes() -> None:
     again = pickle.loads(pickle.dumps(options))
     assert again.guideline_parameters == {"min_overlap_cc": 0.05}
     assert again.resolved_protocol() == options.resolved_protocol()
+
+
+def test_quality_fixes_named_by_the_docstring_review() -> None:
+    import numpy as np
+
+    from spinetv.errors import GeometryError, GeometryMismatchError
+    from spinetv.geometry.grid import ImageGrid
+    from spinetv.geometry.labels import LabelMap
+    from spinetv.geometry.mask import Mask
+    from spinetv.guidelines.involvement import classify_body
+    from spinetv.planning.volumes import si_extent_mm
+
+    grid = ImageGrid((4, 4, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    with pytest.raises(GeometryError, match="no superior-inferior extent"):
+        si_extent_mm(Mask.empty(grid))
+    labels = np.zeros(grid.shape, dtype=np.uint16)
+    labels[1, 1, 1] = 300
+    with pytest.raises(GeometryError, match="does not fit in uint8"):
+        LabelMap.from_array(grid, labels).to_array()
+    assert LabelMap.from_array(grid, labels).to_array(np.uint16).max() == 300
+    # Grids equal within the tolerance hash alike.
+    near = ImageGrid((4, 4, 4), (1.0 + 4e-5, 1.0, 1.0), (0.0, 0.0, 0.0))
+    assert near == grid and hash(near) == hash(grid)
+    other = ImageGrid((4, 4, 4), (2.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    body = Mask.from_array(grid, np.ones(grid.shape, dtype=bool))
+    with pytest.raises(GeometryMismatchError):
+        classify_body(body, Mask.from_array(other, np.ones(other.shape, dtype=bool)))

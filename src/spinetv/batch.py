@@ -381,21 +381,34 @@ def parse_vertebrae(text: str) -> str | list[str] | dict[str, str]:
     Returns
     -------
     str, list of str or dict of str to str
-        ``"auto"``; the level names as written; or ROI name to level name (the level of a
-        pair is not checked here).
+        ``"auto"``; the level names as written; or ROI name to level name (either side of a
+        pair may be the level, as for ``--vertebrae``).
 
     Raises
     ------
     SpinetvError
-        A level that is not one, or a mix of levels and pairs.
+        A level that is not one, a pair neither side of which is a level, one name given
+        twice, or a mix of levels and pairs.
     """
     text = text.strip()
     if text in ("", "auto"):
         return "auto"
     parts = [p.strip() for p in _VERTEBRA_SPLIT_RE.split(text) if p.strip()]
     if all("=" in p for p in parts):
-        pairs = [p.split("=", 1) for p in parts]
-        return {key.strip(): value.strip() for key, value in pairs}
+        pairs = [tuple(side.strip() for side in p.split("=", 1)) for p in parts]
+        keys = [key for key, _ in pairs]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise SpinetvError(f"{text!r}: {', '.join(map(repr, repeated))} given twice")
+        neither = [
+            f"{k}={v}" for k, v in pairs if parse_level(k) is None and parse_level(v) is None
+        ]
+        if neither:
+            raise SpinetvError(
+                f"{', '.join(map(repr, neither))}: neither side is a vertebral level "
+                "(expected ROI=LEVEL, e.g. Vert_A=L2)"
+            )
+        return {key: value for key, value in pairs}
     if any("=" in p for p in parts):
         raise SpinetvError(f"{text!r}: a mix of levels and ROI=LEVEL pairs")
     bad = [p for p in parts if parse_level(p) is None]

@@ -128,14 +128,18 @@ class LabelMap:
         Parameters
         ----------
         dtype : numpy integer type, default numpy.uint8
-            Type of the returned array; it must hold the largest label (values are cast, not
-            checked).
+            Type of the returned array; it must hold the largest label.
 
         Returns
         -------
         ndarray of int, shape ``grid.shape``
             The labels in numpy order (slice, row, column), 0 outside the box.
         """
+        top = int(self.box_array.max()) if self.box_array.size else 0
+        if top > np.iinfo(dtype).max:
+            raise GeometryError(
+                f"label {top} does not fit in {np.dtype(dtype).name}; ask for a wider type"
+            )
         full: NDArray[np.integer] = np.zeros(self.grid.shape, dtype=dtype)
         if not self.box.is_empty:
             full[self.box.slices] = self.box_array

@@ -339,9 +339,12 @@ def classify_body(
 
     Notes
     -----
-    The grids are not checked here: ``gtv`` must be on ``body``'s grid (as
-    :func:`measure_involvement` ensures).
+    Raises
+    ------
+    GeometryMismatchError
+        ``gtv`` is not on ``body``'s grid.
     """
+    body.grid.require_same(gtv.grid, what="GTV and the vertebral body")
     inside = body.box_array & gtv.in_box(body.box)
     count = int(np.count_nonzero(inside))
     if count == 0:
@@ -648,6 +651,7 @@ def abutted_sectors(extraosseous: Mask, level: LevelSectors, abutting_mm: float)
     -----
     The grids are not checked here: ``extraosseous`` must be on the level's grid.
     """
+    extraosseous.grid.require_same(level.grid, what=f"GTV and level {level.level}")
     if extraosseous.is_empty or abutting_mm < 0:
         return ()
     spacing = np.asarray(extraosseous.grid.spacing_mm, dtype=float)
@@ -687,6 +691,8 @@ def outside_bone(
         outside volume whose nearest bone is that level's, with the farthest distance (mm) of
         it from that bone.
     """
+    for level in levels:
+        gtv.grid.require_same(level.grid, what=f"GTV and level {level.level}")
     grid = gtv.grid
     bone = union_of(grid, [m for lv in levels for m in lv.sectors.values()])
     outside = difference_of(gtv, bone)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spinetv.errors import SpinetvWarning
+from spinetv.errors import GeometryError, SpinetvWarning
 from spinetv.geometry.booleans import subtract
 from spinetv.geometry.grid import ImageGrid
 from spinetv.geometry.margins import SIDE_LPS_AXIS, Margin, expand_with_report
@@ -198,13 +198,20 @@ def si_extent_mm(mask: Mask) -> tuple[float, float]:
     Parameters
     ----------
     mask : Mask
-        A non-empty mask (an empty one has no extent and raises numpy's ``ValueError``).
+        A non-empty mask.
 
     Returns
     -------
     (float, float)
         The lowest and highest LPS z of the voxel centres, in mm (+z is superior).
+
+    Raises
+    ------
+    GeometryError
+        The mask is empty (it has no extent).
     """
+    if mask.is_empty:
+        raise GeometryError("an empty mask has no superior-inferior extent")
     z_mm = mask.points_lps()[:, 2]
     return float(z_mm.min()), float(z_mm.max())
 

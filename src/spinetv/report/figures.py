@@ -240,9 +240,12 @@ def _crop_view(
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike[str], overwrite: bool) -> Path:
-    with atomic_output(path, overwrite=overwrite) as temp:
-        fig.savefig(temp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_output(path, overwrite=overwrite) as temp:
+            fig.savefig(temp, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        # A refused or failed write must not leave the figure open (pyplot keeps every figure).
+        plt.close(fig)
     return Path(path)
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from spinetv.errors import SpinetvError
-from spinetv.guidelines.loader import SACRAL_SECTOR_NAMES, SECTOR_NAMES, Guideline, load_guideline
+from spinetv.guidelines.loader import (
+    SACRAL_SECTOR_NAMES,
+    SECTOR_NAMES,
+    Guideline,
+    list_guidelines,
+    load_guideline,
+)
 from spinetv.io.atomic import write_text_atomic
 from spinetv.report.json_report import to_jsonable
 
@@ -224,13 +230,11 @@ def _guideline_citations(guideline_id: str | None, given: Guideline | None = Non
     """Citations of the guideline: the value given (a user's file), else a shipped one by id."""
     if given is not None and given.id == guideline_id:
         guideline = given
-    elif not guideline_id:
-        return ""
+    elif guideline_id in list_guidelines():
+        # Only a shipped id: an id read from a report must never make the page read a file.
+        guideline = load_guideline(guideline_id)
     else:
-        try:
-            guideline = load_guideline(guideline_id)
-        except (SpinetvError, OSError):
-            return ""
+        return ""
     items = []
     for citation in guideline.citations:
         doi = (
