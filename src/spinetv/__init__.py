@@ -15,6 +15,7 @@ from spinetv.version import __version__
 if TYPE_CHECKING:
     from spinetv.anatomy import derive_canal, label_sectors, label_spine, parse_level
     from spinetv.case import Case, load_case
+    from spinetv.dose import dvh
     from spinetv.errors import (
         AnatomyError,
         DicomInputError,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         SpinetvError,
         SpinetvWarning,
     )
+    from spinetv.evaluation import evaluate
     from spinetv.geometry import BoundingBox, ImageGrid, LabelMap, Mask
     from spinetv.geometry.booleans import contains, dice, intersection, overlap_cc, subtract, union
     from spinetv.geometry.margins import Margin, expand, shrink
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from spinetv.io.dicom_write import write_dicom_series
     from spinetv.io.image import Image
     from spinetv.io.images import read_image, read_label_map, write_mask_image
+    from spinetv.io.rtdose import read_rtdose
     from spinetv.io.rtstruct import (
         append_rtstruct,
         read_rtstruct,
@@ -56,6 +59,9 @@ _SOURCES: dict[str, str] = {
     "parse_level": "spinetv.anatomy",
     "Case": "spinetv.case",
     "load_case": "spinetv.case",
+    "dvh": "spinetv.dose",
+    "evaluate": "spinetv.evaluation",
+    "read_rtdose": "spinetv.io.rtdose",
     "AnatomyError": "spinetv.errors",
     "DicomInputError": "spinetv.errors",
     "GeometryError": "spinetv.errors",
@@ -123,6 +129,8 @@ __all__ = [
     "contains",
     "derive_canal",
     "dice",
+    "dvh",
+    "evaluate",
     "expand",
     "intersection",
     "label_sectors",
@@ -138,6 +146,7 @@ __all__ = [
     "read_dicom_series",
     "read_image",
     "read_label_map",
+    "read_rtdose",
     "read_rtstruct",
     "read_structures",
     "read_totalsegmentator",

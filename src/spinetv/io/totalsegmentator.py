@@ -57,7 +57,7 @@ def _verse() -> dict[int, str]:
 
 
 #: Transitional vertebrae some label tables carry, which are not spinetv levels.
-TRANSITIONAL = frozenset({"L6", "T13"})
+TRANSITIONAL: tuple[str, ...] = ("L6", "T13")
 
 
 class TotalSegmentator:
@@ -144,7 +144,7 @@ def read_totalsegmentator(
                 tuple(s.stop + o for s, o in zip(local, labelmap.box.start)),
             )
             masks[name] = Mask.from_box(labelmap.grid, box, labelmap.box_array[local] == label)
-    for name in sorted(TRANSITIONAL & set(masks)):
+    for name in sorted(set(TRANSITIONAL) & set(masks)):
         warnings.warn(
             f"{path}: label {TotalSegmentator.label_of(name, task)} ({name}, a transitional "
             f"vertebra) is present; spinetv has no level {name}, so it is not used as a vertebra "

@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from spinetv.errors import ProtocolError
+from spinetv.dose.metrics import parse_metric
+from spinetv.errors import ProtocolError, SpinetvError
 from spinetv.geometry.margins import MARGIN_ROUNDINGS
 from spinetv.structure import check_tg263_name
 from spinetv.vocabulary import PATIENT_SIDES, OrganRole, names_a_file
@@ -35,6 +36,9 @@ __all__ = [
     "load_protocol",
     "DEFAULT_PROTOCOL",
     "KNOWN_STRUCTURES",
+    "DoseConstraint",
+    "DoseSpec",
+    "PRIORITIES",
 ]
 
 DEFAULT_PROTOCOL = "sib-sbrt-2025"
@@ -147,6 +151,104 @@ class CordEvaluationRule:
         _check_mm(self.below_mm, f"{self.name} extent below the target", MAX_EXTENT_MM)
 
 
+#: Priorities a dose constraint may have (SIB-SBRT Table 1: optimal, mandatory).
+PRIORITIES = ("mandatory", "optimal")
+
+
+@dataclass(frozen=True)
+class DoseConstraint:
+    """One dose limit of a protocol: a DVH metric of a structure within bounds.
+
+    Parameters
+    ----------
+    structure : str
+        The structure's ROI name (``PTV_Eval``, ``SpinalCord_PRV02``, ``GTV``...).
+    metric : str
+        The metric's notation (``D2%``, ``D0.03cm³``, ``V20Gy``; see
+        :mod:`spinetv.dose.metrics`).
+    minimum, maximum : float or None
+        Bounds on the metric's value, in its unit (Gy for D metrics, % or cm³ for V metrics);
+        at least one is given.
+    priority : str
+        ``"mandatory"`` or ``"optimal"``.
+    source : str
+        Where the limit is stated (document, table, row).
+    verified : bool
+        Transcribed from the source text itself.
+    """
+
+    structure: str
+    metric: str
+    minimum: float | None
+    maximum: float | None
+    priority: str
+    source: str
+    verified: bool
+
+    def __post_init__(self) -> None:
+        parse_metric(self.metric)  # refuses notation it cannot evaluate
+        if self.minimum is None and self.maximum is None:
+            raise ProtocolError(f"dose constraint {self.structure} {self.metric}: no limit given")
+        if (
+            self.minimum is not None
+            and self.maximum is not None
+            and self.minimum > self.maximum
+        ):
+            raise ProtocolError(
+                f"dose constraint {self.structure} {self.metric}: minimum {self.minimum:g} above "
+                f"maximum {self.maximum:g}"
+            )
+        if self.priority not in PRIORITIES:
+            raise ProtocolError(
+                f"dose constraint {self.structure} {self.metric}: priority {self.priority!r}; "
+                f"expected {' or '.join(PRIORITIES)}"
+            )
+
+    def describe(self) -> str:
+        """The limit as written in a table (``<= 25 Gy``, ``>= 42 and <= 48 Gy``)."""
+        unit = parse_metric(self.metric).unit
+        parts = []
+        if self.minimum is not None:
+            parts.append(f">= {self.minimum:g}")
+        if self.maximum is not None:
+            parts.append(f"<= {self.maximum:g}")
+        return " and ".join(parts) + f" {unit}"
+
+
+@dataclass(frozen=True)
+class DoseSpec:
+    """A protocol's prescription and dose limits.
+
+    Parameters
+    ----------
+    prescription_gy : float
+        The prescribed dose, Gy (total over the fractions).
+    fractions : int
+        Number of fractions.
+    constraints : tuple of DoseConstraint
+        The limits, each with its source.
+    source : str
+        Where the prescription is stated.
+    verified : bool
+        Transcribed from the source text itself.
+    """
+
+    prescription_gy: float
+    fractions: int
+    constraints: tuple[DoseConstraint, ...]
+    source: str
+    verified: bool
+
+    def __post_init__(self) -> None:
+        if not 0 < self.prescription_gy <= 100:
+            raise ProtocolError(f"prescription {self.prescription_gy:g} Gy: expected 0-100 Gy")
+        if isinstance(self.fractions, bool) or not isinstance(self.fractions, int) or not (
+            1 <= self.fractions <= 50
+        ):
+            raise ProtocolError(f"fractions {self.fractions!r}: expected a whole number 1-50")
+        object.__setattr__(self, "constraints", tuple(self.constraints))
+
+
 @dataclass(frozen=True)
 class Protocol:
     """A protocol preset: guideline plus planning-volume rules, each with its source.
@@ -170,6 +272,7 @@ class Protocol:
     cord_evaluation: CordEvaluationRule | None
     path: str
     margin_rounding: str = "at_least"
+    dose: DoseSpec | None = None
 
     def __post_init__(self) -> None:
         if self.margin_rounding not in MARGIN_ROUNDINGS:
@@ -210,6 +313,13 @@ class Protocol:
             "cord_evaluation_mm": None
             if self.cord_evaluation is None
             else [self.cord_evaluation.above_mm, self.cord_evaluation.below_mm],
+            "dose": None
+            if self.dose is None
+            else {
+                "prescription_gy": self.dose.prescription_gy,
+                "fractions": self.dose.fractions,
+                "constraints": len(self.dose.constraints),
+            },
         }
 
 
@@ -422,6 +532,7 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
             cord.flag("verified"),
         )
 
+    dose_spec = _dose_spec(data, path)
     rounding = top.text("margin_rounding", "at_least")
     if rounding not in MARGIN_ROUNDINGS:
         raise top.fail(
@@ -442,4 +553,58 @@ def _parse(data: Mapping[str, Any], path: str) -> Protocol:
         thecal_sac=thecal_rule,
         cord_evaluation=cord_rule,
         path=path,
+        dose=dose_spec,
     )
+
+
+def _optional_number(reader: _Reader, field: str) -> float | None:
+    if field not in reader.table:
+        return None
+    value = reader.table[field]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e6 < value < 1e6:
+        raise reader.fail(field, f"expected a number, found {value!r}")
+    return float(value)
+
+
+def _dose_spec(data: Mapping[str, Any], path: str) -> DoseSpec | None:
+    top = _Reader(data, path, "")
+    dose = top.sub("dose", required=False)
+    if dose is None:
+        return None
+    fractions = dose.table.get("fractions")
+    if isinstance(fractions, bool) or not isinstance(fractions, int):
+        raise dose.fail("fractions", f"expected a whole number, found {fractions!r}")
+    tables = dose.table.get("constraint", [])
+    if not isinstance(tables, list):
+        raise dose.fail("constraint", "expected an array of tables ([[dose.constraint]])")
+    constraints = []
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise dose.fail(f"constraint[{index}]", "expected a table")
+        reader = _Reader(table, path, f"dose.constraint[{index}]")
+        try:
+            constraints.append(
+                DoseConstraint(
+                    structure=reader.text("structure"),
+                    metric=reader.text("metric"),
+                    minimum=_optional_number(reader, "min"),
+                    maximum=_optional_number(reader, "max"),
+                    priority=reader.text("priority"),
+                    source=reader.text("source"),
+                    verified=reader.flag("verified"),
+                )
+            )
+        except (ProtocolError, SpinetvError) as error:
+            if isinstance(error, ProtocolError) and str(error).startswith(path):
+                raise
+            raise reader.fail("metric", str(error)) from None
+    try:
+        return DoseSpec(
+            prescription_gy=_optional_number(dose, "prescription_gy") or 0.0,
+            fractions=fractions,
+            constraints=tuple(constraints),
+            source=dose.text("source"),
+            verified=dose.flag("verified"),
+        )
+    except ProtocolError as error:
+        raise dose.fail("prescription_gy", str(error)) from None
