@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "case": 7,
     "evaluation": 7,
     "outputs": 8,
+    "dose_outputs": 8,
     "batch": 9,
     "commands": 10,
     "cli": 10,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "phantom": "phantom",
     "batch": "batch",
     "info": "info",
+    "evaluate": "evaluate",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -29,7 +29,14 @@ from spinetv.errors import DicomInputError, GeometryMismatchError
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
 
-__all__ = ["RTDOSE_SOP_CLASS_UID", "DoseGrid", "read_rtdose", "sum_doses"]
+__all__ = [
+    "RTDOSE_SOP_CLASS_UID",
+    "DoseGrid",
+    "PlanFractionation",
+    "read_plan_fractionation",
+    "read_rtdose",
+    "sum_doses",
+]
 
 RTDOSE_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.481.2"
 #: Frames whose spacing differs by more than this (mm) from the mean are not evenly spaced.
@@ -278,4 +285,73 @@ def sum_doses(doses: Sequence[DoseGrid]) -> DoseGrid:
         dose_type=first.dose_type,
         source=" + ".join(d.source for d in doses),
         referenced_plan_uid=first.referenced_plan_uid,
+    )
+
+
+@dataclass(frozen=True)
+class PlanFractionation:
+    """What an RTPLAN says of its fractionation.
+
+    Parameters
+    ----------
+    fractions : int or None
+        NumberOfFractionsPlanned of the first fraction group.
+    prescription_gy : float or None
+        The largest TargetPrescriptionDose of the DoseReferenceSequence, Gy (None when the plan
+        states none).
+    sop_instance_uid : str
+        The plan's SOPInstanceUID (an RTDOSE refers to it).
+    source : str
+        The file.
+    """
+
+    fractions: int | None
+    prescription_gy: float | None
+    sop_instance_uid: str
+    source: str
+
+
+def read_plan_fractionation(path: str | os.PathLike[str]) -> PlanFractionation:
+    """Read the fractions and prescription of an RTPLAN.
+
+    Parameters
+    ----------
+    path : path-like
+        The RTPLAN file.
+
+    Returns
+    -------
+    PlanFractionation
+        Fractions planned and prescription dose, where stated.
+
+    Raises
+    ------
+    DicomInputError
+        The file is not a readable RTPLAN.
+    """
+    source = Path(path)
+    try:
+        ds = pydicom.dcmread(source, stop_before_pixels=True, force=True)
+    except FileNotFoundError:
+        raise DicomInputError(f"{source}: no such RTPLAN file") from None
+    except PYDICOM_PARSE_ERRORS as error:
+        raise DicomInputError(f"{source}: not a readable DICOM file ({error})") from None
+    if _text(ds, "Modality") != "RTPLAN":
+        raise DicomInputError(f"{source}: Modality {_text(ds, 'Modality') or 'missing'}, "
+                              "expected RTPLAN")
+    fractions = None
+    groups = ds.get("FractionGroupSequence")
+    if groups:
+        value = groups[0].get("NumberOfFractionsPlanned")
+        fractions = int(value) if value not in (None, "") else None
+    doses = [
+        float(item.TargetPrescriptionDose)
+        for item in ds.get("DoseReferenceSequence") or []
+        if item.get("TargetPrescriptionDose") not in (None, "")
+    ]
+    return PlanFractionation(
+        fractions=fractions,
+        prescription_gy=max(doses) if doses else None,
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        source=str(source),
     )
