@@ -100,6 +100,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from spinetv.anatomy.canal import (
     CanalOptions,
@@ -168,9 +169,11 @@ _STEADY_DEADBAND = 0.03
 # a turn larger than _MAX_TURN_DEG is not trusted (the frame is kept).
 _CORE_HALF_WIDTH_RATIO = 1.5
 _MAX_TURN_DEG = 25.0
-# A foramen's medial edge is measured over this fraction of its radius either side of its
-# centroid (AP).
-_FORAMEN_ARC = 0.6
+# A foramen's wall is sampled where a free point and a bone point lie within this many pixels
+# of each other; its medial edge is bounded by the points within this angle of the medial
+# direction, seen from the centre of the circle fitted to the wall (degrees).
+_FORAMEN_PAIR_LATTICES = 1.5
+_FORAMEN_ARC_DEG = 90.0
 _FORAMEN_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
 # Levels whose body is told from the processes beside it by its height (not C2: its dens makes
 # the middle of the body far taller than its sides).
@@ -725,52 +728,90 @@ def _foramen_edge(
 ) -> float:
     """The medial edge (``u``, mm) of one foramen.
 
-    In thin AP bins (half a pixel wide, every quarter pixel over the middle
-    ``2 * _FORAMEN_ARC`` of the foramen's equivalent radius ``r``, about its centroid), the
-    wall lies midway between the bone point nearest the foramen from the medial side and the
-    free point (``free_uv``: inside the foramen, see :func:`_foramen_points`) nearest
-    that bone point on the foramen's side. Each bin's wall, taken back to the foramen's
-    medial tip along a circle of radius ``r``, estimates the edge; the edge is their mean.
-    Many bins average the phase of the voxel lattice, which on a coarse tilted grid leaves
-    each bin's wall anywhere within a voxel (the bins fall into a few phases, so a median
-    would pick one of them). ``hole_uv``: the foramen's pixel centres;
-    ``sign`` -1 when the medial edge is the low ``u`` (left foramen), +1 when it is the high
-    ``u`` (right). ``fallback_mm`` (the edge of the foramen's most medial pixel) when no bin
-    finds both points within 1.5 pixels of each other and within a pixel of it.
+    The foramen's wall is sampled by the midpoints between each free point inside it
+    (``free_uv``, see :func:`_foramen_points`) and the bone point nearest to it, and between
+    each bone point and the free point nearest to it, where the two lie within
+    ``_FORAMEN_PAIR_LATTICES`` pixels of each other; a circle is fitted to those midpoints
+    (least squares, algebraic). Each midpoint is off the wall by up to half a voxel with the
+    lattice's phase, but the phases differ round the wall, so the circle's centre is found to
+    a fraction of that. The edge is then that centre plus the radius that the fewest points
+    of the foramen's medial half (within ``_FORAMEN_ARC_DEG`` of the medial direction)
+    contradict: a free point further from the centre, or a bone point nearer to it (the
+    middle of the radii tied for fewest). Each point only bounds the radius, so the many
+    points of the medial half, each at its own lattice phase, narrow it down to a small
+    fraction of a voxel where the mean of midpoints would keep the bias of the few phases a
+    coarse tilted lattice takes there.
+
+    ``hole_uv``: the foramen's pixel centres (for its size); ``sign`` -1 when the medial
+    edge is the low ``u`` (left foramen), +1 when it is the high ``u`` (right);
+    ``fallback_mm`` (the edge of the foramen's most medial pixel) when there are fewer than
+    five midpoints, the fit fails, or the edge found lies more than a pixel from it.
     """
-    centre_u, centre_v = (float(x) for x in hole_uv.mean(axis=0))
-    # The pixels of the hole miss about half a pixel all round.
-    radius = float(np.sqrt(hole_uv.shape[0] / np.pi)) * pixel_mm + 0.5 * pixel_mm
-    along_centre = sign * centre_u
-    bone_along, free_along = sign * bone_uv[:, 0], sign * free_uv[:, 0]
-    bone_side, free_side = bone_along > along_centre, free_along > along_centre
-    reach = _FORAMEN_ARC * radius
-    edges = []
-    for offset in np.arange(-reach, reach + 1e-9, 0.25 * pixel_mm):
-        row_v = centre_v + offset
-        in_bin = bone_side & (np.abs(bone_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
-        if not in_bin.any():
-            continue
-        nearest_bone = float(bone_along[in_bin].min())
-        free_bin = (
-            free_side
-            & (np.abs(free_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
-            & (free_along < nearest_bone)
-        )
-        if not free_bin.any():
-            continue
-        nearest_free = float(free_along[free_bin].max())
-        sagitta = radius - float(np.sqrt(max(radius**2 - offset**2, 0.0)))
-        edge = 0.5 * (nearest_bone + nearest_free) + sagitta
-        # A bin that misses the foramen's edge (a lattice row running aslant through it)
-        # finds bone and free space elsewhere: kept only near the pixel edge.
-        if nearest_bone - nearest_free <= 1.5 * pixel_mm and abs(
-            edge - sign * fallback_mm
-        ) <= pixel_mm:
-            edges.append(edge)
-    if not edges:
+    if free_uv.shape[0] < 3 or bone_uv.shape[0] < 3:
         return fallback_mm
-    return sign * float(np.mean(edges))
+    reach = _FORAMEN_PAIR_LATTICES * pixel_mm
+    free_gap, nearest_bone = cKDTree(bone_uv).query(free_uv)
+    bone_gap, nearest_free = cKDTree(free_uv).query(bone_uv)
+    near_free, near_bone = free_gap <= reach, bone_gap <= reach
+    midpoints = np.concatenate(
+        [
+            0.5 * (free_uv[near_free] + bone_uv[nearest_bone[near_free]]),
+            0.5 * (bone_uv[near_bone] + free_uv[nearest_free[near_bone]]),
+        ]
+    )
+    circle = _fitted_circle(midpoints) if midpoints.shape[0] >= 5 else None
+    equivalent = float(np.sqrt(hole_uv.shape[0] / np.pi)) * pixel_mm
+    if circle is None or not 0.5 * equivalent <= circle[2] <= 2.0 * equivalent + pixel_mm:
+        return fallback_mm
+    centre = np.array(circle[:2])
+
+    def polar(points: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        offset = points - centre
+        radius = np.hypot(offset[:, 0], offset[:, 1])
+        medial = np.degrees(np.arctan2(np.abs(offset[:, 1]), sign * offset[:, 0]))
+        return radius, medial <= _FORAMEN_ARC_DEG
+
+    free_r, free_medial = polar(free_uv)
+    bone_r, bone_medial = polar(bone_uv)
+    lower = np.sort(free_r[free_medial])
+    upper = np.sort(bone_r[bone_medial & (bone_r <= circle[2] + 2.0 * pixel_mm)])
+    if lower.size == 0 or upper.size == 0:
+        return fallback_mm
+    radius = _least_contradicted(lower, upper)
+    edge = float(centre[0]) + sign * radius
+    if abs(edge - fallback_mm) > pixel_mm:
+        return fallback_mm
+    return edge
+
+
+def _fitted_circle(points: NDArray[np.float64]) -> tuple[float, float, float] | None:
+    """(centre u, centre v, radius) of the circle fitted to points (mm) by linear least
+    squares on ``u^2 + v^2 = 2 a u + 2 b v + c``; None when degenerate."""
+    u, v = points[:, 0], points[:, 1]
+    design = np.column_stack([2.0 * u, 2.0 * v, np.ones_like(u)])
+    solution, _, rank, _ = np.linalg.lstsq(design, u * u + v * v, rcond=None)
+    if rank < 3:
+        return None
+    cu, cv, c = (float(x) for x in solution)
+    squared = c + cu * cu + cv * cv
+    if squared <= 0.0:
+        return None
+    return cu, cv, float(np.sqrt(squared))
+
+
+def _least_contradicted(lower: NDArray[np.float64], upper: NDArray[np.float64]) -> float:
+    """The value that the fewest bounds contradict, given sorted lower bounds (values should
+    be at least these) and upper bounds (at most these): the middle of the values tied for
+    fewest contradictions."""
+    candidates = np.unique(np.concatenate([lower, upper]))
+    if candidates.size == 1:
+        return float(candidates[0])
+    between = 0.5 * (candidates[1:] + candidates[:-1])
+    wrong = (lower.size - np.searchsorted(lower, between, side="right")) + np.searchsorted(
+        upper, between, side="left"
+    )
+    best = between[wrong == wrong.min()]
+    return 0.5 * float(best.min() + best.max())
 
 
 def _wall_between(
