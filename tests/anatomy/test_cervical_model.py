@@ -78,8 +78,13 @@ def _label(column: CervicalColumn, canal: str, **options: object) -> dict[str, V
     return label_spine(column.vertebrae, canal=column.canal, options=opts)
 
 
-def _model_to_frame(column: CervicalColumn, name: str, sectors: VertebraSectors,
-                    points_model: np.ndarray, level: str) -> np.ndarray:
+def _model_to_frame(
+    column: CervicalColumn,
+    name: str,
+    sectors: VertebraSectors,
+    points_model: np.ndarray,
+    level: str,
+) -> np.ndarray:
     kw = POSES[name]
     rot = _rotation(float(kw.get("tilt_deg", 0.0)), float(kw.get("rotation_deg", 0.0)))
     centre = (1 - LEVELS.index(level)) * 18.0
@@ -125,8 +130,11 @@ def test_foramina_are_found_where_the_model_has_them(
         left, right = result[level].foramina_mm
         assert left is not None and right is not None, f"{name} {level}"
         truth = _model_to_frame(
-            column, name, result[level], np.array([[edge, FORAMEN_V_MM, 0.0],
-                                                   [-edge, FORAMEN_V_MM, 0.0]]), level
+            column,
+            name,
+            result[level],
+            np.array([[edge, FORAMEN_V_MM, 0.0], [-edge, FORAMEN_V_MM, 0.0]]),
+            level,
         )
         assert abs(left - truth[0, 0]) <= tolerance, f"{name} {level} left {left:.2f}"
         assert abs(right - truth[1, 0]) <= tolerance, f"{name} {level} right {right:.2f}"
@@ -188,16 +196,18 @@ def _walls(a: float, p: float, uc: float, w: float) -> CanalWalls:
 
 def test_assign_sectors_moves_bone_beside_the_foramen_to_the_transverse_process() -> None:
     walls = _walls(-7.0, 7.0, 0.0, 12.0)
-    points = np.array([
-        [13.0, -3.0, 0.0],   # pedicle, medial to the left foramen
-        [16.0, -3.0, 0.0],   # lateral to its medial edge (15): transverse process
-        [12.0, -9.0, 0.0],   # in front of a, beside the body: anterior root
-        [5.0, -9.0, 0.0],    # body
-        [16.0, 2.0, 0.0],    # behind c: 3 anyway
-        [-13.0, -3.0, 0.0],  # right pedicle: no right foramen given
-        [-16.0, -3.0, 0.0],
-        [-12.0, -9.0, 0.0],
-    ])
+    points = np.array(
+        [
+            [13.0, -3.0, 0.0],  # pedicle, medial to the left foramen
+            [16.0, -3.0, 0.0],  # lateral to its medial edge (15): transverse process
+            [12.0, -9.0, 0.0],  # in front of a, beside the body: anterior root
+            [5.0, -9.0, 0.0],  # body
+            [16.0, 2.0, 0.0],  # behind c: 3 anyway
+            [-13.0, -3.0, 0.0],  # right pedicle: no right foramen given
+            [-16.0, -3.0, 0.0],
+            [-12.0, -9.0, 0.0],
+        ]
+    )
     labels = assign_sectors(
         points, walls, body_lr_bounds_mm=(-10.0, 10.0), transverse_from_mm=(15.0, None)
     )
@@ -214,8 +224,10 @@ def test_assign_sectors_moves_bone_beside_the_foramen_to_the_transverse_process(
 
 def _ring_points(centre_u: float, spacing: float, with_hole: bool) -> np.ndarray:
     grid_u, grid_v, grid_s = np.meshgrid(
-        np.arange(-30.0, 30.0, spacing), np.arange(-20.0, 12.0, spacing),
-        np.arange(-3.0, 3.0, spacing), indexing="ij",
+        np.arange(-30.0, 30.0, spacing),
+        np.arange(-20.0, 12.0, spacing),
+        np.arange(-3.0, 3.0, spacing),
+        indexing="ij",
     )
     u, v, s = grid_u.ravel(), grid_v.ravel(), grid_s.ravel()
     canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
@@ -242,17 +254,20 @@ def test_transverse_foramina_finds_the_holes_beside_the_canal_only() -> None:
 def test_body_core_gives_the_turn_of_a_rotated_body() -> None:
     # A body 20 x 15 mm in front of a canal, with wide wings in front of the canal's wall:
     # turned by 10 deg, the core's direction is found back; the wings do not pull it.
-    grid_u, grid_v = np.meshgrid(np.arange(-30.0, 30.0, 0.25), np.arange(-25.0, 10.0, 0.25),
-                                 indexing="ij")
+    grid_u, grid_v = np.meshgrid(
+        np.arange(-30.0, 30.0, 0.25), np.arange(-25.0, 10.0, 0.25), indexing="ij"
+    )
     u, v = grid_u.ravel(), grid_v.ravel()
     body = (np.abs(u) <= 10.0) & (v >= -22.0) & (v <= -7.0)
     wings = (np.abs(u) > 10.0) & (np.abs(u) <= 24.0) & (v >= -12.0) & (v <= -7.0)
     canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
     angle = np.radians(10.0)
     turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
     def place(mask: np.ndarray) -> np.ndarray:
         uv = np.column_stack([u[mask], v[mask]]) @ turn.T
         return np.column_stack([uv, np.zeros(len(uv))])
+
     direction = body_core_ap_axis(place(body | wings), place(canal))
     assert direction is not None
     expected = np.array([0.0, 1.0]) @ turn.T

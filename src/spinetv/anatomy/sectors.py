@@ -127,6 +127,7 @@ __all__ = [
     "assign_sectors",
     "body_lr_bounds",
     "transverse_foramina",
+    "atlas_labels",
 ]
 
 SECTOR_NAMES: dict[int, str] = {
@@ -175,9 +176,9 @@ _MAX_TURN_DEG = 25.0
 _FORAMEN_PAIR_LATTICES = 1.5
 _FORAMEN_ARC_DEG = 90.0
 _FORAMEN_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
-# Levels whose body is told from the processes beside it by its height (not C2: its dens makes
-# the middle of the body far taller than its sides).
-_TALL_BODY_LEVELS = frozenset({"C3", "C4", "C5", "C6", "C7"})
+# Levels whose body is told from the processes beside it by its height (C2's measured below its
+# dens, which makes the middle of the body far taller than its sides).
+_TALL_BODY_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,11 @@ class SectorOptions:
         (and moves ``c`` by several mm). Default 1.5; None: no limit.
     c2_dens_to_body : bool
         Give C2's dens to sector 1 (default True).
+    c1_lateral_masses : bool
+        C1: sector 1 is only the anterior arch (bone in front of the ring's hole, which holds
+        the dens), the lateral masses (2/6) reach back to the middle of the canal behind the
+        dens, and the transverse processes beyond their foramina are 3/5 (see
+        :func:`atlas_labels`). Default True; False: the reference rule on the canal's walls.
     sacral_body_half_width_ratio : float
         Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
         the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
@@ -241,6 +247,7 @@ class SectorOptions:
     min_slab_canal_fraction: float = 0.5
     contoured_wall_max_gap_voxels: float | None = 1.5
     c2_dens_to_body: bool = True
+    c1_lateral_masses: bool = True
     sacral_body_half_width_ratio: float = 1.6
     limit_body_to_its_width: bool = True
     cervical_transverse_foramina: bool = True
@@ -502,16 +509,47 @@ def transverse_foramina(
         ``u`` (mm) of the medial edge of the left foramen (its lowest ``u``) and of the right
         one (its highest ``u``); None for a side without a foramen.
     """
+    origin, ij, labelled, holes = _foramen_holes(
+        local_mm, walls, pixel_mm, min_area_mm2, max_area_mm2
+    )
+    edges: list[float | None] = [None, None]
+    for side, (index, centres) in holes.items():
+        sign = -1.0 if side == 0 else 1.0
+        edge = sign * float((sign * centres[:, 0] + 0.5 * pixel_mm).max())
+        if free_mm is not None:
+            bone_uv, inside = _foramen_points(
+                labelled == index, origin, pixel_mm, local_mm, ij, free_mm
+            )
+            if bone_uv.shape[0] > 0:
+                edge = _foramen_edge(centres, bone_uv, inside, sign, pixel_mm, edge)
+        edges[side] = float(edge)
+    return edges[0], edges[1]
+
+
+def _foramen_holes(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    pixel_mm: float,
+    min_area_mm2: float,
+    max_area_mm2: float,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.int64],
+    NDArray[np.int32],
+    dict[int, tuple[int, NDArray[np.float64]]],
+]:
+    """The transverse foramina of :func:`transverse_foramina` on its raster: the raster's
+    origin (mm), the points' pixels, the labelled holes, and per side (0 left, 1 right) the
+    label and pixel centres (mm) of the largest hole taken for a foramen."""
     uv = local_mm[:, :2]
     origin = uv.min(axis=0) - 2.0 * pixel_mm
     ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
     occupied = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
     occupied[ij[:, 0], ij[:, 1]] = True
-    holes = ndimage.binary_fill_holes(occupied) & ~occupied
-    labelled, _ = ndimage.label(holes)
+    labelled, _ = ndimage.label(ndimage.binary_fill_holes(occupied) & ~occupied)
     summary = walls.summary()
     uc, w, c = summary["lr_centre_mm"], summary["half_width_mm"], summary["centre_mm"]
-    best: dict[int, tuple[int, float]] = {}
+    best: dict[int, tuple[int, NDArray[np.float64]]] = {}
     for index, found in enumerate(ndimage.find_objects(labelled), start=1):
         if found is None:
             continue
@@ -524,20 +562,9 @@ def transverse_foramina(
         if abs(u_mean - uc) <= w or v_mean >= c:
             continue
         side = 0 if u_mean > uc else 1
-        sign = -1.0 if side == 0 else 1.0
-        edge = sign * float((sign * centres[:, 0] + 0.5 * pixel_mm).max())
-        if free_mm is not None:
-            bone_uv, inside = _foramen_points(
-                labelled == index, origin, pixel_mm, local_mm, ij, free_mm
-            )
-            if bone_uv.shape[0] > 0:
-                edge = _foramen_edge(centres, bone_uv, inside, sign, pixel_mm, edge)
-        if side not in best or cells.shape[0] > best[side][0]:
-            best[side] = (cells.shape[0], float(edge))
-    return (
-        best[0][1] if 0 in best else None,
-        best[1][1] if 1 in best else None,
-    )
+        if side not in best or centres.shape[0] > best[side][1].shape[0]:
+            best[side] = (index, centres)
+    return origin, ij, labelled, best
 
 
 def body_lr_bounds(
@@ -668,21 +695,67 @@ def body_core_ap_axis(
     return direction
 
 
+def _arch_height(bone_local: NDArray[np.float64]) -> tuple[float, float]:
+    """SI range (mm) of the bone behind the frame's origin (on the canal's axis): the
+    vertebral arch's height, which leaves out C2's dens; the whole bone's range when no bone
+    lies behind the origin."""
+    behind = bone_local[:, 1] > 0.0
+    heights = bone_local[behind, 2] if behind.any() else bone_local[:, 2]
+    return float(heights.min()), float(heights.max())
+
+
 def _turned_to_body_core(frame: LocalFrame, vertebra: Mask, canal: Mask) -> LocalFrame:
     """``frame`` turned about its SI axis so that its AP axis follows
     :func:`body_core_ap_axis`; unchanged when that fails or turns it by more than
     ``_MAX_TURN_DEG``."""
     box = vertebra.box
+    bone_local = _local_points(vertebra, box, frame)
     canal_local = _local_points(canal, box, frame)
+    # Only the canal in the middle half of the arch's height: above the arch C2's box holds
+    # C1's ring, whose canal (the dens's space included) reaches far in front of C2's, and
+    # at the discs a derived canal may reach in front of the body's posterior wall.
+    low, high = _arch_height(bone_local)
+    quarter = 0.25 * (high - low)
+    middle = (canal_local[:, 2] >= low + quarter) & (canal_local[:, 2] <= high - quarter)
+    canal_local = canal_local[middle]
     if canal_local.shape[0] < 3:
         return frame
-    direction = body_core_ap_axis(_local_points(vertebra, box, frame), canal_local)
+    direction = body_core_ap_axis(bone_local, canal_local)
     if direction is None or np.degrees(np.arccos(np.clip(direction[1], -1, 1))) > _MAX_TURN_DEG:
         return frame
     du, dv = direction
     ap = du * frame.lr_axis + dv * frame.ap_axis
     ap /= float(np.linalg.norm(ap))
     return LocalFrame(frame.origin_lps, np.cross(ap, frame.si_axis), ap, frame.si_axis)
+
+
+def _turned_to_foramina(
+    frame: LocalFrame,
+    bone: NDArray[np.float64],
+    walls: CanalWalls,
+    pixel_mm: float,
+    options: SectorOptions,
+) -> LocalFrame:
+    """``frame`` turned about its SI axis so that its LR axis runs through the centres of
+    the two transverse foramina (the centres of their holes' pixels; ``bone`` and ``walls``
+    in ``frame``); unchanged without both or for a turn over ``_MAX_TURN_DEG``.
+
+    Used at C1, which has no body to turn the frame by (:func:`body_core_ap_axis`): its
+    lateral masses, as deep as its anterior arch, make the frame's own AP estimate follow
+    any turn, and its foramina, about 50 mm apart, are the widest pair of symmetric
+    landmarks of the spine."""
+    *_, holes = _foramen_holes(
+        bone, walls, pixel_mm, options.foramen_min_area_mm2, options.foramen_max_area_mm2
+    )
+    if len(holes) < 2:
+        return frame
+    left, right = (holes[side][1].mean(axis=0) for side in (0, 1))
+    du, dv = left - right
+    if np.degrees(abs(np.arctan2(dv, du))) > _MAX_TURN_DEG:
+        return frame
+    lr = du * frame.lr_axis + dv * frame.ap_axis
+    lr /= float(np.linalg.norm(lr))
+    return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
 
 
 def _foramen_points(
@@ -1252,13 +1325,14 @@ def label_sectors(
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
-    bone = _local_points(vertebra, vertebra.box, frame)
-    if section is not None:
-        walls = _walls_from_section(section, frame, vertebra, bone, options.canal.extend_mm)
-    else:
-        window = vertebra.box.padded(
-            vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape
-        )
+
+    def measured(frame: LocalFrame) -> tuple[NDArray[np.float64], CanalWalls]:
+        bone = _local_points(vertebra, vertebra.box, frame)
+        if section is not None:
+            return bone, _walls_from_section(
+                section, frame, vertebra, bone, options.canal.extend_mm
+            )
+        window = vertebra.box.padded(vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape)
         walls = _walls_per_slab(
             _local_points(canal_mask, window, frame),
             bone,
@@ -1268,11 +1342,25 @@ def label_sectors(
             _lattice_mm(vertebra.grid),
             options.contoured_wall_max_gap_voxels,
         )
+        return bone, walls
+
+    bone, walls = measured(frame)
+    if canonical == "C1" and options.c1_lateral_masses:
+        turned = _turned_to_foramina(frame, bone, walls, _lattice_mm(vertebra.grid), options)
+        if turned is not frame:
+            frame = turned
+            bone, walls = measured(frame)
     sacral = canonical is not None and is_sacral(canonical)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
+        measured_on = bone
+        if canonical == "C2":
+            # C2's body is measured below its dens, which would make the middle of the
+            # body far taller than its sides.
+            low, high = _arch_height(bone)
+            measured_on = bone[(bone[:, 2] >= low) & (bone[:, 2] <= high)]
         bounds = body_lr_bounds(
-            bone,
+            measured_on,
             walls,
             0.5 * _lattice_mm(vertebra.grid),
             min_height_fraction=(
@@ -1283,16 +1371,27 @@ def label_sectors(
             pixel_mm=_lattice_mm(vertebra.grid),
         )
     foramina: tuple[float | None, float | None] = (None, None)
-    if canonical in _FORAMEN_LEVELS and options.cervical_transverse_foramina:
+    atlas = canonical == "C1" and options.c1_lateral_masses
+    if (canonical in _FORAMEN_LEVELS or atlas) and options.cervical_transverse_foramina:
         foramina = _foramina_of(vertebra, frame, bone, walls, options)
-    values = assign_sectors(
-        bone,
-        walls,
-        sacral=sacral,
-        sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
-        body_lr_bounds_mm=bounds,
-        transverse_from_mm=foramina,
-    )
+    if atlas:
+        values = atlas_labels(
+            bone,
+            walls,
+            _local_points(canal_mask, vertebra.box, frame),
+            _lattice_mm(vertebra.grid),
+            max(vertebra.grid.spacing_mm),
+            transverse_from_mm=foramina,
+        )
+    else:
+        values = assign_sectors(
+            bone,
+            walls,
+            sacral=sacral,
+            sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+            body_lr_bounds_mm=bounds,
+            transverse_from_mm=foramina,
+        )
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)
     array = np.zeros(vertebra.box.shape, dtype=np.uint8)
@@ -1312,6 +1411,168 @@ def label_sectors(
         "sacral" if sacral else "vertebra",
         foramina,
     )
+
+
+def atlas_labels(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    canal_mm: NDArray[np.float64],
+    pixel_mm: float,
+    slab_mm: float,
+    *,
+    transverse_from_mm: tuple[float | None, float | None] | None = None,
+) -> NDArray[np.uint8]:
+    """Sectors 1..6 of C1's bone points, given in its local frame (mm).
+
+    C1 has no body: its ring holds the dens in front and the canal behind it. Sector 1 is
+    the anterior arch, the bone in front of the ring's hole (its anterior wall ``a1`` in the
+    canal's midline, followed column by column across the dens's space, see
+    :class:`_RingHole`); a contoured canal, which lies behind the dens,
+    would give the front halves of the lateral masses to sector 1. The lateral masses (2
+    left, 6 right) reach from ``a1`` back to the middle ``c1`` of the canal behind the dens
+    (between the canal's anterior wall behind the dens, see :func:`_canal_front_behind_dens`,
+    and its posterior wall ``p``); the ring's own middle, dens included, lies several mm too
+    far forward. Behind ``c1`` the posterior arch is 3/5, and 4 behind ``p`` within the canal's
+    lateral bounds (the posterior tubercle). With ``transverse_from_mm`` (the medial edges of
+    the transverse foramina, see :func:`transverse_foramina`), lateral-mass bone at or
+    beyond a foramen's medial edge is transverse process (3/5).
+
+    Parameters
+    ----------
+    local_mm : ndarray, shape (n, 3)
+        C1's bone points (lr, ap, si), mm.
+    walls : CanalWalls
+        The canal walls (``p``, ``uc``, ``w`` are used; ``a`` is the fallback of ``a1``).
+    canal_mm : ndarray, shape (m, 3)
+        The canal's points at C1, same frame, mm.
+    pixel_mm : float
+        The in-plane voxel spacing, mm.
+    slab_mm : float
+        Thickness of the slabs along the local SI axis in which the canal behind the dens is
+        followed, mm (the largest voxel spacing).
+    transverse_from_mm : (float or None, float or None), optional
+        Medial edges (``u``, mm) of the left and right transverse foramina.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n,)
+        Labels 1..6.
+    """
+    summary = walls.summary()
+    uc = summary["lr_centre_mm"]
+    ring = _ring_hole(local_mm, summary, pixel_mm)
+    midline = float(ring.front_mm(np.array([uc]), local_mm[:, :2])[0]) if ring else np.nan
+    front_mid = summary["anterior_wall_mm"] if np.isnan(midline) else midline
+    behind_dens = _canal_front_behind_dens(canal_mm, summary, front_mid, pixel_mm, slab_mm)
+    front = np.full(local_mm.shape[0], front_mid)
+    if ring is not None and behind_dens > front_mid:
+        # The arch is bent round the dens: its back is followed column by column where
+        # the hole reaches at least halfway from the canal behind the dens to the arch's
+        # back in the midline (the dens's space); beside it the lateral masses.
+        columns = ring.front_mm(local_mm[:, 0], local_mm[:, :2])
+        across = ~np.isnan(columns)
+        across[across] = columns[across] <= 0.5 * (front_mid + behind_dens)
+        front[across] = columns[across]
+    slab = walls.slab_of(local_mm[:, 2])
+    p = walls.posterior_mm[slab]
+    centre = 0.5 * (behind_dens + p)
+    u = local_mm[:, 0] - walls.lr_centre_mm[slab]
+    v = local_mm[:, 1]
+    lateral = np.where(u > 0, 2, 6).astype(np.uint8)
+    posterior = np.where(u > 0, 3, 5).astype(np.uint8)
+    labels = np.where(
+        v < front - TIE_MM, 1, np.where(v < centre - TIE_MM, lateral, posterior)
+    ).astype(np.uint8)
+    labels[(v >= centre - TIE_MM) & (v > p) & (np.abs(u) <= walls.half_width_mm[slab])] = 4
+    if transverse_from_mm is not None:
+        labels = _transverse_beside_pedicle(
+            local_mm, labels, np.zeros(labels.shape, dtype=bool), transverse_from_mm
+        )
+    return labels
+
+
+@dataclass(frozen=True)
+class _RingHole:
+    """The hole of a ring's projection along the local SI axis, on a raster of pixels."""
+
+    origin_mm: NDArray[np.float64]
+    pixel_mm: float
+    hole: NDArray[np.bool_]
+
+    def front_mm(
+        self, u_mm: NDArray[np.float64], bone_uv: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The hole's anterior wall (``v``, mm) in the pixel column of each ``u`` (NaN
+        outside the hole's columns): midway between the front edge of the column's most
+        anterior hole pixel (behind the bone's surface by up to a pixel, as a pixel is a hole
+        only when no bone projects into it) and the most posterior bone point (``bone_uv``,
+        the bone's points in the frame's plane) of the column in front of that edge."""
+        first = np.where(self.hole.any(axis=1), self.hole.argmax(axis=1), -1)
+        edge = np.where(first >= 0, self.origin_mm[1] + first * self.pixel_mm, np.nan)
+        bone_column = np.floor((bone_uv[:, 0] - self.origin_mm[0]) / self.pixel_mm).astype(np.int64)
+        keep = (bone_column >= 0) & (bone_column < first.size)
+        keep[keep] = bone_uv[keep, 1] < edge[bone_column[keep]]
+        surface = np.full(first.size, -np.inf)
+        np.maximum.at(surface, bone_column[keep], bone_uv[keep, 1])
+        front = np.where(np.isfinite(surface), 0.5 * (surface + edge), edge - 0.5 * self.pixel_mm)
+        column = np.floor((u_mm - self.origin_mm[0]) / self.pixel_mm).astype(np.int64)
+        valid = (column >= 0) & (column < first.size)
+        return np.where(valid, front[np.clip(column, 0, first.size - 1)], np.nan)
+
+
+def _ring_hole(
+    local_mm: NDArray[np.float64], summary: dict[str, float], pixel_mm: float
+) -> _RingHole | None:
+    """The hole of the bone's projection along the local SI axis that holds the canal's
+    centre (after closing gaps of up to about two pixels in the ring); None without one."""
+    uv = local_mm[:, :2]
+    origin = uv.min(axis=0) - 4.0 * pixel_mm
+    ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
+    occupied = np.zeros(tuple(ij.max(axis=0) + 5), dtype=bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    closed = ndimage.binary_closing(occupied, iterations=2) | occupied
+    labelled, _ = ndimage.label(ndimage.binary_fill_holes(closed) & ~closed)
+    centre = np.array([summary["lr_centre_mm"], summary["centre_mm"]])
+    at = np.floor((centre - origin) / pixel_mm).astype(np.int64)
+    if not np.all((at >= 0) & (at < np.asarray(labelled.shape))):
+        return None
+    index = int(labelled[at[0], at[1]])
+    if index == 0:
+        return None
+    return _RingHole(origin, pixel_mm, labelled == index)
+
+
+def _canal_front_behind_dens(
+    canal_mm: NDArray[np.float64],
+    summary: dict[str, float],
+    front_mm: float,
+    pixel_mm: float,
+    slab_mm: float,
+) -> float:
+    """The anterior wall (``v``, mm) of the canal behind C1's dens, in the canal's midline.
+
+    Per slab (``slab_mm`` thick along the local SI axis), the canal's points within a pixel
+    of its lateral centre are followed from the middle of the canal forward while they leave
+    no gap wider than 1.5 pixels: a derived canal holds the space round the dens but not the
+    dens (C2's bone), and a contoured one ends behind it. Slabs whose run reaches the ring's
+    anterior wall ``front_mm`` (above the dens's tip, or no dens) are left out; the wall lies
+    half a pixel in front of the median of the runs' last points. ``front_mm`` when every
+    slab is left out (the ring's middle is then the canal's)."""
+    strip = canal_mm[np.abs(canal_mm[:, 0] - summary["lr_centre_mm"]) <= pixel_mm]
+    strip = strip[(strip[:, 1] <= summary["centre_mm"]) & (strip[:, 1] > front_mm - pixel_mm)]
+    if strip.shape[0] == 0:
+        return front_mm
+    slab = np.floor((strip[:, 2] - strip[:, 2].min()) / slab_mm).astype(np.int64)
+    ends = []
+    for index in np.unique(slab):
+        v = np.sort(strip[slab == index, 1])[::-1]
+        gap = np.flatnonzero(-np.diff(v) > 1.5 * pixel_mm)
+        last = float(v[int(gap[0])] if gap.size else v[-1])
+        if last - 0.5 * pixel_mm > front_mm + 1.5 * pixel_mm:
+            ends.append(last)
+    if not ends:
+        return front_mm
+    return float(np.median(ends)) - 0.5 * pixel_mm
 
 
 def _dens_to_body(
