@@ -170,6 +170,8 @@ _STEADY_DEADBAND = 0.03
 # a turn larger than _MAX_TURN_DEG is not trusted (the frame is kept).
 _CORE_HALF_WIDTH_RATIO = 1.5
 _MAX_TURN_DEG = 25.0
+# C1's frame is turned to the line through its transverse foramina up to this angle (degrees).
+_MAX_FORAMINA_TURN_DEG = 60.0
 # A foramen's wall is sampled where a free point and a bone point lie within this many pixels
 # of each other; its medial edge is bounded by the points within this angle of the medial
 # direction, seen from the centre of the circle fitted to the wall (degrees).
@@ -737,21 +739,45 @@ def _turned_to_foramina(
     options: SectorOptions,
 ) -> LocalFrame:
     """``frame`` turned about its SI axis so that its LR axis runs through the centres of
-    the two transverse foramina (the centres of their holes' pixels; ``bone`` and ``walls``
-    in ``frame``); unchanged without both or for a turn over ``_MAX_TURN_DEG``.
+    the two transverse foramina (``bone`` and ``walls`` in ``frame``); unchanged without
+    them or for a turn over ``_MAX_FORAMINA_TURN_DEG``.
 
     Used at C1, which has no body to turn the frame by (:func:`body_core_ap_axis`): its
-    lateral masses, as deep as its anterior arch, make the frame's own AP estimate follow
-    any turn, and its foramina, about 50 mm apart, are the widest pair of symmetric
-    landmarks of the spine."""
-    *_, holes = _foramen_holes(
-        bone, walls, pixel_mm, options.foramen_min_area_mm2, options.foramen_max_area_mm2
-    )
-    if len(holes) < 2:
+    lateral masses, as deep as its anterior arch, can turn the frame's own AP estimate far
+    off, and its foramina, about 50 mm apart, are the widest pair of symmetric landmarks of
+    the spine. The foramina are the two largest holes of the bone's projection along the SI
+    axis with a foramen's area (``options``), farther than the canal's half-width from its
+    centre in any direction and on opposite sides of it, so that they are found in a frame
+    turned far from C1's own."""
+    uv = bone[:, :2]
+    origin = uv.min(axis=0) - 2.0 * pixel_mm
+    ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
+    occupied = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    labelled, count = ndimage.label(ndimage.binary_fill_holes(occupied) & ~occupied)
+    if count < 2:
         return frame
-    left, right = (holes[side][1].mean(axis=0) for side in (0, 1))
-    du, dv = left - right
-    if np.degrees(abs(np.arctan2(dv, du))) > _MAX_TURN_DEG:
+    summary = walls.summary()
+    centre = np.array([summary["lr_centre_mm"], summary["centre_mm"]])
+    sizes = np.bincount(labelled.ravel(), minlength=count + 1)[1:]
+    found = ndimage.center_of_mass(labelled > 0, labelled, np.arange(1, count + 1))
+    candidates = []
+    for size, pixel_centre in zip(sizes, found):
+        area = float(size) * pixel_mm**2
+        place = origin + (np.asarray(pixel_centre) + 0.5) * pixel_mm
+        if not options.foramen_min_area_mm2 <= area <= options.foramen_max_area_mm2:
+            continue
+        if float(np.linalg.norm(place - centre)) <= summary["half_width_mm"]:
+            continue
+        candidates.append((int(size), place))
+    if len(candidates) < 2:
+        return frame
+    candidates.sort(key=lambda item: -item[0])
+    first, second = candidates[0][1], candidates[1][1]
+    if float((first - centre) @ (second - centre)) >= 0.0:
+        return frame
+    du, dv = first - second if first[0] >= second[0] else second - first
+    if np.degrees(abs(np.arctan2(dv, du))) > _MAX_FORAMINA_TURN_DEG:
         return frame
     lr = du * frame.lr_axis + dv * frame.ap_axis
     lr /= float(np.linalg.norm(lr))
@@ -1346,8 +1372,12 @@ def label_sectors(
 
     bone, walls = measured(frame)
     if canonical == "C1" and options.c1_lateral_masses:
-        turned = _turned_to_foramina(frame, bone, walls, _lattice_mm(vertebra.grid), options)
-        if turned is not frame:
+        # Twice: the first turn's walls, measured in a frame turned far from C1's own, may
+        # leave the foramina's centres off.
+        for _ in range(2):
+            turned = _turned_to_foramina(frame, bone, walls, _lattice_mm(vertebra.grid), options)
+            if turned is frame:
+                break
             frame = turned
             bone, walls = measured(frame)
     sacral = canonical is not None and is_sacral(canonical)
@@ -1551,10 +1581,12 @@ def _canal_front_behind_dens(
 ) -> float:
     """The anterior wall (``v``, mm) of the canal behind C1's dens, in the canal's midline.
 
-    Per slab (``slab_mm`` thick along the local SI axis), the canal's points within a pixel
-    of its lateral centre are followed from the middle of the canal forward while they leave
-    no gap wider than 1.5 pixels: a derived canal holds the space round the dens but not the
-    dens (C2's bone), and a contoured one ends behind it. Slabs whose run reaches the ring's
+    Per slab (``slab_mm`` thick along the local SI axis, the largest voxel spacing), the
+    canal's points within a pixel of its lateral centre are followed from the middle of the
+    canal forward while they leave no gap wider than 1.5 slabs (on a tilted grid the points
+    of so thin a strip lie up to about a voxel apart; the dens is 8-10 mm thick): a derived
+    canal holds the space round the dens but not the dens (C2's bone), and a contoured one
+    ends behind it. Slabs whose run reaches the ring's
     anterior wall ``front_mm`` (above the dens's tip, or no dens) are left out; the wall lies
     half a pixel in front of the median of the runs' last points. ``front_mm`` when every
     slab is left out (the ring's middle is then the canal's)."""
@@ -1566,7 +1598,7 @@ def _canal_front_behind_dens(
     ends = []
     for index in np.unique(slab):
         v = np.sort(strip[slab == index, 1])[::-1]
-        gap = np.flatnonzero(-np.diff(v) > 1.5 * pixel_mm)
+        gap = np.flatnonzero(-np.diff(v) > 1.5 * slab_mm)
         last = float(v[int(gap[0])] if gap.size else v[-1])
         if last - 0.5 * pixel_mm > front_mm + 1.5 * pixel_mm:
             ends.append(last)
