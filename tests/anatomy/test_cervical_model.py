@@ -1,24 +1,28 @@
-"""Sectors of C3-C7-like vertebrae against a second, independent cervical model.
+"""Sectors of cervical vertebrae against a second, independent cervical model.
 
 The model (``_cervical_model``) is written from the anatomy, not from spinetv.phantom: a small
 wide body with uncinate processes, short posterolateral pedicles, transverse processes with
-foramina beside them, articular pillars, thin laminae and a bifid spinous process; its true
-sectors come from the part each voxel belongs to. Measured minimum Dice per sector (C4-C6,
-derived canal with the cord / contoured canal):
+foramina beside them, articular pillars, thin laminae and a bifid spinous process; C2 with its
+dens; C1 with its anterior arch, lateral masses, transverse foramina and posterior arch. Its
+true sectors come from the part each voxel belongs to. Measured minimum Dice over the sectors
+(derived canal with the cord / contoured canal):
 
-============================  ==============  ==============  ========================
-pose                          before          after           floor (after)
-============================  ==============  ==============  ========================
-HFS, 0.6 mm pixels, 1 mm      0.29 / 0.29     0.961 / 0.961   0.95
-HFS, 1 mm iso                 0.30 / 0.31     0.974 / 0.985   0.95
-FFS, tilt 25, rot 10, 0.6 mm  0.19 / 0.25     0.958 / 0.964   0.95
-HFP, tilt 25, rot 10, 1 mm    0.22 / 0.28     0.939 / 0.904   pedicles 0.89, else 0.95
-============================  ==============  ==============  ========================
+============================  ==============  ==============  ==============  ==============
+pose                          C4-C6 before    C4-C6 after     C1 before       C1 after
+============================  ==============  ==============  ==============  ==============
+HFS, 0.6 mm pixels, 1 mm      0.961 / 0.961   0.961 / 0.961   0.602 / 0.325   0.971 / 0.965
+HFS, 1 mm iso                 0.985 / 0.985   0.985 / 0.985   0.579 / 0.264   0.974 / 0.975
+FFS, tilt 25, rot 10, 0.6 mm  0.955 / 0.964   0.986 / 0.961   0.604 / 0.333   0.971 / 0.967
+HFP, tilt 25, rot 10, 1 mm    0.951 / 0.904   0.983 / 0.964   0.605 / 0.324   0.969 / 0.961
+============================  ==============  ==============  ==============  ==============
 
-"Before" is the reference rule (bone in front of ``c`` beside the canal is pedicle): the
-transverse processes, larger than the pedicles, went to 2/6. The 1 mm tilted pose leaves the
-pedicles (about 170 voxels each) below 0.95: their three borders (``a``, ``c`` and the
-foramen's edge) are each found to about a quarter of a voxel there.
+C2 (after): 0.957 / 0.957 at HFS 0.6 mm, otherwise >= 0.967 (before: 0.38-0.47 with the
+derived canal on the tilted poses, whose body-core turn took C1's dens space for C2's canal).
+"Before" is the code of commit 051fa5c; at C1, the reference rule on the canal's walls. The
+floor is 0.95 for every sector at every pose. Over 40 poses (``benchmarks/bench_cervical.py``:
+tilt -45..45, rotation -20..20, four orientations, 0.6-1.5 mm pixels, 1-3 mm slices) coarse
+pixels with thick slices stay below it (pedicles of about 30-60 voxels); see
+``benchmarks/results/cervical.json``.
 """
 
 from __future__ import annotations
@@ -61,9 +65,6 @@ POSES = {
     ),
 }
 FLOOR = 0.95
-# Tilted and rotated at 1 mm: the pedicles' borders are found to about a quarter of a voxel
-# (measured 0.939 derived, 0.904 contoured).
-PEDICLE_FLOOR_COARSE_TILTED = 0.89
 LEVELS = ("C4", "C5", "C6")
 ONE_SLAB = np.array([-np.inf, np.inf])
 
@@ -98,12 +99,10 @@ def _model_to_frame(
 def test_sectors_match_the_cervical_model(pose: tuple[str, CervicalColumn], canal: str) -> None:
     name, column = pose
     result = _label(column, canal)
-    coarse_tilted = name == "HFP-tilt25-rot10-1mm"
     for level in LEVELS:
         for k in range(1, 7):
             value = dice(result[level].sector(k), column.truth[level][k])
-            floor = PEDICLE_FLOOR_COARSE_TILTED if coarse_tilted and k in (2, 6) else FLOOR
-            assert value >= floor, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
+            assert value >= FLOOR, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
 
 
 def test_the_reference_rule_gives_the_transverse_processes_to_the_pedicles(
@@ -127,7 +126,9 @@ def test_foramina_are_found_where_the_model_has_them(
     name, column = pose
     result = _label(column, canal)
     edge = FORAMEN_U_MM - FORAMEN_RADIUS_MM
-    tolerance = 0.35 if "0.6mm" in name else 0.45
+    # Measured at most 0.074 mm (0.6 mm pixels) and 0.145 mm (1 mm; up to 0.30 at the tilted
+    # 1 mm pose with the mean of per-bin midpoints used before the circle fit).
+    tolerance = 0.15 if "0.6mm" in name else 0.2
     for level in LEVELS:
         left, right = result[level].foramina_mm
         assert left is not None and right is not None, f"{name} {level}"
@@ -144,17 +145,34 @@ def test_foramina_are_found_where_the_model_has_them(
 
 def test_axial_rotation_is_followed() -> None:
     # The frame's own estimate takes the transverse processes for body and misses most of a
-    # 10 deg rotation; the body's core gives it to a fraction of a degree.
+    # 10 deg rotation; the body's core gives it to a fraction of a degree, and the mirror
+    # symmetry of the whole vertebra to about a tenth of one (in-plane errors measured at
+    # this pose 0.04-0.17 deg with the core alone, 0.00-0.15 with the symmetry; over 8
+    # poses rms 0.41 / 0.09 deg, max 0.98 / 0.29).
     name = "FFS-tilt25-rot10-0.6mm"
     column = make_cervical_column(**POSES[name])
     rot = _rotation(25.0, 10.0)
+
+    def error(axis: np.ndarray) -> float:
+        return float(np.degrees(np.arccos(np.clip(axis @ rot[1], -1.0, 1.0))))
+
     for canal in ("derived", "contoured"):
-        turned = _label(column, canal)["C5"].frame.ap_axis
-        kept = _label(column, canal, cervical_rotation_from_body_core=False)["C5"].frame.ap_axis
-        error = np.degrees(np.arccos(np.clip(turned @ rot[1], -1.0, 1.0)))
-        before = np.degrees(np.arccos(np.clip(kept @ rot[1], -1.0, 1.0)))
-        assert error < 0.5, f"{canal}: AP axis {error:.2f} deg off"
-        assert before > 3.0, f"{canal}: {before:.2f} deg"
+        for level in LEVELS:
+            turned = error(_label(column, canal)[level].frame.ap_axis)
+            core = error(
+                _label(column, canal, cervical_rotation_by_symmetry=False)[level].frame.ap_axis
+            )
+            kept = error(
+                _label(
+                    column,
+                    canal,
+                    cervical_rotation_from_body_core=False,
+                    cervical_rotation_by_symmetry=False,
+                )[level].frame.ap_axis
+            )
+            assert turned < 0.2, f"{canal} {level}: AP axis {turned:.2f} deg off"
+            assert core < 0.5, f"{canal} {level}: core alone {core:.2f} deg off"
+            assert kept > 3.0, f"{canal} {level}: {kept:.2f} deg"
 
 
 def test_uncinate_processes_are_body_and_the_anterior_root_is_transverse_process() -> None:

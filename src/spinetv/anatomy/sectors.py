@@ -28,10 +28,11 @@ Refinements of the reference definition (each tested):
   on the body (the bone at least half the body's depth in front of ``a``, see
   :func:`body_lr_bounds`); bone anterior to ``a`` lateral to it (the large anterolateral
   transverse processes of L5, cervical anterior tubercles) goes by side to 2/6. Not for C1
-  (no body) nor the sacrum (below). At C3-C7 (``cervical_body_min_height_fraction``) only
-  the columns of that bone (along the SI axis) at least 0.7 times as tall as the body's
-  middle count, so that an anterior tubercle reaching as deep as the body's mid-depth (C6's
-  carotid tubercle), about half as tall as the body, does not widen it.
+  (no body) nor the sacrum (below). At C2-C7 (``cervical_body_min_height_fraction``; C2's
+  body measured below its dens) only the columns of that bone (along the SI axis) at least
+  0.7 times as tall as the body's middle count, so that an anterior tubercle reaching as
+  deep as the body's mid-depth (C6's carotid tubercle), about half as tall as the body, does
+  not widen it.
 * A point within ``TIE_MM`` (1e-6 mm) of ``a`` or ``c`` counts as posterior to it, so a row of
   voxels lying on a wall of an axis-aligned grid falls on one defined side.
 
@@ -70,21 +71,40 @@ Refinements of the reference definition (each tested):
   pedicle. A side without a foramen keeps the reference rule (the phantom has none). The
   uncinate processes, above the body's posterolateral corners and in front of ``a`` within
   the body's width, are body by the rule above.
+* A foramen's medial edge is placed on a circle fitted to the foramen's wall (the midpoints
+  between its free voxel centres and the nearest bone), at the radius that the fewest points
+  of its medial half contradict (:func:`_foramen_edge`): each point only bounds the edge, and
+  the many points at their own lattice phases narrow it to a small fraction of a voxel.
 * Cervical axial rotation (C2-C7; ``cervical_rotation_from_body_core``): the frame's AP axis
   is turned about its SI axis to point from the centroid of the body's core (the bone at
   least half the body's depth in front of ``a``, within 1.5 canal half-widths of the
   midline; :func:`body_core_ap_axis`) to the canal's axis. The frame's own estimate takes
   all bone in front of the canal within three canal half-widths, which at a cervical level
-  holds the transverse processes and misses most of a 10 deg rotation.
+  holds the transverse processes and misses most of a 10 deg rotation. The canal's
+  anterior wall is taken in the middle half of the arch's height only (at C2 the box holds
+  C1's ring, whose canal with the dens's space reaches far in front of C2's; at the discs a
+  derived canal may reach in front of the body).
 * A contoured canal's wall in a slab lies midway to the bone beyond it only where that bone
   lies within ``contoured_wall_max_gap_voxels`` (1.5) voxels of the canal; elsewhere on the
   canal's own surface (between the laminae the spinous process behind them would otherwise
   give the posterior wall, moving ``c`` by several mm).
-* C1 (detected by level name) has no body: the bone anterior to the canal is its anterior
-  arch, which takes sector 1 by the rule above; its canal is the whole ring including the space
-  of the dens (measured before C2's bone is removed from the canal).
-* C2 (detected by level name): the dens belongs to sector 1: bone superior to the highest
-  posterior-element voxel (sectors 3-5) and within the canal's lateral bounds is set to 1.
+* C1 (detected by level name; ``c1_lateral_masses``, :func:`atlas_labels`) has no body. Its
+  frame is turned about the SI axis to the line through its two transverse foramina (the
+  frame's own AP estimate, pulled by lateral masses as deep as the arch, can be tens of
+  degrees off). Sector 1 is the anterior arch: the bone in front of the hole of the ring's
+  projection (which holds the dens), followed column by column where the hole reaches at
+  least halfway from the canal behind the dens to the arch in the midline; a contoured
+  canal, which lies behind the dens, would give the front of the lateral masses to 1. The
+  lateral masses (2/6) reach back to ``c1``, the middle of the canal behind the dens (the
+  ring's own middle, dens included, lies several mm further forward); behind ``c1`` the
+  posterior arch is 3/5, and 4 behind ``p`` within the canal's lateral bounds; bone at or
+  beyond a transverse foramen's medial edge is transverse process (3/5). A derived canal at
+  C1 is the whole ring including the space of the dens (measured before C2's bone is
+  removed from the canal).
+* C2 (detected by level name): the dens belongs to sector 1 (it lies in front of ``a``, and
+  bone superior to the highest posterior-element voxel, sectors 3-5, within the canal's
+  lateral bounds is set to 1); the body's width is measured below the dens, by the
+  body-height rule of C3-C7.
 * Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` within
   ``sacral_body_half_width_ratio * w`` of the midline; bone anterior to ``a`` beyond it is
   ala (2/6), since the alae lie lateral to the bodies.
@@ -128,6 +148,7 @@ __all__ = [
     "body_lr_bounds",
     "transverse_foramina",
     "atlas_labels",
+    "symmetry_turn_deg",
 ]
 
 SECTOR_NAMES: dict[int, str] = {
@@ -172,6 +193,14 @@ _CORE_HALF_WIDTH_RATIO = 1.5
 _MAX_TURN_DEG = 25.0
 # C1's frame is turned to the line through its transverse foramina up to this angle (degrees).
 _MAX_FORAMINA_TURN_DEG = 60.0
+# The mirror plane is looked for within this many degrees of the body core's AP axis, on
+# about this many of the vertebra's points.
+_SYMMETRY_SPAN_DEG = 3.0
+# On a grid whose rows run within _ROWS_ALONG_DEG of the frame's LR axis, a smaller turn than
+# this is left (degrees).
+_SYMMETRY_DEADBAND_DEG = 0.25
+_ROWS_ALONG_DEG = 0.5
+_SYMMETRY_POINTS = 12000
 # A foramen's wall is sampled where a free point and a bone point lie within this many pixels
 # of each other; its medial edge is bounded by the points within this angle of the medial
 # direction, seen from the centre of the circle fitted to the wall (degrees).
@@ -232,13 +261,19 @@ class SectorOptions:
         rotated vertebra is followed. The frame's own estimate takes all bone in front of the
         canal within three canal half-widths of the midline, which at a cervical level holds
         the transverse processes, cut unevenly by a tilted wall. Default True.
+    cervical_rotation_by_symmetry : bool
+        C2-C7: after the body's core, turn the frame about its SI axis (by at most
+        ``_SYMMETRY_SPAN_DEG``) to the plane across which the vertebra's bone, projected
+        along the SI axis, best overlaps its mirror image (see :func:`symmetry_turn_deg`):
+        the whole vertebra, transverse and spinous processes included, sets the turn, where
+        the core's centroid leaves 0.5-1 deg. Default True.
     cervical_body_min_height_fraction : float or None
-        C3-C7: the body's lateral extent (:func:`body_lr_bounds`) counts only the columns of
-        bone (along the local SI axis) spanning at least this fraction of the SI span of the
-        body's middle, so that an anterior tubercle as deep as the body but about half as
-        tall does not widen the body. Default 0.7 (transverse processes are 5-7 mm tall,
-        cervical bodies 12-15 mm, the uncinate processes add to the body's sides); None:
-        off.
+        C2-C7 (C2 below its dens): the body's lateral extent (:func:`body_lr_bounds`)
+        counts only the columns of bone (along the local SI axis) spanning at least this
+        fraction of the SI span of the body's middle, so that an anterior tubercle as deep
+        as the body but about half as tall does not widen the body. Default 0.7
+        (transverse processes are 5-7 mm tall, cervical bodies 12-15 mm, the uncinate
+        processes add to the body's sides); None: off.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
     canal : CanalOptions
@@ -256,6 +291,7 @@ class SectorOptions:
     foramen_min_area_mm2: float = 3.0
     foramen_max_area_mm2: float = 120.0
     cervical_rotation_from_body_core: bool = True
+    cervical_rotation_by_symmetry: bool = True
     cervical_body_min_height_fraction: float | None = 0.7
     frame_iterations: int = 3
     canal: CanalOptions = field(default_factory=CanalOptions)
@@ -780,6 +816,86 @@ def _turned_to_foramina(
     if np.degrees(abs(np.arctan2(dv, du))) > _MAX_FORAMINA_TURN_DEG:
         return frame
     lr = du * frame.lr_axis + dv * frame.ap_axis
+    lr /= float(np.linalg.norm(lr))
+    return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
+
+
+def symmetry_turn_deg(
+    points_uv: NDArray[np.float64],
+    *,
+    pivot_uv: tuple[float, float] | None = None,
+    span_deg: float = _SYMMETRY_SPAN_DEG,
+    blur_mm: float = 1.0,
+) -> float:
+    """The turn (degrees, towards +``v`` of the LR axis) of the mirror line through
+    ``pivot_uv`` (default the points' centroid) across which the points best overlap their
+    mirror image.
+
+    The points (``u``, ``v``; mm) are binned on a raster of a quarter of ``blur_mm`` and
+    blurred by a Gaussian of ``blur_mm``; each line's score is that density at the mirror
+    images of the points. The line
+    is searched over +-``span_deg`` in half-degree steps, then over +-0.4 deg of the best in
+    steps of 0.05 deg, the best step refined by a parabola. The pivot lies on the mirror
+    line of a symmetric set (its centroid does), so one angle is searched."""
+    pixel = 0.25 * blur_mm
+    low = points_uv.min(axis=0) - 4.0 * blur_mm
+    shape = np.ceil((points_uv.max(axis=0) + 4.0 * blur_mm - low) / pixel).astype(np.int64)
+    ij = np.floor((points_uv - low) / pixel).astype(np.int64)
+    density = np.zeros(tuple(shape + 1), dtype=np.float64)
+    np.add.at(density, (ij[:, 0], ij[:, 1]), 1.0)
+    density = ndimage.gaussian_filter(density, blur_mm / pixel)
+    pivot = points_uv.mean(axis=0) if pivot_uv is None else np.asarray(pivot_uv, dtype=float)
+    centred = points_uv - pivot
+
+    def score(angle_deg: float) -> float:
+        t = np.radians(angle_deg)
+        normal = np.array([np.cos(t), np.sin(t)])
+        mirrored = pivot + centred - 2.0 * (centred @ normal)[:, None] * normal
+        index = np.floor((mirrored - low) / pixel).astype(np.int64)
+        inside = np.all((index >= 0) & (index < np.asarray(density.shape)), axis=1)
+        return float(density[index[inside, 0], index[inside, 1]].sum())
+
+    best = 0.0
+    for step, reach in ((0.5, span_deg), (0.05, 0.4)):
+        angles = best + np.arange(-reach, reach + 1e-9, step)
+        scores = np.array([score(float(a)) for a in angles])
+        i = int(scores.argmax())
+        best = float(angles[i])
+        if 0 < i < angles.size - 1:
+            before, here, after = scores[i - 1 : i + 2]
+            curvature = before - 2.0 * here + after
+            if curvature < 0.0:
+                best += 0.5 * step * float(before - after) / float(curvature)
+    return float(np.clip(best, -span_deg, span_deg))
+
+
+def _turned_to_symmetry(frame: LocalFrame, vertebra: Mask) -> LocalFrame:
+    """``frame`` turned about its SI axis by :func:`symmetry_turn_deg` of the vertebra's bone
+    (blurred by the in-plane voxel spacing, at least 1 mm); unchanged for a turn under
+    ``_SYMMETRY_DEADBAND_DEG`` when the grid's rows run along the frame's LR axis."""
+    bone = _local_points(vertebra, vertebra.box, frame)
+    if bone.shape[0] < 10:
+        return frame
+    # Every k-th slab (the largest voxel spacing thick, along the SI axis) is enough, and a
+    # whole slab keeps the symmetry of the bone in it: at most about 12000 points.
+    keep_every = int(np.ceil(bone.shape[0] / _SYMMETRY_POINTS))
+    if keep_every > 1:
+        slab = np.floor(bone[:, 2] / max(vertebra.grid.spacing_mm)).astype(np.int64)
+        bone = bone[slab % keep_every == 0]
+    blur = max(_lattice_mm(vertebra.grid), 1.0)
+    # The mirror line runs through the canal's axis (the frame's origin), a steadier point
+    # on it than the centroid of the bone.
+    turn_deg = symmetry_turn_deg(bone[:, :2], pivot_uv=(0.0, 0.0), blur_mm=blur)
+    # A voxelised vertebra is symmetric only to within its lattice (the turn found on a
+    # straight one is up to about 0.2 deg), and on a grid whose rows run along the frame's
+    # axes a turn that small moves the rows lying on a wall to its other side on one half.
+    along_rows = np.abs(vertebra.grid.direction.T @ frame.lr_axis).max()
+    if along_rows > np.cos(np.radians(_ROWS_ALONG_DEG)) and abs(turn_deg) < (
+        _SYMMETRY_DEADBAND_DEG
+    ):
+        return frame
+    turn = np.radians(turn_deg)
+    lr = np.cos(turn) * frame.lr_axis + np.sin(turn) * frame.ap_axis
     lr /= float(np.linalg.norm(lr))
     return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
 
@@ -1351,6 +1467,8 @@ def label_sectors(
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
+    if canonical in _FORAMEN_LEVELS and options.cervical_rotation_by_symmetry:
+        frame = _turned_to_symmetry(frame, vertebra)
 
     def measured(frame: LocalFrame) -> tuple[NDArray[np.float64], CanalWalls]:
         bone = _local_points(vertebra, vertebra.box, frame)
