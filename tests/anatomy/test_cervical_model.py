@@ -1,24 +1,28 @@
-"""Sectors of C3-C7-like vertebrae against a second, independent cervical model.
+"""Sectors of cervical vertebrae against a second, independent cervical model.
 
 The model (``_cervical_model``) is written from the anatomy, not from spinetv.phantom: a small
 wide body with uncinate processes, short posterolateral pedicles, transverse processes with
-foramina beside them, articular pillars, thin laminae and a bifid spinous process; its true
-sectors come from the part each voxel belongs to. Measured minimum Dice per sector (C4-C6,
-derived canal with the cord / contoured canal):
+foramina beside them, articular pillars, thin laminae and a bifid spinous process; C2 with its
+dens; C1 with its anterior arch, lateral masses, transverse foramina and posterior arch. Its
+true sectors come from the part each voxel belongs to. Measured minimum Dice over the sectors
+(derived canal with the cord / contoured canal):
 
-============================  ==============  ==============  ========================
-pose                          before          after           floor (after)
-============================  ==============  ==============  ========================
-HFS, 0.6 mm pixels, 1 mm      0.29 / 0.29     0.961 / 0.961   0.95
-HFS, 1 mm iso                 0.30 / 0.31     0.974 / 0.985   0.95
-FFS, tilt 25, rot 10, 0.6 mm  0.19 / 0.25     0.958 / 0.964   0.95
-HFP, tilt 25, rot 10, 1 mm    0.22 / 0.28     0.939 / 0.904   pedicles 0.89, else 0.95
-============================  ==============  ==============  ========================
+============================  ==============  ==============  ==============  ==============
+pose                          C4-C6 before    C4-C6 after     C1 before       C1 after
+============================  ==============  ==============  ==============  ==============
+HFS, 0.6 mm pixels, 1 mm      0.961 / 0.961   0.961 / 0.961   0.602 / 0.325   0.971 / 0.965
+HFS, 1 mm iso                 0.985 / 0.985   0.985 / 0.985   0.579 / 0.264   0.974 / 0.975
+FFS, tilt 25, rot 10, 0.6 mm  0.955 / 0.964   0.986 / 0.961   0.604 / 0.333   0.971 / 0.967
+HFP, tilt 25, rot 10, 1 mm    0.951 / 0.904   0.983 / 0.964   0.605 / 0.324   0.969 / 0.961
+============================  ==============  ==============  ==============  ==============
 
-"Before" is the reference rule (bone in front of ``c`` beside the canal is pedicle): the
-transverse processes, larger than the pedicles, went to 2/6. The 1 mm tilted pose leaves the
-pedicles (about 170 voxels each) below 0.95: their three borders (``a``, ``c`` and the
-foramen's edge) are each found to about a quarter of a voxel there.
+C2 (after): 0.957 / 0.957 at HFS 0.6 mm, otherwise >= 0.967 (before: 0.38-0.47 with the
+derived canal on the tilted poses, whose body-core turn took C1's dens space for C2's canal).
+"Before" is the code of commit 051fa5c; at C1, the reference rule on the canal's walls. The
+floor is 0.95 for every sector at every pose. Over 40 poses (``benchmarks/bench_cervical.py``:
+tilt -45..45, rotation -20..20, four orientations, 0.6-1.5 mm pixels, 1-3 mm slices) coarse
+pixels with thick slices stay below it (pedicles of about 30-60 voxels); see
+``benchmarks/results/cervical.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from spinetv.anatomy.sectors import (
     CanalWalls,
     SectorOptions,
     VertebraSectors,
+    _fitted_circle,
+    _least_contradicted,
     assign_sectors,
     body_core_ap_axis,
     label_spine,
@@ -59,9 +65,6 @@ POSES = {
     ),
 }
 FLOOR = 0.95
-# Tilted and rotated at 1 mm: the pedicles' borders are found to about a quarter of a voxel
-# (measured 0.939 derived, 0.904 contoured).
-PEDICLE_FLOOR_COARSE_TILTED = 0.89
 LEVELS = ("C4", "C5", "C6")
 ONE_SLAB = np.array([-np.inf, np.inf])
 
@@ -78,8 +81,13 @@ def _label(column: CervicalColumn, canal: str, **options: object) -> dict[str, V
     return label_spine(column.vertebrae, canal=column.canal, options=opts)
 
 
-def _model_to_frame(column: CervicalColumn, name: str, sectors: VertebraSectors,
-                    points_model: np.ndarray, level: str) -> np.ndarray:
+def _model_to_frame(
+    column: CervicalColumn,
+    name: str,
+    sectors: VertebraSectors,
+    points_model: np.ndarray,
+    level: str,
+) -> np.ndarray:
     kw = POSES[name]
     rot = _rotation(float(kw.get("tilt_deg", 0.0)), float(kw.get("rotation_deg", 0.0)))
     centre = (1 - LEVELS.index(level)) * 18.0
@@ -91,12 +99,10 @@ def _model_to_frame(column: CervicalColumn, name: str, sectors: VertebraSectors,
 def test_sectors_match_the_cervical_model(pose: tuple[str, CervicalColumn], canal: str) -> None:
     name, column = pose
     result = _label(column, canal)
-    coarse_tilted = name == "HFP-tilt25-rot10-1mm"
     for level in LEVELS:
         for k in range(1, 7):
             value = dice(result[level].sector(k), column.truth[level][k])
-            floor = PEDICLE_FLOOR_COARSE_TILTED if coarse_tilted and k in (2, 6) else FLOOR
-            assert value >= floor, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
+            assert value >= FLOOR, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
 
 
 def test_the_reference_rule_gives_the_transverse_processes_to_the_pedicles(
@@ -120,13 +126,18 @@ def test_foramina_are_found_where_the_model_has_them(
     name, column = pose
     result = _label(column, canal)
     edge = FORAMEN_U_MM - FORAMEN_RADIUS_MM
-    tolerance = 0.35 if "0.6mm" in name else 0.45
+    # Measured at most 0.074 mm (0.6 mm pixels) and 0.145 mm (1 mm; up to 0.30 at the tilted
+    # 1 mm pose with the mean of per-bin midpoints used before the circle fit).
+    tolerance = 0.15 if "0.6mm" in name else 0.2
     for level in LEVELS:
         left, right = result[level].foramina_mm
         assert left is not None and right is not None, f"{name} {level}"
         truth = _model_to_frame(
-            column, name, result[level], np.array([[edge, FORAMEN_V_MM, 0.0],
-                                                   [-edge, FORAMEN_V_MM, 0.0]]), level
+            column,
+            name,
+            result[level],
+            np.array([[edge, FORAMEN_V_MM, 0.0], [-edge, FORAMEN_V_MM, 0.0]]),
+            level,
         )
         assert abs(left - truth[0, 0]) <= tolerance, f"{name} {level} left {left:.2f}"
         assert abs(right - truth[1, 0]) <= tolerance, f"{name} {level} right {right:.2f}"
@@ -134,17 +145,34 @@ def test_foramina_are_found_where_the_model_has_them(
 
 def test_axial_rotation_is_followed() -> None:
     # The frame's own estimate takes the transverse processes for body and misses most of a
-    # 10 deg rotation; the body's core gives it to a fraction of a degree.
+    # 10 deg rotation; the body's core gives it to a fraction of a degree, and the mirror
+    # symmetry of the whole vertebra to about a tenth of one (in-plane errors measured at
+    # this pose 0.04-0.17 deg with the core alone, 0.00-0.15 with the symmetry; over 8
+    # poses rms 0.41 / 0.09 deg, max 0.98 / 0.29).
     name = "FFS-tilt25-rot10-0.6mm"
     column = make_cervical_column(**POSES[name])
     rot = _rotation(25.0, 10.0)
+
+    def error(axis: np.ndarray) -> float:
+        return float(np.degrees(np.arccos(np.clip(axis @ rot[1], -1.0, 1.0))))
+
     for canal in ("derived", "contoured"):
-        turned = _label(column, canal)["C5"].frame.ap_axis
-        kept = _label(column, canal, cervical_rotation_from_body_core=False)["C5"].frame.ap_axis
-        error = np.degrees(np.arccos(np.clip(turned @ rot[1], -1.0, 1.0)))
-        before = np.degrees(np.arccos(np.clip(kept @ rot[1], -1.0, 1.0)))
-        assert error < 0.5, f"{canal}: AP axis {error:.2f} deg off"
-        assert before > 3.0, f"{canal}: {before:.2f} deg"
+        for level in LEVELS:
+            turned = error(_label(column, canal)[level].frame.ap_axis)
+            core = error(
+                _label(column, canal, cervical_rotation_by_symmetry=False)[level].frame.ap_axis
+            )
+            kept = error(
+                _label(
+                    column,
+                    canal,
+                    cervical_rotation_from_body_core=False,
+                    cervical_rotation_by_symmetry=False,
+                )[level].frame.ap_axis
+            )
+            assert turned < 0.2, f"{canal} {level}: AP axis {turned:.2f} deg off"
+            assert core < 0.5, f"{canal} {level}: core alone {core:.2f} deg off"
+            assert kept > 3.0, f"{canal} {level}: {kept:.2f} deg"
 
 
 def test_uncinate_processes_are_body_and_the_anterior_root_is_transverse_process() -> None:
@@ -188,16 +216,18 @@ def _walls(a: float, p: float, uc: float, w: float) -> CanalWalls:
 
 def test_assign_sectors_moves_bone_beside_the_foramen_to_the_transverse_process() -> None:
     walls = _walls(-7.0, 7.0, 0.0, 12.0)
-    points = np.array([
-        [13.0, -3.0, 0.0],   # pedicle, medial to the left foramen
-        [16.0, -3.0, 0.0],   # lateral to its medial edge (15): transverse process
-        [12.0, -9.0, 0.0],   # in front of a, beside the body: anterior root
-        [5.0, -9.0, 0.0],    # body
-        [16.0, 2.0, 0.0],    # behind c: 3 anyway
-        [-13.0, -3.0, 0.0],  # right pedicle: no right foramen given
-        [-16.0, -3.0, 0.0],
-        [-12.0, -9.0, 0.0],
-    ])
+    points = np.array(
+        [
+            [13.0, -3.0, 0.0],  # pedicle, medial to the left foramen
+            [16.0, -3.0, 0.0],  # lateral to its medial edge (15): transverse process
+            [12.0, -9.0, 0.0],  # in front of a, beside the body: anterior root
+            [5.0, -9.0, 0.0],  # body
+            [16.0, 2.0, 0.0],  # behind c: 3 anyway
+            [-13.0, -3.0, 0.0],  # right pedicle: no right foramen given
+            [-16.0, -3.0, 0.0],
+            [-12.0, -9.0, 0.0],
+        ]
+    )
     labels = assign_sectors(
         points, walls, body_lr_bounds_mm=(-10.0, 10.0), transverse_from_mm=(15.0, None)
     )
@@ -214,8 +244,10 @@ def test_assign_sectors_moves_bone_beside_the_foramen_to_the_transverse_process(
 
 def _ring_points(centre_u: float, spacing: float, with_hole: bool) -> np.ndarray:
     grid_u, grid_v, grid_s = np.meshgrid(
-        np.arange(-30.0, 30.0, spacing), np.arange(-20.0, 12.0, spacing),
-        np.arange(-3.0, 3.0, spacing), indexing="ij",
+        np.arange(-30.0, 30.0, spacing),
+        np.arange(-20.0, 12.0, spacing),
+        np.arange(-3.0, 3.0, spacing),
+        indexing="ij",
     )
     u, v, s = grid_u.ravel(), grid_v.ravel(), grid_s.ravel()
     canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
@@ -242,17 +274,20 @@ def test_transverse_foramina_finds_the_holes_beside_the_canal_only() -> None:
 def test_body_core_gives_the_turn_of_a_rotated_body() -> None:
     # A body 20 x 15 mm in front of a canal, with wide wings in front of the canal's wall:
     # turned by 10 deg, the core's direction is found back; the wings do not pull it.
-    grid_u, grid_v = np.meshgrid(np.arange(-30.0, 30.0, 0.25), np.arange(-25.0, 10.0, 0.25),
-                                 indexing="ij")
+    grid_u, grid_v = np.meshgrid(
+        np.arange(-30.0, 30.0, 0.25), np.arange(-25.0, 10.0, 0.25), indexing="ij"
+    )
     u, v = grid_u.ravel(), grid_v.ravel()
     body = (np.abs(u) <= 10.0) & (v >= -22.0) & (v <= -7.0)
     wings = (np.abs(u) > 10.0) & (np.abs(u) <= 24.0) & (v >= -12.0) & (v <= -7.0)
     canal = (np.abs(u) < 12.0) & (v > -7.0) & (v < 7.0)
     angle = np.radians(10.0)
     turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
     def place(mask: np.ndarray) -> np.ndarray:
         uv = np.column_stack([u[mask], v[mask]]) @ turn.T
         return np.column_stack([uv, np.zeros(len(uv))])
+
     direction = body_core_ap_axis(place(body | wings), place(canal))
     assert direction is not None
     expected = np.array([0.0, 1.0]) @ turn.T
@@ -268,3 +303,86 @@ def test_phantom_without_foramina_keeps_the_reference_rule() -> None:
         for k in range(1, 7):
             value = dice(sectors.sector(k), truth.parts[level][k])
             assert value >= FLOOR, f"phantom {level} sector {k}: Dice {value:.3f}"
+
+
+UPPER = ("C1", "C2", "C3")
+
+
+@pytest.fixture(scope="module", params=list(POSES))
+def upper_pose(request: pytest.FixtureRequest) -> tuple[str, CervicalColumn]:
+    return request.param, make_cervical_column(levels=UPPER, **POSES[request.param])
+
+
+def test_the_upper_column_is_a_partition_of_its_levels() -> None:
+    column = make_cervical_column(levels=UPPER, spacing_mm=(1.0, 1.0, 1.0))
+    arrays = {level: column.vertebrae[level].to_array() for level in UPPER}
+    assert not (arrays["C1"] & arrays["C2"]).any()
+    assert not (arrays["C2"] & arrays["C3"]).any()
+    for level in UPPER:
+        counts = [int(column.truth[level][k].to_array().sum()) for k in range(1, 7)]
+        assert min(counts) > 100, (level, counts)
+        assert sum(counts) == int(arrays[level].sum())
+
+
+@pytest.mark.parametrize("canal", ["derived", "contoured"])
+def test_atlas_and_axis_match_the_model(upper_pose: tuple[str, CervicalColumn], canal: str) -> None:
+    # C1: anterior arch 1, lateral masses 2/6, transverse processes and posterior arch 3/5,
+    # posterior tubercle 4; C2: the dens is body. Measured minimum 0.961 (C1, contoured
+    # canal, FFS tilted 25 deg and HFP tilted at 1 mm) and 0.957 (C2's right pedicle, HFS
+    # 0.6 mm).
+    name, column = upper_pose
+    result = _label(column, canal)
+    for level in ("C1", "C2"):
+        for k in range(1, 7):
+            value = dice(result[level].sector(k), column.truth[level][k])
+            assert value >= FLOOR, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
+    left, right = result["C1"].foramina_mm
+    assert left is not None and right is not None
+
+
+@pytest.mark.parametrize("canal", ["derived", "contoured"])
+def test_the_reference_rule_misplaces_the_lateral_masses_of_c1(
+    upper_pose: tuple[str, CervicalColumn], canal: str
+) -> None:
+    # Without the C1 rule: a derived canal (the ring, dens included) puts c several mm too
+    # far forward, giving the back of the lateral masses to 3/5 and the transverse processes
+    # to 2/6; a contoured canal (behind the dens) gives the front of the masses to 1.
+    name, column = upper_pose
+    result = _label(column, canal, c1_lateral_masses=False)
+    worst = min(dice(result["C1"].sector(k), column.truth["C1"][k]) for k in (2, 3, 5, 6))
+    assert worst < 0.8, f"{name} {canal}: {worst:.3f}"
+
+
+def test_the_dens_is_body() -> None:
+    column = make_cervical_column(levels=UPPER, spacing_mm=(1.0, 1.0, 1.0))
+    for canal in ("derived", "contoured"):
+        result = _label(column, canal)["C2"]
+        vertebra = column.vertebrae["C2"]
+        ijk = np.argwhere(vertebra.box_array) + np.asarray(vertebra.box.start)
+        u, v, s = (column.grid.index_to_lps(ijk) @ _rotation(0.0, 0.0).T).T
+        labels = np.zeros(len(ijk), dtype=np.uint8)
+        for k in range(1, 7):
+            labels[result.sector(k).in_box(vertebra.box)[vertebra.box_array]] = k
+        # C2's centre is 18 mm below C1's; the dens rises above the body's upper endplate.
+        dens = s > 7.0
+        assert dens.sum() > 300
+        assert np.all(labels[dens & (v < A_MM)] == 1), canal
+
+
+def test_least_contradicted_takes_the_middle_of_the_consistent_values() -> None:
+    lower = np.array([1.0, 1.2, 1.4])
+    upper = np.array([1.6, 1.8, 2.0])
+    assert _least_contradicted(lower, upper) == pytest.approx(1.5)
+    # One free point beyond the wall (a stray) is outvoted by the others.
+    lower = np.sort(np.array([1.0, 1.2, 1.4, 3.0]))
+    assert _least_contradicted(lower, upper) == pytest.approx(1.5)
+
+
+def test_fitted_circle_finds_a_circle_and_refuses_a_line() -> None:
+    angles = np.linspace(0.0, 2.0 * np.pi, 40, endpoint=False)
+    points = np.column_stack([18.0 + 3.0 * np.cos(angles), -6.5 + 3.0 * np.sin(angles)])
+    circle = _fitted_circle(points)
+    assert circle is not None
+    assert np.allclose(circle, (18.0, -6.5, 3.0))
+    line = np.column_stack([np.arange(10.0), np.zeros(10)])
+    assert _fitted_circle(line) is None

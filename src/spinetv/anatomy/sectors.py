@@ -28,10 +28,11 @@ Refinements of the reference definition (each tested):
   on the body (the bone at least half the body's depth in front of ``a``, see
   :func:`body_lr_bounds`); bone anterior to ``a`` lateral to it (the large anterolateral
   transverse processes of L5, cervical anterior tubercles) goes by side to 2/6. Not for C1
-  (no body) nor the sacrum (below). At C3-C7 (``cervical_body_min_height_fraction``) only
-  the columns of that bone (along the SI axis) at least 0.7 times as tall as the body's
-  middle count, so that an anterior tubercle reaching as deep as the body's mid-depth (C6's
-  carotid tubercle), about half as tall as the body, does not widen it.
+  (no body) nor the sacrum (below). At C2-C7 (``cervical_body_min_height_fraction``; C2's
+  body measured below its dens) only the columns of that bone (along the SI axis) at least
+  0.7 times as tall as the body's middle count, so that an anterior tubercle reaching as
+  deep as the body's mid-depth (C6's carotid tubercle), about half as tall as the body, does
+  not widen it.
 * A point within ``TIE_MM`` (1e-6 mm) of ``a`` or ``c`` counts as posterior to it, so a row of
   voxels lying on a wall of an axis-aligned grid falls on one defined side.
 
@@ -70,21 +71,40 @@ Refinements of the reference definition (each tested):
   pedicle. A side without a foramen keeps the reference rule (the phantom has none). The
   uncinate processes, above the body's posterolateral corners and in front of ``a`` within
   the body's width, are body by the rule above.
+* A foramen's medial edge is placed on a circle fitted to the foramen's wall (the midpoints
+  between its free voxel centres and the nearest bone), at the radius that the fewest points
+  of its medial half contradict (:func:`_foramen_edge`): each point only bounds the edge, and
+  the many points at their own lattice phases narrow it to a small fraction of a voxel.
 * Cervical axial rotation (C2-C7; ``cervical_rotation_from_body_core``): the frame's AP axis
   is turned about its SI axis to point from the centroid of the body's core (the bone at
   least half the body's depth in front of ``a``, within 1.5 canal half-widths of the
   midline; :func:`body_core_ap_axis`) to the canal's axis. The frame's own estimate takes
   all bone in front of the canal within three canal half-widths, which at a cervical level
-  holds the transverse processes and misses most of a 10 deg rotation.
+  holds the transverse processes and misses most of a 10 deg rotation. The canal's
+  anterior wall is taken in the middle half of the arch's height only (at C2 the box holds
+  C1's ring, whose canal with the dens's space reaches far in front of C2's; at the discs a
+  derived canal may reach in front of the body).
 * A contoured canal's wall in a slab lies midway to the bone beyond it only where that bone
   lies within ``contoured_wall_max_gap_voxels`` (1.5) voxels of the canal; elsewhere on the
   canal's own surface (between the laminae the spinous process behind them would otherwise
   give the posterior wall, moving ``c`` by several mm).
-* C1 (detected by level name) has no body: the bone anterior to the canal is its anterior
-  arch, which takes sector 1 by the rule above; its canal is the whole ring including the space
-  of the dens (measured before C2's bone is removed from the canal).
-* C2 (detected by level name): the dens belongs to sector 1: bone superior to the highest
-  posterior-element voxel (sectors 3-5) and within the canal's lateral bounds is set to 1.
+* C1 (detected by level name; ``c1_lateral_masses``, :func:`atlas_labels`) has no body. Its
+  frame is turned about the SI axis to the line through its two transverse foramina (the
+  frame's own AP estimate, pulled by lateral masses as deep as the arch, can be tens of
+  degrees off). Sector 1 is the anterior arch: the bone in front of the hole of the ring's
+  projection (which holds the dens), followed column by column where the hole reaches at
+  least halfway from the canal behind the dens to the arch in the midline; a contoured
+  canal, which lies behind the dens, would give the front of the lateral masses to 1. The
+  lateral masses (2/6) reach back to ``c1``, the middle of the canal behind the dens (the
+  ring's own middle, dens included, lies several mm further forward); behind ``c1`` the
+  posterior arch is 3/5, and 4 behind ``p`` within the canal's lateral bounds; bone at or
+  beyond a transverse foramen's medial edge is transverse process (3/5). A derived canal at
+  C1 is the whole ring including the space of the dens (measured before C2's bone is
+  removed from the canal).
+* C2 (detected by level name): the dens belongs to sector 1 (it lies in front of ``a``, and
+  bone superior to the highest posterior-element voxel, sectors 3-5, within the canal's
+  lateral bounds is set to 1); the body's width is measured below the dens, by the
+  body-height rule of C3-C7.
 * Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` within
   ``sacral_body_half_width_ratio * w`` of the midline; bone anterior to ``a`` beyond it is
   ala (2/6), since the alae lie lateral to the bodies.
@@ -100,6 +120,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from spinetv.anatomy.canal import (
     CanalOptions,
@@ -126,6 +147,8 @@ __all__ = [
     "assign_sectors",
     "body_lr_bounds",
     "transverse_foramina",
+    "atlas_labels",
+    "symmetry_turn_deg",
 ]
 
 SECTOR_NAMES: dict[int, str] = {
@@ -168,13 +191,25 @@ _STEADY_DEADBAND = 0.03
 # a turn larger than _MAX_TURN_DEG is not trusted (the frame is kept).
 _CORE_HALF_WIDTH_RATIO = 1.5
 _MAX_TURN_DEG = 25.0
-# A foramen's medial edge is measured over this fraction of its radius either side of its
-# centroid (AP).
-_FORAMEN_ARC = 0.6
+# C1's frame is turned to the line through its transverse foramina up to this angle (degrees).
+_MAX_FORAMINA_TURN_DEG = 60.0
+# The mirror plane is looked for within this many degrees of the body core's AP axis, on
+# about this many of the vertebra's points.
+_SYMMETRY_SPAN_DEG = 3.0
+# On a grid whose rows run within _ROWS_ALONG_DEG of the frame's LR axis, a smaller turn than
+# this is left (degrees).
+_SYMMETRY_DEADBAND_DEG = 0.25
+_ROWS_ALONG_DEG = 0.5
+_SYMMETRY_POINTS = 12000
+# A foramen's wall is sampled where a free point and a bone point lie within this many pixels
+# of each other; its medial edge is bounded by the points within this angle of the medial
+# direction, seen from the centre of the circle fitted to the wall (degrees).
+_FORAMEN_PAIR_LATTICES = 1.5
+_FORAMEN_ARC_DEG = 90.0
 _FORAMEN_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
-# Levels whose body is told from the processes beside it by its height (not C2: its dens makes
-# the middle of the body far taller than its sides).
-_TALL_BODY_LEVELS = frozenset({"C3", "C4", "C5", "C6", "C7"})
+# Levels whose body is told from the processes beside it by its height (C2's measured below its
+# dens, which makes the middle of the body far taller than its sides).
+_TALL_BODY_LEVELS = frozenset({"C2", "C3", "C4", "C5", "C6", "C7"})
 
 
 @dataclass(frozen=True)
@@ -197,6 +232,11 @@ class SectorOptions:
         (and moves ``c`` by several mm). Default 1.5; None: no limit.
     c2_dens_to_body : bool
         Give C2's dens to sector 1 (default True).
+    c1_lateral_masses : bool
+        C1: sector 1 is only the anterior arch (bone in front of the ring's hole, which holds
+        the dens), the lateral masses (2/6) reach back to the middle of the canal behind the
+        dens, and the transverse processes beyond their foramina are 3/5 (see
+        :func:`atlas_labels`). Default True; False: the reference rule on the canal's walls.
     sacral_body_half_width_ratio : float
         Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
         the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
@@ -221,13 +261,19 @@ class SectorOptions:
         rotated vertebra is followed. The frame's own estimate takes all bone in front of the
         canal within three canal half-widths of the midline, which at a cervical level holds
         the transverse processes, cut unevenly by a tilted wall. Default True.
+    cervical_rotation_by_symmetry : bool
+        C2-C7: after the body's core, turn the frame about its SI axis (by at most
+        ``_SYMMETRY_SPAN_DEG``) to the plane across which the vertebra's bone, projected
+        along the SI axis, best overlaps its mirror image (see :func:`symmetry_turn_deg`):
+        the whole vertebra, transverse and spinous processes included, sets the turn, where
+        the core's centroid leaves 0.5-1 deg. Default True.
     cervical_body_min_height_fraction : float or None
-        C3-C7: the body's lateral extent (:func:`body_lr_bounds`) counts only the columns of
-        bone (along the local SI axis) spanning at least this fraction of the SI span of the
-        body's middle, so that an anterior tubercle as deep as the body but about half as
-        tall does not widen the body. Default 0.7 (transverse processes are 5-7 mm tall,
-        cervical bodies 12-15 mm, the uncinate processes add to the body's sides); None:
-        off.
+        C2-C7 (C2 below its dens): the body's lateral extent (:func:`body_lr_bounds`)
+        counts only the columns of bone (along the local SI axis) spanning at least this
+        fraction of the SI span of the body's middle, so that an anterior tubercle as deep
+        as the body but about half as tall does not widen the body. Default 0.7
+        (transverse processes are 5-7 mm tall, cervical bodies 12-15 mm, the uncinate
+        processes add to the body's sides); None: off.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
     canal : CanalOptions
@@ -238,12 +284,14 @@ class SectorOptions:
     min_slab_canal_fraction: float = 0.5
     contoured_wall_max_gap_voxels: float | None = 1.5
     c2_dens_to_body: bool = True
+    c1_lateral_masses: bool = True
     sacral_body_half_width_ratio: float = 1.6
     limit_body_to_its_width: bool = True
     cervical_transverse_foramina: bool = True
     foramen_min_area_mm2: float = 3.0
     foramen_max_area_mm2: float = 120.0
     cervical_rotation_from_body_core: bool = True
+    cervical_rotation_by_symmetry: bool = True
     cervical_body_min_height_fraction: float | None = 0.7
     frame_iterations: int = 3
     canal: CanalOptions = field(default_factory=CanalOptions)
@@ -499,16 +547,47 @@ def transverse_foramina(
         ``u`` (mm) of the medial edge of the left foramen (its lowest ``u``) and of the right
         one (its highest ``u``); None for a side without a foramen.
     """
+    origin, ij, labelled, holes = _foramen_holes(
+        local_mm, walls, pixel_mm, min_area_mm2, max_area_mm2
+    )
+    edges: list[float | None] = [None, None]
+    for side, (index, centres) in holes.items():
+        sign = -1.0 if side == 0 else 1.0
+        edge = sign * float((sign * centres[:, 0] + 0.5 * pixel_mm).max())
+        if free_mm is not None:
+            bone_uv, inside = _foramen_points(
+                labelled == index, origin, pixel_mm, local_mm, ij, free_mm
+            )
+            if bone_uv.shape[0] > 0:
+                edge = _foramen_edge(centres, bone_uv, inside, sign, pixel_mm, edge)
+        edges[side] = float(edge)
+    return edges[0], edges[1]
+
+
+def _foramen_holes(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    pixel_mm: float,
+    min_area_mm2: float,
+    max_area_mm2: float,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.int64],
+    NDArray[np.int32],
+    dict[int, tuple[int, NDArray[np.float64]]],
+]:
+    """The transverse foramina of :func:`transverse_foramina` on its raster: the raster's
+    origin (mm), the points' pixels, the labelled holes, and per side (0 left, 1 right) the
+    label and pixel centres (mm) of the largest hole taken for a foramen."""
     uv = local_mm[:, :2]
     origin = uv.min(axis=0) - 2.0 * pixel_mm
     ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
     occupied = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
     occupied[ij[:, 0], ij[:, 1]] = True
-    holes = ndimage.binary_fill_holes(occupied) & ~occupied
-    labelled, _ = ndimage.label(holes)
+    labelled, _ = ndimage.label(ndimage.binary_fill_holes(occupied) & ~occupied)
     summary = walls.summary()
     uc, w, c = summary["lr_centre_mm"], summary["half_width_mm"], summary["centre_mm"]
-    best: dict[int, tuple[int, float]] = {}
+    best: dict[int, tuple[int, NDArray[np.float64]]] = {}
     for index, found in enumerate(ndimage.find_objects(labelled), start=1):
         if found is None:
             continue
@@ -521,20 +600,9 @@ def transverse_foramina(
         if abs(u_mean - uc) <= w or v_mean >= c:
             continue
         side = 0 if u_mean > uc else 1
-        sign = -1.0 if side == 0 else 1.0
-        edge = sign * float((sign * centres[:, 0] + 0.5 * pixel_mm).max())
-        if free_mm is not None:
-            bone_uv, inside = _foramen_points(
-                labelled == index, origin, pixel_mm, local_mm, ij, free_mm
-            )
-            if bone_uv.shape[0] > 0:
-                edge = _foramen_edge(centres, bone_uv, inside, sign, pixel_mm, edge)
-        if side not in best or cells.shape[0] > best[side][0]:
-            best[side] = (cells.shape[0], float(edge))
-    return (
-        best[0][1] if 0 in best else None,
-        best[1][1] if 1 in best else None,
-    )
+        if side not in best or centres.shape[0] > best[side][1].shape[0]:
+            best[side] = (index, centres)
+    return origin, ij, labelled, best
 
 
 def body_lr_bounds(
@@ -665,21 +733,171 @@ def body_core_ap_axis(
     return direction
 
 
+def _arch_height(bone_local: NDArray[np.float64]) -> tuple[float, float]:
+    """SI range (mm) of the bone behind the frame's origin (on the canal's axis): the
+    vertebral arch's height, which leaves out C2's dens; the whole bone's range when no bone
+    lies behind the origin."""
+    behind = bone_local[:, 1] > 0.0
+    heights = bone_local[behind, 2] if behind.any() else bone_local[:, 2]
+    return float(heights.min()), float(heights.max())
+
+
 def _turned_to_body_core(frame: LocalFrame, vertebra: Mask, canal: Mask) -> LocalFrame:
     """``frame`` turned about its SI axis so that its AP axis follows
     :func:`body_core_ap_axis`; unchanged when that fails or turns it by more than
     ``_MAX_TURN_DEG``."""
     box = vertebra.box
+    bone_local = _local_points(vertebra, box, frame)
     canal_local = _local_points(canal, box, frame)
+    # Only the canal in the middle half of the arch's height: above the arch C2's box holds
+    # C1's ring, whose canal (the dens's space included) reaches far in front of C2's, and
+    # at the discs a derived canal may reach in front of the body's posterior wall.
+    low, high = _arch_height(bone_local)
+    quarter = 0.25 * (high - low)
+    middle = (canal_local[:, 2] >= low + quarter) & (canal_local[:, 2] <= high - quarter)
+    canal_local = canal_local[middle]
     if canal_local.shape[0] < 3:
         return frame
-    direction = body_core_ap_axis(_local_points(vertebra, box, frame), canal_local)
+    direction = body_core_ap_axis(bone_local, canal_local)
     if direction is None or np.degrees(np.arccos(np.clip(direction[1], -1, 1))) > _MAX_TURN_DEG:
         return frame
     du, dv = direction
     ap = du * frame.lr_axis + dv * frame.ap_axis
     ap /= float(np.linalg.norm(ap))
     return LocalFrame(frame.origin_lps, np.cross(ap, frame.si_axis), ap, frame.si_axis)
+
+
+def _turned_to_foramina(
+    frame: LocalFrame,
+    bone: NDArray[np.float64],
+    walls: CanalWalls,
+    pixel_mm: float,
+    options: SectorOptions,
+) -> LocalFrame:
+    """``frame`` turned about its SI axis so that its LR axis runs through the centres of
+    the two transverse foramina (``bone`` and ``walls`` in ``frame``); unchanged without
+    them or for a turn over ``_MAX_FORAMINA_TURN_DEG``.
+
+    Used at C1, which has no body to turn the frame by (:func:`body_core_ap_axis`): its
+    lateral masses, as deep as its anterior arch, can turn the frame's own AP estimate far
+    off, and its foramina, about 50 mm apart, are the widest pair of symmetric landmarks of
+    the spine. The foramina are the two largest holes of the bone's projection along the SI
+    axis with a foramen's area (``options``), farther than the canal's half-width from its
+    centre in any direction and on opposite sides of it, so that they are found in a frame
+    turned far from C1's own."""
+    uv = bone[:, :2]
+    origin = uv.min(axis=0) - 2.0 * pixel_mm
+    ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
+    occupied = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    labelled, count = ndimage.label(ndimage.binary_fill_holes(occupied) & ~occupied)
+    if count < 2:
+        return frame
+    summary = walls.summary()
+    centre = np.array([summary["lr_centre_mm"], summary["centre_mm"]])
+    sizes = np.bincount(labelled.ravel(), minlength=count + 1)[1:]
+    found = ndimage.center_of_mass(labelled > 0, labelled, np.arange(1, count + 1))
+    candidates = []
+    for size, pixel_centre in zip(sizes, found):
+        area = float(size) * pixel_mm**2
+        place = origin + (np.asarray(pixel_centre) + 0.5) * pixel_mm
+        if not options.foramen_min_area_mm2 <= area <= options.foramen_max_area_mm2:
+            continue
+        if float(np.linalg.norm(place - centre)) <= summary["half_width_mm"]:
+            continue
+        candidates.append((int(size), place))
+    if len(candidates) < 2:
+        return frame
+    candidates.sort(key=lambda item: -item[0])
+    first, second = candidates[0][1], candidates[1][1]
+    if float((first - centre) @ (second - centre)) >= 0.0:
+        return frame
+    du, dv = first - second if first[0] >= second[0] else second - first
+    if np.degrees(abs(np.arctan2(dv, du))) > _MAX_FORAMINA_TURN_DEG:
+        return frame
+    lr = du * frame.lr_axis + dv * frame.ap_axis
+    lr /= float(np.linalg.norm(lr))
+    return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
+
+
+def symmetry_turn_deg(
+    points_uv: NDArray[np.float64],
+    *,
+    pivot_uv: tuple[float, float] | None = None,
+    span_deg: float = _SYMMETRY_SPAN_DEG,
+    blur_mm: float = 1.0,
+) -> float:
+    """The turn (degrees, towards +``v`` of the LR axis) of the mirror line through
+    ``pivot_uv`` (default the points' centroid) across which the points best overlap their
+    mirror image.
+
+    The points (``u``, ``v``; mm) are binned on a raster of a quarter of ``blur_mm`` and
+    blurred by a Gaussian of ``blur_mm``; each line's score is that density at the mirror
+    images of the points. The line
+    is searched over +-``span_deg`` in half-degree steps, then over +-0.4 deg of the best in
+    steps of 0.05 deg, the best step refined by a parabola. The pivot lies on the mirror
+    line of a symmetric set (its centroid does), so one angle is searched."""
+    pixel = 0.25 * blur_mm
+    low = points_uv.min(axis=0) - 4.0 * blur_mm
+    shape = np.ceil((points_uv.max(axis=0) + 4.0 * blur_mm - low) / pixel).astype(np.int64)
+    ij = np.floor((points_uv - low) / pixel).astype(np.int64)
+    density = np.zeros(tuple(shape + 1), dtype=np.float64)
+    np.add.at(density, (ij[:, 0], ij[:, 1]), 1.0)
+    density = ndimage.gaussian_filter(density, blur_mm / pixel)
+    pivot = points_uv.mean(axis=0) if pivot_uv is None else np.asarray(pivot_uv, dtype=float)
+    centred = points_uv - pivot
+
+    def score(angle_deg: float) -> float:
+        t = np.radians(angle_deg)
+        normal = np.array([np.cos(t), np.sin(t)])
+        mirrored = pivot + centred - 2.0 * (centred @ normal)[:, None] * normal
+        index = np.floor((mirrored - low) / pixel).astype(np.int64)
+        inside = np.all((index >= 0) & (index < np.asarray(density.shape)), axis=1)
+        return float(density[index[inside, 0], index[inside, 1]].sum())
+
+    best = 0.0
+    for step, reach in ((0.5, span_deg), (0.05, 0.4)):
+        angles = best + np.arange(-reach, reach + 1e-9, step)
+        scores = np.array([score(float(a)) for a in angles])
+        i = int(scores.argmax())
+        best = float(angles[i])
+        if 0 < i < angles.size - 1:
+            before, here, after = scores[i - 1 : i + 2]
+            curvature = before - 2.0 * here + after
+            if curvature < 0.0:
+                best += 0.5 * step * float(before - after) / float(curvature)
+    return float(np.clip(best, -span_deg, span_deg))
+
+
+def _turned_to_symmetry(frame: LocalFrame, vertebra: Mask) -> LocalFrame:
+    """``frame`` turned about its SI axis by :func:`symmetry_turn_deg` of the vertebra's bone
+    (blurred by the in-plane voxel spacing, at least 1 mm); unchanged for a turn under
+    ``_SYMMETRY_DEADBAND_DEG`` when the grid's rows run along the frame's LR axis."""
+    bone = _local_points(vertebra, vertebra.box, frame)
+    if bone.shape[0] < 10:
+        return frame
+    # Every k-th slab (the largest voxel spacing thick, along the SI axis) is enough, and a
+    # whole slab keeps the symmetry of the bone in it: at most about 12000 points.
+    keep_every = int(np.ceil(bone.shape[0] / _SYMMETRY_POINTS))
+    if keep_every > 1:
+        slab = np.floor(bone[:, 2] / max(vertebra.grid.spacing_mm)).astype(np.int64)
+        bone = bone[slab % keep_every == 0]
+    blur = max(_lattice_mm(vertebra.grid), 1.0)
+    # The mirror line runs through the canal's axis (the frame's origin), a steadier point
+    # on it than the centroid of the bone.
+    turn_deg = symmetry_turn_deg(bone[:, :2], pivot_uv=(0.0, 0.0), blur_mm=blur)
+    # A voxelised vertebra is symmetric only to within its lattice (the turn found on a
+    # straight one is up to about 0.2 deg), and on a grid whose rows run along the frame's
+    # axes a turn that small moves the rows lying on a wall to its other side on one half.
+    along_rows = np.abs(vertebra.grid.direction.T @ frame.lr_axis).max()
+    if along_rows > np.cos(np.radians(_ROWS_ALONG_DEG)) and abs(turn_deg) < (
+        _SYMMETRY_DEADBAND_DEG
+    ):
+        return frame
+    turn = np.radians(turn_deg)
+    lr = np.cos(turn) * frame.lr_axis + np.sin(turn) * frame.ap_axis
+    lr /= float(np.linalg.norm(lr))
+    return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
 
 
 def _foramen_points(
@@ -725,52 +943,90 @@ def _foramen_edge(
 ) -> float:
     """The medial edge (``u``, mm) of one foramen.
 
-    In thin AP bins (half a pixel wide, every quarter pixel over the middle
-    ``2 * _FORAMEN_ARC`` of the foramen's equivalent radius ``r``, about its centroid), the
-    wall lies midway between the bone point nearest the foramen from the medial side and the
-    free point (``free_uv``: inside the foramen, see :func:`_foramen_points`) nearest
-    that bone point on the foramen's side. Each bin's wall, taken back to the foramen's
-    medial tip along a circle of radius ``r``, estimates the edge; the edge is their mean.
-    Many bins average the phase of the voxel lattice, which on a coarse tilted grid leaves
-    each bin's wall anywhere within a voxel (the bins fall into a few phases, so a median
-    would pick one of them). ``hole_uv``: the foramen's pixel centres;
-    ``sign`` -1 when the medial edge is the low ``u`` (left foramen), +1 when it is the high
-    ``u`` (right). ``fallback_mm`` (the edge of the foramen's most medial pixel) when no bin
-    finds both points within 1.5 pixels of each other and within a pixel of it.
+    The foramen's wall is sampled by the midpoints between each free point inside it
+    (``free_uv``, see :func:`_foramen_points`) and the bone point nearest to it, and between
+    each bone point and the free point nearest to it, where the two lie within
+    ``_FORAMEN_PAIR_LATTICES`` pixels of each other; a circle is fitted to those midpoints
+    (least squares, algebraic). Each midpoint is off the wall by up to half a voxel with the
+    lattice's phase, but the phases differ round the wall, so the circle's centre is found to
+    a fraction of that. The edge is then that centre plus the radius that the fewest points
+    of the foramen's medial half (within ``_FORAMEN_ARC_DEG`` of the medial direction)
+    contradict: a free point further from the centre, or a bone point nearer to it (the
+    middle of the radii tied for fewest). Each point only bounds the radius, so the many
+    points of the medial half, each at its own lattice phase, narrow it down to a small
+    fraction of a voxel where the mean of midpoints would keep the bias of the few phases a
+    coarse tilted lattice takes there.
+
+    ``hole_uv``: the foramen's pixel centres (for its size); ``sign`` -1 when the medial
+    edge is the low ``u`` (left foramen), +1 when it is the high ``u`` (right);
+    ``fallback_mm`` (the edge of the foramen's most medial pixel) when there are fewer than
+    five midpoints, the fit fails, or the edge found lies more than a pixel from it.
     """
-    centre_u, centre_v = (float(x) for x in hole_uv.mean(axis=0))
-    # The pixels of the hole miss about half a pixel all round.
-    radius = float(np.sqrt(hole_uv.shape[0] / np.pi)) * pixel_mm + 0.5 * pixel_mm
-    along_centre = sign * centre_u
-    bone_along, free_along = sign * bone_uv[:, 0], sign * free_uv[:, 0]
-    bone_side, free_side = bone_along > along_centre, free_along > along_centre
-    reach = _FORAMEN_ARC * radius
-    edges = []
-    for offset in np.arange(-reach, reach + 1e-9, 0.25 * pixel_mm):
-        row_v = centre_v + offset
-        in_bin = bone_side & (np.abs(bone_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
-        if not in_bin.any():
-            continue
-        nearest_bone = float(bone_along[in_bin].min())
-        free_bin = (
-            free_side
-            & (np.abs(free_uv[:, 1] - row_v) <= 0.25 * pixel_mm)
-            & (free_along < nearest_bone)
-        )
-        if not free_bin.any():
-            continue
-        nearest_free = float(free_along[free_bin].max())
-        sagitta = radius - float(np.sqrt(max(radius**2 - offset**2, 0.0)))
-        edge = 0.5 * (nearest_bone + nearest_free) + sagitta
-        # A bin that misses the foramen's edge (a lattice row running aslant through it)
-        # finds bone and free space elsewhere: kept only near the pixel edge.
-        if nearest_bone - nearest_free <= 1.5 * pixel_mm and abs(
-            edge - sign * fallback_mm
-        ) <= pixel_mm:
-            edges.append(edge)
-    if not edges:
+    if free_uv.shape[0] < 3 or bone_uv.shape[0] < 3:
         return fallback_mm
-    return sign * float(np.mean(edges))
+    reach = _FORAMEN_PAIR_LATTICES * pixel_mm
+    free_gap, nearest_bone = cKDTree(bone_uv).query(free_uv)
+    bone_gap, nearest_free = cKDTree(free_uv).query(bone_uv)
+    near_free, near_bone = free_gap <= reach, bone_gap <= reach
+    midpoints = np.concatenate(
+        [
+            0.5 * (free_uv[near_free] + bone_uv[nearest_bone[near_free]]),
+            0.5 * (bone_uv[near_bone] + free_uv[nearest_free[near_bone]]),
+        ]
+    )
+    circle = _fitted_circle(midpoints) if midpoints.shape[0] >= 5 else None
+    equivalent = float(np.sqrt(hole_uv.shape[0] / np.pi)) * pixel_mm
+    if circle is None or not 0.5 * equivalent <= circle[2] <= 2.0 * equivalent + pixel_mm:
+        return fallback_mm
+    centre = np.array(circle[:2])
+
+    def polar(points: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        offset = points - centre
+        radius = np.hypot(offset[:, 0], offset[:, 1])
+        medial = np.degrees(np.arctan2(np.abs(offset[:, 1]), sign * offset[:, 0]))
+        return radius, medial <= _FORAMEN_ARC_DEG
+
+    free_r, free_medial = polar(free_uv)
+    bone_r, bone_medial = polar(bone_uv)
+    lower = np.sort(free_r[free_medial])
+    upper = np.sort(bone_r[bone_medial & (bone_r <= circle[2] + 2.0 * pixel_mm)])
+    if lower.size == 0 or upper.size == 0:
+        return fallback_mm
+    radius = _least_contradicted(lower, upper)
+    edge = float(centre[0]) + sign * radius
+    if abs(edge - fallback_mm) > pixel_mm:
+        return fallback_mm
+    return edge
+
+
+def _fitted_circle(points: NDArray[np.float64]) -> tuple[float, float, float] | None:
+    """(centre u, centre v, radius) of the circle fitted to points (mm) by linear least
+    squares on ``u^2 + v^2 = 2 a u + 2 b v + c``; None when degenerate."""
+    u, v = points[:, 0], points[:, 1]
+    design = np.column_stack([2.0 * u, 2.0 * v, np.ones_like(u)])
+    solution, _, rank, _ = np.linalg.lstsq(design, u * u + v * v, rcond=None)
+    if rank < 3:
+        return None
+    cu, cv, c = (float(x) for x in solution)
+    squared = c + cu * cu + cv * cv
+    if squared <= 0.0:
+        return None
+    return cu, cv, float(np.sqrt(squared))
+
+
+def _least_contradicted(lower: NDArray[np.float64], upper: NDArray[np.float64]) -> float:
+    """The value that the fewest bounds contradict, given sorted lower bounds (values should
+    be at least these) and upper bounds (at most these): the middle of the values tied for
+    fewest contradictions."""
+    candidates = np.unique(np.concatenate([lower, upper]))
+    if candidates.size == 1:
+        return float(candidates[0])
+    between = 0.5 * (candidates[1:] + candidates[:-1])
+    wrong = (lower.size - np.searchsorted(lower, between, side="right")) + np.searchsorted(
+        upper, between, side="left"
+    )
+    best = between[wrong == wrong.min()]
+    return 0.5 * float(best.min() + best.max())
 
 
 def _wall_between(
@@ -1211,13 +1467,16 @@ def label_sectors(
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
-    bone = _local_points(vertebra, vertebra.box, frame)
-    if section is not None:
-        walls = _walls_from_section(section, frame, vertebra, bone, options.canal.extend_mm)
-    else:
-        window = vertebra.box.padded(
-            vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape
-        )
+    if canonical in _FORAMEN_LEVELS and options.cervical_rotation_by_symmetry:
+        frame = _turned_to_symmetry(frame, vertebra)
+
+    def measured(frame: LocalFrame) -> tuple[NDArray[np.float64], CanalWalls]:
+        bone = _local_points(vertebra, vertebra.box, frame)
+        if section is not None:
+            return bone, _walls_from_section(
+                section, frame, vertebra, bone, options.canal.extend_mm
+            )
+        window = vertebra.box.padded(vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape)
         walls = _walls_per_slab(
             _local_points(canal_mask, window, frame),
             bone,
@@ -1227,11 +1486,29 @@ def label_sectors(
             _lattice_mm(vertebra.grid),
             options.contoured_wall_max_gap_voxels,
         )
+        return bone, walls
+
+    bone, walls = measured(frame)
+    if canonical == "C1" and options.c1_lateral_masses:
+        # Twice: the first turn's walls, measured in a frame turned far from C1's own, may
+        # leave the foramina's centres off.
+        for _ in range(2):
+            turned = _turned_to_foramina(frame, bone, walls, _lattice_mm(vertebra.grid), options)
+            if turned is frame:
+                break
+            frame = turned
+            bone, walls = measured(frame)
     sacral = canonical is not None and is_sacral(canonical)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
+        measured_on = bone
+        if canonical == "C2":
+            # C2's body is measured below its dens, which would make the middle of the
+            # body far taller than its sides.
+            low, high = _arch_height(bone)
+            measured_on = bone[(bone[:, 2] >= low) & (bone[:, 2] <= high)]
         bounds = body_lr_bounds(
-            bone,
+            measured_on,
             walls,
             0.5 * _lattice_mm(vertebra.grid),
             min_height_fraction=(
@@ -1242,16 +1519,27 @@ def label_sectors(
             pixel_mm=_lattice_mm(vertebra.grid),
         )
     foramina: tuple[float | None, float | None] = (None, None)
-    if canonical in _FORAMEN_LEVELS and options.cervical_transverse_foramina:
+    atlas = canonical == "C1" and options.c1_lateral_masses
+    if (canonical in _FORAMEN_LEVELS or atlas) and options.cervical_transverse_foramina:
         foramina = _foramina_of(vertebra, frame, bone, walls, options)
-    values = assign_sectors(
-        bone,
-        walls,
-        sacral=sacral,
-        sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
-        body_lr_bounds_mm=bounds,
-        transverse_from_mm=foramina,
-    )
+    if atlas:
+        values = atlas_labels(
+            bone,
+            walls,
+            _local_points(canal_mask, vertebra.box, frame),
+            _lattice_mm(vertebra.grid),
+            max(vertebra.grid.spacing_mm),
+            transverse_from_mm=foramina,
+        )
+    else:
+        values = assign_sectors(
+            bone,
+            walls,
+            sacral=sacral,
+            sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+            body_lr_bounds_mm=bounds,
+            transverse_from_mm=foramina,
+        )
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)
     array = np.zeros(vertebra.box.shape, dtype=np.uint8)
@@ -1271,6 +1559,170 @@ def label_sectors(
         "sacral" if sacral else "vertebra",
         foramina,
     )
+
+
+def atlas_labels(
+    local_mm: NDArray[np.float64],
+    walls: CanalWalls,
+    canal_mm: NDArray[np.float64],
+    pixel_mm: float,
+    slab_mm: float,
+    *,
+    transverse_from_mm: tuple[float | None, float | None] | None = None,
+) -> NDArray[np.uint8]:
+    """Sectors 1..6 of C1's bone points, given in its local frame (mm).
+
+    C1 has no body: its ring holds the dens in front and the canal behind it. Sector 1 is
+    the anterior arch, the bone in front of the ring's hole (its anterior wall ``a1`` in the
+    canal's midline, followed column by column across the dens's space, see
+    :class:`_RingHole`); a contoured canal, which lies behind the dens,
+    would give the front halves of the lateral masses to sector 1. The lateral masses (2
+    left, 6 right) reach from ``a1`` back to the middle ``c1`` of the canal behind the dens
+    (between the canal's anterior wall behind the dens, see :func:`_canal_front_behind_dens`,
+    and its posterior wall ``p``); the ring's own middle, dens included, lies several mm too
+    far forward. Behind ``c1`` the posterior arch is 3/5, and 4 behind ``p`` within the canal's
+    lateral bounds (the posterior tubercle). With ``transverse_from_mm`` (the medial edges of
+    the transverse foramina, see :func:`transverse_foramina`), lateral-mass bone at or
+    beyond a foramen's medial edge is transverse process (3/5).
+
+    Parameters
+    ----------
+    local_mm : ndarray, shape (n, 3)
+        C1's bone points (lr, ap, si), mm.
+    walls : CanalWalls
+        The canal walls (``p``, ``uc``, ``w`` are used; ``a`` is the fallback of ``a1``).
+    canal_mm : ndarray, shape (m, 3)
+        The canal's points at C1, same frame, mm.
+    pixel_mm : float
+        The in-plane voxel spacing, mm.
+    slab_mm : float
+        Thickness of the slabs along the local SI axis in which the canal behind the dens is
+        followed, mm (the largest voxel spacing).
+    transverse_from_mm : (float or None, float or None), optional
+        Medial edges (``u``, mm) of the left and right transverse foramina.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n,)
+        Labels 1..6.
+    """
+    summary = walls.summary()
+    uc = summary["lr_centre_mm"]
+    ring = _ring_hole(local_mm, summary, pixel_mm)
+    midline = float(ring.front_mm(np.array([uc]), local_mm[:, :2])[0]) if ring else np.nan
+    front_mid = summary["anterior_wall_mm"] if np.isnan(midline) else midline
+    behind_dens = _canal_front_behind_dens(canal_mm, summary, front_mid, pixel_mm, slab_mm)
+    front = np.full(local_mm.shape[0], front_mid)
+    if ring is not None and behind_dens > front_mid:
+        # The arch is bent round the dens: its back is followed column by column where
+        # the hole reaches at least halfway from the canal behind the dens to the arch's
+        # back in the midline (the dens's space); beside it the lateral masses.
+        columns = ring.front_mm(local_mm[:, 0], local_mm[:, :2])
+        across = ~np.isnan(columns)
+        across[across] = columns[across] <= 0.5 * (front_mid + behind_dens)
+        front[across] = columns[across]
+    slab = walls.slab_of(local_mm[:, 2])
+    p = walls.posterior_mm[slab]
+    centre = 0.5 * (behind_dens + p)
+    u = local_mm[:, 0] - walls.lr_centre_mm[slab]
+    v = local_mm[:, 1]
+    lateral = np.where(u > 0, 2, 6).astype(np.uint8)
+    posterior = np.where(u > 0, 3, 5).astype(np.uint8)
+    labels = np.where(
+        v < front - TIE_MM, 1, np.where(v < centre - TIE_MM, lateral, posterior)
+    ).astype(np.uint8)
+    labels[(v >= centre - TIE_MM) & (v > p) & (np.abs(u) <= walls.half_width_mm[slab])] = 4
+    if transverse_from_mm is not None:
+        labels = _transverse_beside_pedicle(
+            local_mm, labels, np.zeros(labels.shape, dtype=bool), transverse_from_mm
+        )
+    return labels
+
+
+@dataclass(frozen=True)
+class _RingHole:
+    """The hole of a ring's projection along the local SI axis, on a raster of pixels."""
+
+    origin_mm: NDArray[np.float64]
+    pixel_mm: float
+    hole: NDArray[np.bool_]
+
+    def front_mm(
+        self, u_mm: NDArray[np.float64], bone_uv: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The hole's anterior wall (``v``, mm) in the pixel column of each ``u`` (NaN
+        outside the hole's columns): midway between the front edge of the column's most
+        anterior hole pixel (behind the bone's surface by up to a pixel, as a pixel is a hole
+        only when no bone projects into it) and the most posterior bone point (``bone_uv``,
+        the bone's points in the frame's plane) of the column in front of that edge."""
+        first = np.where(self.hole.any(axis=1), self.hole.argmax(axis=1), -1)
+        edge = np.where(first >= 0, self.origin_mm[1] + first * self.pixel_mm, np.nan)
+        bone_column = np.floor((bone_uv[:, 0] - self.origin_mm[0]) / self.pixel_mm).astype(np.int64)
+        keep = (bone_column >= 0) & (bone_column < first.size)
+        keep[keep] = bone_uv[keep, 1] < edge[bone_column[keep]]
+        surface = np.full(first.size, -np.inf)
+        np.maximum.at(surface, bone_column[keep], bone_uv[keep, 1])
+        front = np.where(np.isfinite(surface), 0.5 * (surface + edge), edge - 0.5 * self.pixel_mm)
+        column = np.floor((u_mm - self.origin_mm[0]) / self.pixel_mm).astype(np.int64)
+        valid = (column >= 0) & (column < first.size)
+        return np.where(valid, front[np.clip(column, 0, first.size - 1)], np.nan)
+
+
+def _ring_hole(
+    local_mm: NDArray[np.float64], summary: dict[str, float], pixel_mm: float
+) -> _RingHole | None:
+    """The hole of the bone's projection along the local SI axis that holds the canal's
+    centre (after closing gaps of up to about two pixels in the ring); None without one."""
+    uv = local_mm[:, :2]
+    origin = uv.min(axis=0) - 4.0 * pixel_mm
+    ij = np.floor((uv - origin) / pixel_mm).astype(np.int64)
+    occupied = np.zeros(tuple(ij.max(axis=0) + 5), dtype=bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    closed = ndimage.binary_closing(occupied, iterations=2) | occupied
+    labelled, _ = ndimage.label(ndimage.binary_fill_holes(closed) & ~closed)
+    centre = np.array([summary["lr_centre_mm"], summary["centre_mm"]])
+    at = np.floor((centre - origin) / pixel_mm).astype(np.int64)
+    if not np.all((at >= 0) & (at < np.asarray(labelled.shape))):
+        return None
+    index = int(labelled[at[0], at[1]])
+    if index == 0:
+        return None
+    return _RingHole(origin, pixel_mm, labelled == index)
+
+
+def _canal_front_behind_dens(
+    canal_mm: NDArray[np.float64],
+    summary: dict[str, float],
+    front_mm: float,
+    pixel_mm: float,
+    slab_mm: float,
+) -> float:
+    """The anterior wall (``v``, mm) of the canal behind C1's dens, in the canal's midline.
+
+    Per slab (``slab_mm`` thick along the local SI axis, the largest voxel spacing), the
+    canal's points within a pixel of its lateral centre are followed from the middle of the
+    canal forward while they leave no gap wider than 1.5 slabs (on a tilted grid the points
+    of so thin a strip lie up to about a voxel apart; the dens is 8-10 mm thick): a derived
+    canal holds the space round the dens but not the dens (C2's bone), and a contoured one
+    ends behind it. Slabs whose run reaches the ring's
+    anterior wall ``front_mm`` (above the dens's tip, or no dens) are left out; the wall lies
+    half a pixel in front of the median of the runs' last points. ``front_mm`` when every
+    slab is left out (the ring's middle is then the canal's)."""
+    strip = canal_mm[np.abs(canal_mm[:, 0] - summary["lr_centre_mm"]) <= pixel_mm]
+    strip = strip[(strip[:, 1] <= summary["centre_mm"]) & (strip[:, 1] > front_mm - pixel_mm)]
+    if strip.shape[0] == 0:
+        return front_mm
+    slab = np.floor((strip[:, 2] - strip[:, 2].min()) / slab_mm).astype(np.int64)
+    ends = []
+    for index in np.unique(slab):
+        v = np.sort(strip[slab == index, 1])[::-1]
+        gap = np.flatnonzero(-np.diff(v) > 1.5 * slab_mm)
+        last = float(v[int(gap[0])] if gap.size else v[-1])
+        if last - 0.5 * pixel_mm > front_mm + 1.5 * pixel_mm:
+            ends.append(last)
+    if not ends:
+        return front_mm
+    return float(np.median(ends)) - 0.5 * pixel_mm
 
 
 def _dens_to_body(
