@@ -6,11 +6,11 @@ dicompyler-core samples the dose at the dose grid's own 2.5 mm pixel centres ins
 (volume = those pixels times the slice thickness); spinetv rasterises the contours at the CT's
 1.07 mm pixels and samples the dose trilinearly at sub-voxels. Against the exact volume (each
 plane's polygon areas times the 3 mm spacing) spinetv is within 0.22 % (Tumor Bed Block 63.97
-against 63.83 cm3; Breast 0.19 %, Heart 0.01 %), dicompyler-core within 0.8 % (63.34).
-Measured between the two (structures of 13-2000 cm3): Dmean within 0.8 %, D2% and D50% within 1.1 %, D98% within 2.2 % (Tumor Bed
-Block 13.34 against 13.64 Gy: dicompyler-core's pixel centres miss the outer rim, where the dose
-falls off). Small structures (the 0.5 cm3 scar: 2-8 dose pixels per plane) differ by up to 20 %
-and are not compared.
+against 63.83 cm3; Breast 0.19 %, Heart 0.01 %), dicompyler-core within 0.8 % (63.34). Measured
+between the two (structures of 13-2000 cm3): Dmean within 0.8 %, D2% and D50% within 1.1 %, D98%
+within 2.2 % (Tumor Bed Block 13.34 against 13.64 Gy: dicompyler-core's pixel centres miss the
+outer rim, where the dose falls off). Small structures (the 0.5 cm3 scar: 2-8 dose pixels per
+plane) differ by up to 20 % and are not compared.
 """
 
 from __future__ import annotations
