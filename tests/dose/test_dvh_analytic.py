@@ -199,3 +199,22 @@ def test_a_dose_elsewhere_is_refused_or_reported() -> None:
     result = dvh(mask, _linear_dose(shifted))
     assert 0.3 * mask.volume_cc < result.outside_cc < 0.7 * mask.volume_cc
     assert result.sampled_cc + result.outside_cc == pytest.approx(mask.volume_cc)
+
+
+def test_a_structure_too_large_to_sample_whole_is_sampled_evenly() -> None:
+    from spinetv.dose.dvh import MAX_SAMPLES, sampling_stride
+
+    # A 0.77 litre cylinder on 0.8 mm voxels: 1.5 million voxels.
+    image = _grid((0.8, 0.8, 0.8), 62)
+    inside, above, total_mm3 = _cylinder(55.0, _on_slab_border(80.0, 0.8) / 2)
+    mask = _mask(image, inside)
+    assert mask.voxel_count > MAX_SAMPLES
+    stride = sampling_stride(mask)
+    assert np.prod(stride) > 1
+    result = dvh(mask, _linear_dose(_grid((2.5, 2.5, 2.5), 70)))
+    assert result.doses.size <= MAX_SAMPLES
+    assert result.sampled_cc == pytest.approx(result.volume_cc, rel=0.01)
+    assert evaluate_metric(result, "Dmean").value == pytest.approx(A_GY, abs=0.1)
+    half = _on_slab_border(80.0, 0.8) / 2
+    expected = _d_at(above, 0.5 * total_mm3, -half - 1, half + 1)
+    assert evaluate_metric(result, "D50%").value == pytest.approx(expected, abs=0.1)
