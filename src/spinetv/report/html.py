@@ -24,6 +24,7 @@ from spinetv.guidelines.loader import (
 )
 from spinetv.io.atomic import write_text_atomic
 from spinetv.report.json_report import to_jsonable
+from spinetv.report.model import PlanReport, plain_json
 
 __all__ = ["render_html_report", "write_html_report"]
 
@@ -258,9 +259,10 @@ def render_html_report(
 
     Parameters
     ----------
-    result_report : mapping
+    result_report : PlanReport or mapping
         ``PlanResult.report`` from :func:`spinetv.pipeline.plan`, or the JSON report
-        ``spinetv plan`` writes; volumes are shown as given (cm³), run time in s.
+        ``spinetv plan`` writes (read back as a :class:`~spinetv.report.model.PlanReport`);
+        volumes are shown as given (cm³), run time in s.
     figures : sequence of path-like, default ()
         PNG (or JPEG/SVG) figures to embed as data URIs, in this order.
     title : str, optional
@@ -279,11 +281,15 @@ def render_html_report(
     SpinetvError
         A figure is missing or not a PNG, JPEG or SVG file.
     """
-    report = to_jsonable(result_report)
-    protocol = dict(report.get("protocol") or {})
-    guideline_entry = dict(report.get("guideline") or {})
-    structures = dict(report.get("structures") or {})
-    ctv = dict(report.get("ctv") or {})
+    report = (
+        result_report
+        if isinstance(result_report, PlanReport)
+        else PlanReport.from_json_dict(to_jsonable(result_report))
+    )
+    protocol = plain_json(report.protocol)
+    guideline_entry = plain_json(report.guideline)
+    structures = {name: entry.to_json_dict() for name, entry in report.structures.items()}
+    ctv = plain_json(report.ctv)
     heading = title or f"spinetv plan: {protocol.get('id', 'report')}"
     out: list[str] = [
         "<!DOCTYPE html>",
@@ -300,17 +306,17 @@ def render_html_report(
         "guideline": (
             f"{guideline_entry.get('id', '')} (version {guideline_entry.get('version', '')})"
         ),
-        "GTV volume (cc)": report.get("gtv_volume_cc"),
-        "candidate levels": report.get("candidate_levels", []),
-        "involved levels": report.get("involved_levels", []),
+        "GTV volume (cc)": report.gtv_volume_cc,
+        "candidate levels": list(report.candidate_levels),
+        "involved levels": list(report.involved_levels),
     }
     for name in ("CTV", "PTV", "PTV_Eval"):
-        if name in structures:
-            summary[f"{name} volume (cc)"] = structures[name].get("volume_cc")
-    if "seconds" in report:
-        summary["run time (s)"] = report["seconds"]
-    if "spinetv_version" in report:
-        summary["spinetv version"] = report["spinetv_version"]
+        if name in report.structures:
+            summary[f"{name} volume (cc)"] = report.structures[name].volume_cc
+    if report.seconds is not None:
+        summary["run time (s)"] = report.seconds
+    if report.spinetv_version:
+        summary["spinetv version"] = report.spinetv_version
     out += ["<h2>Summary</h2>", _kv_table(summary)]
 
     if figures:
@@ -324,20 +330,20 @@ def render_html_report(
         out.append("</div>")
 
     out.append("<h2>Per-level explanation</h2>")
-    briefs = {str(b.get("level")): b for b in report.get("levels", []) if isinstance(b, Mapping)}
+    briefs = {entry.level: entry.to_json_dict() for entry in report.levels}
     explained_levels = [e for e in ctv.get("levels", []) if isinstance(e, Mapping)]
     if explained_levels:
         out += [_level_section(e, briefs.get(str(e.get("level")))) for e in explained_levels]
     else:
         out.append("<p>No level explanation in this report.</p>")
 
-    anatomy = report.get("anatomy")
-    if isinstance(anatomy, Mapping):
+    anatomy = plain_json(report.anatomy)
+    if anatomy:
         out += ["<h2>Anatomy: how each level was labelled</h2>", _anatomy_section(anatomy)]
 
     out += ["<h2>Structures</h2>", _structures_section(structures)]
 
-    options = dict(report.get("options") or {})
+    options = plain_json(report.options)
     out.append("<h2>Parameters</h2>")
     sector_options = options.pop("sector_options", None)
     parameters = options.pop("guideline_parameters", None)
@@ -362,8 +368,8 @@ def render_html_report(
     )
     out.append(_guideline_citations(guideline_entry.get("id"), guideline))
 
-    notes = [str(n) for n in report.get("notes", [])]
-    inputs = dict(report.get("inputs") or {})
+    notes = list(report.notes)
+    inputs = report.inputs.to_json_dict() if report.inputs is not None else {}
     read_warnings = [str(w) for w in inputs.get("read_warnings", [])]
     out.append("<h2>Notes and warnings</h2>")
     if notes or read_warnings:
@@ -376,8 +382,8 @@ def render_html_report(
     if inputs:
         out.append("<h2>Inputs</h2>")
         shown_inputs = {k: v for k, v in inputs.items() if k != "read_warnings"}
-        if "output" in report:
-            shown_inputs["output RTSTRUCT"] = report["output"]
+        if report.output is not None:
+            shown_inputs["output"] = report.output
         out.append(_kv_table(shown_inputs))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
