@@ -32,7 +32,7 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dvh.json"
-sys.path.insert(0, str(ROOT / "tests" / "dose"))
+sys.path.insert(0, str(ROOT / "tests"))
 SIDE = ROOT / ".ci" / "venv-dicompyler" / "bin" / "python"
 
 
@@ -96,7 +96,7 @@ def main() -> None:
 
     peer = None
     if SIDE.is_file():
-        from test_cli_evaluate import write_rtdose_on
+        from dicom_checks import write_rtdose_on
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

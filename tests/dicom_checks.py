@@ -11,8 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from spinetv.geometry.grid import ImageGrid
+from spinetv.io.rtdose import RTDOSE_SOP_CLASS_UID
 
 
 def dciodvfy_errors(path: Path) -> list[str]:
@@ -70,3 +73,29 @@ def dicompyler_volumes(rtstruct: Path, grid: ImageGrid, workdir: Path) -> dict[s
     assert result.returncode == 0, result.stderr[-2000:]
     volumes: dict[str, Any] = json.loads(result.stdout)
     return volumes
+
+
+def write_rtdose_on(grid, values_gy: np.ndarray, path: Path, *, scaling: float = 1e-4) -> Path:  # type: ignore[no-untyped-def]
+    """An RTDOSE on an axial image grid (one frame per slice, offsets relative)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS_UID
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = RTDOSE_SOP_CLASS_UID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "RTDOSE"
+    ds.FrameOfReferenceUID = grid.frame_of_reference_uid
+    frames, rows, columns = grid.shape
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
+    direction = np.asarray(grid.direction)
+    ds.ImagePositionPatient = [float(v) for v in grid.origin_lps_mm]
+    ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 2], *direction[:, 1])]
+    ds.PixelSpacing = [grid.spacing_mm[1], grid.spacing_mm[2]]
+    ds.GridFrameOffsetVector = [float(i * grid.spacing_mm[0]) for i in range(frames)]
+    ds.DoseGridScaling = scaling
+    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", "PLAN"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 32, 32, 31, 0
+    ds.PixelData = np.round(values_gy / scaling).astype("<u4").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -281,3 +281,45 @@ def test_vertebrae_pairs_need_a_level_and_one_entry_per_name() -> None:
         parse_vertebrae("Vert_A=Vert_B")
     with pytest.raises(SpinetvError, match="'Vert_A' given twice"):
         parse_vertebrae("Vert_A=L2;Vert_A=L3")
+
+
+def test_a_dose_column_evaluates_each_arm_against_its_protocol(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dicom_checks import write_rtdose_on
+
+    model = make_spine_phantom(
+        levels=("L1", "L2", "L3"), spacing_mm=(3.0, 1.5, 1.5),
+        gtv=GtvSpec(level="L2", sectors=(1,)), seed=2,
+    )
+    write_phantom(model, tmp_path / "c0")
+    values = np.full(model.grid.shape, 30.0)
+    values[model.gtv.to_array()] = 43.0
+    write_rtdose_on(model.grid, values, tmp_path / "c0" / "RD.dcm")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "case_id,image,rtstruct,gtv,protocols,dose\n"
+        "c0,c0/CT,c0/RTSTRUCT.dcm,GTV,sib-sbrt-2025;chictr1900023401-involved,"
+        "sib-sbrt-2025=c0/RD.dcm\n",
+        encoding="utf-8",
+    )
+    cases = read_manifest(manifest)
+    assert set(cases[0].doses) == {"sib-sbrt-2025"}
+    out = tmp_path / "out"
+    summary = run_batch(cases, out, jobs=1)
+    rows = {r.protocol: r for r in summary.rows}
+    assert all(r.status is BatchStatus.OK for r in rows.values())
+    dose = rows["sib-sbrt-2025"].dose
+    assert dose is not None and dose["mandatory_passed"] + dose["mandatory_failed"] >= 7
+    assert rows["chictr1900023401-involved"].dose is None
+    written = _summary(out)
+    by_protocol = {r["protocol"]: r for r in written}
+    assert by_protocol["sib-sbrt-2025"]["dose_mandatory_passed"] != ""
+    assert by_protocol["chictr1900023401-involved"]["dose_mandatory_passed"] == ""
+    report = json.loads((out / "c0" / "sib-sbrt-2025" / "dose.json").read_text())
+    assert report["protocol"] == "sib-sbrt-2025" and report["constraints"]
+    with pytest.raises(ManifestError, match="column 'dose'.*'nope' is not a protocol"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("case_id,image,gtv,protocols,dose\nc0,c0/CT,GTV,sib-sbrt-2025,nope=RD.dcm\n",
+                       encoding="utf-8")
+        read_manifest(bad)

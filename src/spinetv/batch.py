@@ -39,6 +39,7 @@ from spinetv.planning.protocols import load_protocol
 from spinetv.vocabulary import names_a_file
 
 if TYPE_CHECKING:
+    from spinetv.evaluation import DoseEvaluation
     from spinetv.report.model import PlanReport
 from spinetv.version import __version__
 
@@ -71,6 +72,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "vertebrae",
     "protocols",
     "labelmap",
+    "dose",
 )
 _REQUIRED_COLUMNS = ("case_id", "image", "gtv", "protocols")
 
@@ -86,6 +88,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "ptv_cc",
     "ptv_eval_cc",
     "seconds",
+    "dose_mandatory_passed",
+    "dose_mandatory_failed",
+    "dose_not_evaluable",
+    "dose_optimal_passed",
+    "dose_failed_limits",
     "error",
     "warnings",
 )
@@ -95,6 +102,8 @@ DONE_MARKER = "spinetv_done.json"
 SUMMARY_NAME = "summary.csv"
 RTSTRUCT_NAME = "RS.dcm"
 REPORT_NAME = "report.json"
+DOSE_REPORT_NAME = "dose.json"
+DOSE_HTML_NAME = "dose.html"
 HTML_NAME = "report.html"
 FIGURES_NAME = "figures"
 
@@ -140,6 +149,9 @@ class BatchCase:
         ``"auto"``, levels (``"L1;L2"``) or ``ROI=LEVEL`` pairs, as for ``spinetv plan``.
     labelmap : Path or None
         TotalSegmentator label map on the image grid, for the vertebrae.
+    doses : mapping of str to Path
+        Per protocol (as named in ``protocols``), an RTDOSE evaluated against that protocol's
+        limits after planning (empty: no dose evaluation).
     row : int or None
         Line of the manifest the case came from (for messages).
     """
@@ -151,6 +163,7 @@ class BatchCase:
     rtstruct: Path | None = None
     vertebrae: str = "auto"
     labelmap: Path | None = None
+    doses: Mapping[str, Path] = field(default_factory=dict)
     row: int | None = None
 
     def __post_init__(self) -> None:
@@ -176,15 +189,18 @@ class BatchCase:
         -------
         dict of str to str
             ``image``, ``rtstruct``, ``gtv``, ``vertebrae`` and ``labelmap`` ("" for an absent
-            optional input), as recorded in the done marker.
+            optional input), and ``dose`` when doses are given, as recorded in the done marker.
         """
-        return {
+        inputs = {
             "image": str(self.image),
             "rtstruct": "" if self.rtstruct is None else str(self.rtstruct),
             "gtv": self.gtv,
             "vertebrae": self.vertebrae,
             "labelmap": "" if self.labelmap is None else str(self.labelmap),
         }
+        if self.doses:
+            inputs["dose"] = ";".join(f"{p}={d}" for p, d in sorted(self.doses.items()))
+        return inputs
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,10 @@ class BatchRow:
         Volumes in cc (None when not made).
     seconds : float
         Wall time of planning and writing this protocol (excluding reading the case), s.
+    dose : mapping, optional
+        The dose evaluation's summary when a dose was given: counts ``mandatory_passed``,
+        ``mandatory_failed``, ``not_evaluable``, ``optimal_passed`` and ``failed_limits`` (the
+        mandatory limits not met, as ``STRUCTURE METRIC``).
     error : str
         One-line message of a failure ("" when ok).
     warnings : tuple of str
@@ -221,6 +241,7 @@ class BatchRow:
     ptv_cc: float | None = None
     ptv_eval_cc: float | None = None
     seconds: float = 0.0
+    dose: Mapping[str, Any] | None = None
     error: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -244,6 +265,7 @@ class BatchRow:
             "ptv_cc": self.ptv_cc,
             "ptv_eval_cc": self.ptv_eval_cc,
             "seconds": self.seconds,
+            "dose": None if self.dose is None else dict(self.dose),
             "error": self.error,
             "warnings": list(self.warnings),
         }
@@ -284,6 +306,7 @@ class BatchRow:
             ptv_cc=data.get("ptv_cc"),
             ptv_eval_cc=data.get("ptv_eval_cc"),
             seconds=float(data.get("seconds", 0.0)),
+            dose=data.get("dose"),
             error=str(data.get("error", "")),
             warnings=tuple(data.get("warnings", ())),
         )
@@ -305,6 +328,11 @@ class BatchRow:
         def cc(value: float | None) -> str:
             return "" if value is None else f"{value:.3f}"
 
+        dose = self.dose or {}
+
+        def count(key: str) -> str:
+            return "" if key not in dose else str(dose[key])
+
         return {
             "case_id": self.case_id,
             "protocol": self.protocol,
@@ -316,6 +344,11 @@ class BatchRow:
             "ptv_cc": cc(self.ptv_cc),
             "ptv_eval_cc": cc(self.ptv_eval_cc),
             "seconds": f"{self.seconds:.2f}",
+            "dose_mandatory_passed": count("mandatory_passed"),
+            "dose_mandatory_failed": count("mandatory_failed"),
+            "dose_not_evaluable": count("not_evaluable"),
+            "dose_optimal_passed": count("optimal_passed"),
+            "dose_failed_limits": ";".join(dose.get("failed_limits", [])),
             "error": self.error,
             "warnings": " | ".join(self.warnings),
         }
@@ -427,6 +460,32 @@ def _resolve(base: Path, value: str) -> Path:
 
 def _is_protocol_file(value: str) -> bool:
     return names_a_file(value)
+
+
+def _dose_cell(text: str, protocols: Sequence[str], base: Path) -> dict[str, Path]:
+    """A manifest's ``dose`` cell: one RTDOSE for every protocol of the row, or
+    ``PROTOCOL=RD.dcm`` pairs (one per trial arm) separated by ``;`` or ``|``."""
+    text = text.strip()
+    if not text:
+        return {}
+    parts = [p.strip() for p in _LIST_SPLIT_RE.split(text) if p.strip()]
+    if len(parts) == 1 and "=" not in parts[0]:
+        path = _resolve(base, parts[0])
+        return {protocol: path for protocol in protocols}
+    doses: dict[str, Path] = {}
+    by_stem = {Path(p).stem: p for p in protocols} | {p: p for p in protocols}
+    for part in parts:
+        if "=" not in part:
+            raise SpinetvError(
+                f"{part!r}: give one RTDOSE for every protocol, or PROTOCOL=RD.dcm pairs"
+            )
+        name, file = (side.strip() for side in part.split("=", 1))
+        if name not in by_stem:
+            raise SpinetvError(
+                f"{name!r} is not a protocol of this row ({', '.join(by_stem)})"
+            )
+        doses[by_stem[name]] = _resolve(base, file)
+    return doses
 
 
 def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:
@@ -544,6 +603,10 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:
         rtstruct = values.get("rtstruct", "")
         labelmap = values.get("labelmap", "")
         try:
+            doses = _dose_cell(values.get("dose", ""), protocols, base)
+        except SpinetvError as error:
+            fail("dose", str(error))
+        try:
             cases.append(
                 BatchCase(
                     case_id=case_id,
@@ -553,6 +616,7 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[BatchCase, ...]:
                     rtstruct=_resolve(base, rtstruct) if rtstruct else None,
                     vertebrae=vertebrae,
                     labelmap=_resolve(base, labelmap) if labelmap else None,
+                    doses=doses,
                     row=line,
                 )
             )
@@ -600,6 +664,8 @@ def _finished(case: BatchCase, out_dir: Path, *, figures: bool, html: bool) -> d
             continue
         folder = _protocol_dir(out_dir, case.case_id, protocol)
         if not all(p.exists() for p in _expected_outputs(folder, figures, html)):
+            continue
+        if protocol in case.doses and not (folder / DOSE_REPORT_NAME).exists():
             continue
         try:
             row = BatchRow.from_json(entry)
@@ -661,10 +727,27 @@ def _ok_row(case_id: str, protocol: str, report: PlanReport, seconds: float) -> 
     )
 
 
+def _dose_summary(evaluation: DoseEvaluation) -> dict[str, Any]:
+    summary = evaluation.summary
+    return {
+        "mandatory_passed": summary["mandatory"]["passed"],
+        "mandatory_failed": summary["mandatory"]["failed"],
+        "not_evaluable": summary["mandatory"]["not_evaluable"]
+        + summary["optimal"]["not_evaluable"],
+        "optimal_passed": summary["optimal"]["passed"],
+        "failed_limits": [
+            f"{r.constraint.structure} {r.constraint.metric}"
+            for r in evaluation.results
+            if r.constraint.priority == "mandatory" and r.passed is False
+        ],
+    }
+
+
 def _run_case(task: _Task) -> list[BatchRow]:
     """Read the case once and plan each protocol still to do; never raises for one case."""
     # Imported here: the pipeline pulls in scipy/scikit-image, which only workers need.
     from spinetv.case import load_case
+    from spinetv.dose_outputs import evaluate_planned
     from spinetv.outputs import PlanOutputs, plan_and_write
     from spinetv.pipeline import PlanOptions
 
@@ -724,7 +807,33 @@ def _run_case(task: _Task) -> list[BatchRow]:
                     )
                 )
                 continue
+            dose_summary = None
+            if protocol in case.doses:
+                try:
+                    evaluation = evaluate_planned(
+                        loaded,
+                        written.result,
+                        [case.doses[protocol]],
+                        report=folder / DOSE_REPORT_NAME,
+                        html=folder / DOSE_HTML_NAME if task.html else None,
+                        overwrite=True,
+                    )
+                except Exception as error:  # the plan stands; its dose evaluation failed
+                    log.debug("case %s, %s: dose", case.case_id, protocol, exc_info=True)
+                    rows.append(
+                        BatchRow(
+                            case.case_id,
+                            protocol,
+                            BatchStatus.FAILED,
+                            seconds=round(time.perf_counter() - start, 3),
+                            error=f"dose evaluation: {_one_line(error)}",
+                            warnings=_warning_texts(caught),
+                        )
+                    )
+                    continue
+                dose_summary = _dose_summary(evaluation)
             row = _ok_row(case.case_id, protocol, written.report, time.perf_counter() - start)
+            row = replace(row, dose=dose_summary)
             row = replace(row, warnings=_warning_texts(caught))
             rows.append(row)
             done[protocol] = row

@@ -13,7 +13,7 @@ import csv
 import io
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,8 +21,14 @@ from spinetv.evaluation import DoseEvaluation, evaluate
 from spinetv.io.atomic import write_text_atomic
 from spinetv.planning.protocols import load_protocol
 from spinetv.version import __version__
+from spinetv.vocabulary import OrganRole
 
-__all__ = ["DVH_BIN_GY", "dvh_csv_text", "evaluate_files"]
+if TYPE_CHECKING:
+    from spinetv.case import Case
+    from spinetv.geometry.mask import Mask
+    from spinetv.pipeline import PlanResult
+
+__all__ = ["DVH_BIN_GY", "dvh_csv_text", "evaluate_files", "evaluate_planned", "plan_structures"]
 
 #: Dose step of the DVH table and plot, Gy.
 DVH_BIN_GY = 0.1
@@ -63,6 +69,98 @@ def dvh_csv_text(evaluation: DoseEvaluation) -> str:
                 [f"{dose:.2f}", *(f"{shares[index]:.3f}" for _, shares in curves.values())]
             )
     return out.getvalue()
+
+
+def plan_structures(case: Case, result: PlanResult) -> dict[str, Mask]:
+    """The masks a dose is evaluated on after planning: what the plan made, the GTV and the
+    case's organs under their TG-263 names (a structure the plan made wins).
+
+    Parameters
+    ----------
+    case : Case
+        The case that was planned.
+    result : PlanResult
+        The plan.
+
+    Returns
+    -------
+    dict of str to Mask
+        By ROI name.
+    """
+    structures = {s.name: s.mask for s in result.structures}
+    if case.gtv is not None:
+        structures.setdefault("GTV", case.gtv)
+    anatomy = case.anatomy
+    for role in OrganRole:
+        mask = getattr(anatomy, role.value, None)
+        if mask is not None:
+            structures.setdefault(role.tg263, mask)
+    return structures
+
+
+def evaluate_planned(
+    case: Case,
+    result: PlanResult,
+    doses: Sequence[str | os.PathLike[str]],
+    *,
+    report: str | os.PathLike[str] | None = None,
+    html: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> DoseEvaluation:
+    """Evaluate a dose against the protocol a case was just planned with.
+
+    Parameters
+    ----------
+    case : Case
+        The planned case.
+    result : PlanResult
+        Its plan (the protocol's limits name its structures).
+    doses : sequence of path-like
+        The RTDOSE, or BEAM doses to sum.
+    report, html : path-like, optional
+        JSON report and HTML page.
+    overwrite : bool
+        Replace existing outputs.
+
+    Returns
+    -------
+    DoseEvaluation
+        Every limit evaluated.
+    """
+    from spinetv.io.rtdose import read_rtdose, sum_doses
+
+    dose = sum_doses([read_rtdose(path) for path in doses])
+    evaluation = evaluate(plan_structures(case, result), dose, result.protocol)
+    document = {
+        "spinetv_version": __version__,
+        "inputs": {"doses": [str(d) for d in doses]},
+        **evaluation.to_json_dict(),
+    }
+    _write(evaluation, document, result.protocol.id, report, html, None, overwrite)
+    return evaluation
+
+
+def _write(
+    evaluation: DoseEvaluation,
+    document: dict[str, Any],
+    protocol_id: str,
+    report: str | os.PathLike[str] | None,
+    html: str | os.PathLike[str] | None,
+    dvh_csv: str | os.PathLike[str] | None,
+    overwrite: bool,
+) -> None:
+    if report is not None:
+        from spinetv.report.json_report import write_json_report
+
+        write_json_report(document, report, overwrite=overwrite)
+    if dvh_csv is not None:
+        write_text_atomic(dvh_csv, dvh_csv_text(evaluation), overwrite=overwrite)
+    if html is not None:
+        from spinetv.report.dose_html import dvh_plot_png, write_dose_html
+
+        curves = _curves(evaluation)
+        png = dvh_plot_png(curves, title=f"{protocol_id}: cumulative DVH") if curves else None
+        write_dose_html(document, html, dvh_png=png, overwrite=overwrite)
 
 
 def evaluate_files(
@@ -146,17 +244,6 @@ def evaluate_files(
         },
         **evaluation.to_json_dict(),
     }
-    if report is not None:
-        from spinetv.report.json_report import write_json_report
-
-        write_json_report(document, report, overwrite=overwrite)
-    if dvh_csv is not None:
-        write_text_atomic(dvh_csv, dvh_csv_text(evaluation), overwrite=overwrite)
-    if html is not None:
-        from spinetv.report.dose_html import dvh_plot_png, write_dose_html
-
-        curves = _curves(evaluation)
-        png = dvh_plot_png(curves, title=f"{preset.id}: cumulative DVH") if curves else None
-        write_dose_html(document, html, dvh_png=png, overwrite=overwrite)
+    _write(evaluation, document, preset.id, report, html, dvh_csv, overwrite)
     return evaluation
 

@@ -10,39 +10,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from dicom_checks import write_rtdose_on
 from spinetv.cli import main
-from spinetv.io.rtdose import RTDOSE_SOP_CLASS_UID
 
 phantom = pytest.importorskip("spinetv.phantom")
-
-
-def write_rtdose_on(grid, values_gy: np.ndarray, path: Path, *, scaling: float = 1e-4) -> Path:  # type: ignore[no-untyped-def]
-    """An RTDOSE on an axial image grid (one frame per slice, offsets relative)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS_UID
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = RTDOSE_SOP_CLASS_UID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "RTDOSE"
-    ds.FrameOfReferenceUID = grid.frame_of_reference_uid
-    frames, rows, columns = grid.shape
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
-    direction = np.asarray(grid.direction)
-    ds.ImagePositionPatient = [float(v) for v in grid.origin_lps_mm]
-    ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 2], *direction[:, 1])]
-    ds.PixelSpacing = [grid.spacing_mm[1], grid.spacing_mm[2]]
-    ds.GridFrameOffsetVector = [float(i * grid.spacing_mm[0]) for i in range(frames)]
-    ds.DoseGridScaling = scaling
-    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", "PLAN"
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 32, 32, 31, 0
-    ds.PixelData = np.round(values_gy / scaling).astype("<u4").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def test_evaluate_reads_the_plan_and_dose_and_writes_every_output(
