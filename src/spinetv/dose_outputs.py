@@ -13,6 +13,7 @@ import csv
 import io
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -176,6 +177,7 @@ def evaluate_files(
     report: str | os.PathLike[str] | None = None,
     html: str | os.PathLike[str] | None = None,
     dvh_csv: str | os.PathLike[str] | None = None,
+    figures: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
 ) -> DoseEvaluation:
     """Evaluate dose files against a protocol and write the outputs asked for.
@@ -200,6 +202,9 @@ def evaluate_files(
         A different fractionation is an error, not a warning.
     report, html, dvh_csv : path-like, optional
         JSON report, HTML page, cumulative DVH table.
+    figures : path-like, optional
+        Folder for isodose figures (axial and sagittal through the GTV, or the first target
+        found), at 50, 80, 100 and 140 % of the prescription.
     overwrite : bool
         Replace existing outputs.
 
@@ -245,5 +250,33 @@ def evaluate_files(
         **evaluation.to_json_dict(),
     }
     _write(evaluation, document, preset.id, report, html, dvh_csv, overwrite)
+    if figures is not None:
+        from spinetv.report.figures import Overlay, save_isodose_figure
+
+        folder = Path(figures)
+        folder.mkdir(parents=True, exist_ok=True)
+        focus = next(
+            (structures[n] for n in ("GTV", "PTV_Eval", "PTV") if n in structures), None
+        )
+        if focus is not None and preset.dose is not None:
+            levels = [f * preset.dose.prescription_gy for f in (0.5, 0.8, 1.0, 1.4)]
+            colours = [(255, 0, 0), (0, 200, 255), (0, 255, 0), (255, 0, 255), (255, 255, 0)]
+            overlays = [
+                Overlay(name, mask, colours[i % len(colours)])
+                for i, (name, mask) in enumerate(structures.items())
+            ]
+            for plane in ("axial", "sagittal"):
+                save_isodose_figure(
+                    folder / f"isodose_{plane}.png",
+                    grid=image_value.grid,
+                    ct=image_value.voxels,
+                    dose=dose,
+                    levels_gy=levels,
+                    overlays=overlays,
+                    focus=focus,
+                    title=preset.id,
+                    plane=plane,
+                    overwrite=overwrite,
+                )
     return evaluation
 

@@ -40,7 +40,8 @@ def test_evaluate_reads_the_plan_and_dose_and_writes_every_output(
     out = tmp_path / "eval"
     code = main(["evaluate", str(ct), "--rtstruct", str(planned), "--dose", str(dose),
                  "--protocol", "sib-sbrt-2025", "--report", str(out / "r.json"),
-                 "--html", str(out / "r.html"), "--dvh-csv", str(out / "dvh.csv")])
+                 "--html", str(out / "r.html"), "--dvh-csv", str(out / "dvh.csv"),
+                 "--figures", str(out / "figures")])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     report = json.loads((out / "r.json").read_text())
@@ -54,6 +55,9 @@ def test_evaluate_reads_the_plan_and_dose_and_writes_every_output(
     assert "FAIL" in printed.out and "SpinalCord_PRV02" in printed.out
     html = (out / "r.html").read_text()
     assert "data:image/png;base64," in html and "FAIL" in html
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "isodose_axial.png", "isodose_sagittal.png"
+    ]
     rows = list(csv.reader((out / "dvh.csv").open()))
     assert rows[0][0] == "dose_gy" and "GTV_pct" in rows[0]
     gtv = rows[0].index("GTV_pct")

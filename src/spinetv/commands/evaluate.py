@@ -55,6 +55,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--html", metavar="r.html", help="HTML page: table and DVH plot")
     parser.add_argument("--dvh-csv", metavar="DVH.csv", help="cumulative DVHs, 0.1 Gy bins")
     parser.add_argument(
+        "--figures", metavar="DIR", help="isodose lines over the structures (axial, sagittal)"
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="a fractionation different from the protocol's is an error, not a warning",
@@ -75,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         **{f"--dose {i + 1}": d for i, d in enumerate(args.dose)},
     }
     outputs = {"--report": args.report, "--html": args.html, "--dvh-csv": args.dvh_csv}
-    check_outputs(outputs, inputs, overwrite=args.force)
+    check_outputs(
+        outputs, inputs, overwrite=args.force, folders={"--figures": args.figures}
+    )
     evaluation = evaluate_files(
         args.image,
         args.rtstruct,
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         report=args.report,
         html=args.html,
         dvh_csv=args.dvh_csv,
+        figures=args.figures,
         overwrite=args.force,
     )
     for result in evaluation.results:

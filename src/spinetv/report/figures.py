@@ -24,12 +24,15 @@ from numpy.typing import ArrayLike, NDArray  # noqa: E402
 from spinetv.geometry.grid import BoundingBox, ImageGrid  # noqa: E402
 from spinetv.geometry.mask import Mask  # noqa: E402
 from spinetv.io.atomic import atomic_output  # noqa: E402
+from spinetv.io.rtdose import DoseGrid  # noqa: E402
 
 __all__ = [
     "Overlay",
     "PlaneImage",
+    "dose_plane",
     "mask_plane",
     "reformat",
+    "save_isodose_figure",
     "save_axial_figure",
     "save_sagittal_figure",
 ]
@@ -380,4 +383,113 @@ def save_sagittal_figure(
     ax.set_title(
         f"{title} (sagittal; anterior left)" + (" oblique" if base.oblique else ""), fontsize=9
     )
+    return _save(fig, path, overwrite)
+
+
+def dose_plane(dose: DoseGrid, grid: ImageGrid, plane: str, point_lps: ArrayLike) -> PlaneImage:
+    """The dose on one plane of an image grid, interpolated trilinearly from the dose grid.
+
+    Parameters
+    ----------
+    dose : DoseGrid
+        The dose and its grid.
+    grid : ImageGrid
+        The image grid whose plane is drawn.
+    plane : {"axial", "sagittal"}
+        Which plane (see :func:`reformat`).
+    point_lps : array_like of 3 float
+        A patient position (mm) the plane passes through.
+
+    Returns
+    -------
+    PlaneImage
+        The dose (its units) at the plane's pixel centres, NaN outside the dose grid, oriented
+        as :func:`reformat` orients the image.
+    """
+    from scipy import ndimage
+
+    _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
+    index = int(
+        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
+    )
+    start = [0, 0, 0]
+    stop = list(grid.shape)
+    start[fixed_axis], stop[fixed_axis] = index, index + 1
+    box = BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
+    section = grid.crop(box)
+    ijk = np.indices(section.shape).reshape(3, -1).T
+    at = dose.grid.lps_to_index(section.index_to_lps(ijk))
+    upper = np.asarray(dose.grid.shape) - 0.5
+    inside = np.all((at >= -0.5) & (at <= upper), axis=1)
+    values = np.full(len(at), np.nan)
+    clamped = np.clip(at[inside], 0, np.asarray(dose.grid.shape) - 1)
+    values[inside] = ndimage.map_coordinates(dose.values, clamped.T, order=1, mode="nearest")
+    return reformat(values.reshape(section.shape), section, plane, point_lps)
+
+
+def save_isodose_figure(
+    path: str | os.PathLike[str],
+    *,
+    grid: ImageGrid,
+    ct: NDArray[np.generic] | None,
+    dose: DoseGrid,
+    levels_gy: Sequence[float],
+    overlays: Sequence[Overlay],
+    focus: Mask,
+    title: str,
+    plane: str = "axial",
+    window: tuple[float, float] = (-200.0, 1000.0),
+    half_width_mm: float = 70.0,
+    overwrite: bool = False,
+) -> Path:
+    """Save a PNG of isodose lines over the image and the structures' outlines.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG.
+    grid : ImageGrid
+        The image grid.
+    ct : ndarray or None
+        The image's voxels (HU), or None for a blank background.
+    dose : DoseGrid
+        The dose.
+    levels_gy : sequence of float
+        The isodose levels, in the dose's units (Gy).
+    overlays : sequence of Overlay
+        Structures to outline.
+    focus : Mask
+        The plane passes through its centroid, and the view is centred on it.
+    title : str
+        Figure title.
+    plane : {"axial", "sagittal"}
+        Which plane.
+    window : (float, float)
+        Display window of the image, HU.
+    half_width_mm : float
+        Half the side of the view, mm.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    centre = focus.centroid_lps()
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    base = _draw(ax, ct, grid, plane, centre, overlays, window)
+    section = dose_plane(dose, grid, plane, centre)
+    rows, cols = section.pixels.shape
+    x0, x1, y1, _ = base.extent_mm
+    xs = np.linspace(x0, x1, cols, endpoint=False) + (x1 - x0) / cols / 2
+    ys = np.linspace(0, y1, rows, endpoint=False) + y1 / rows / 2
+    levels = sorted(float(v) for v in levels_gy)
+    colours = plt.get_cmap("autumn_r")(np.linspace(0.15, 1.0, len(levels)))
+    finite = np.nan_to_num(section.pixels, nan=0.0)
+    if np.nanmax(section.pixels, initial=0.0) >= levels[0]:
+        lines = ax.contour(xs, ys, finite, levels=levels, colors=colours, linewidths=1.0)
+        ax.clabel(lines, fmt=lambda v: f"{v:g} Gy", fontsize=6)
+    _crop_view(ax, base, focus, grid, plane, half_width_mm)
+    ax.set_title(f"{title} ({plane}; isodose lines in Gy)", fontsize=9)
     return _save(fig, path, overwrite)
