@@ -19,7 +19,7 @@ from typing import Any
 
 from spinetv.dose.dvh import DVH, dvh
 from spinetv.dose.metrics import MetricError, evaluate_metric, parse_metric
-from spinetv.errors import ProtocolError, SpinetvError, SpinetvWarning
+from spinetv.errors import SpinetvError, SpinetvWarning
 from spinetv.frozen import FrozenMap
 from spinetv.geometry.mask import Mask
 from spinetv.io.rtdose import DoseGrid
@@ -215,9 +215,11 @@ def evaluate(
     """
     preset = load_protocol(protocol)
     spec = preset.dose
-    if spec is None:
+    if spec is None or not spec.constraints:
         raise DoseEvaluationError(
-            f"protocol {preset.id} states no dose limits (no [dose] section in {preset.path})"
+            f"protocol {preset.id} states no dose limits ("
+            + ("no [dose] section" if spec is None else "a prescription but no [[dose.constraint]]")
+            + f" in {preset.path})"
         )
     notes: list[str] = []
     if fractions is not None and fractions != spec.fractions:
@@ -271,8 +273,6 @@ def evaluate(
         results.append(
             ConstraintResult(constraint, value.value, value.unit, _within(value.value, constraint))
         )
-    if not results:
-        raise ProtocolError(f"protocol {preset.id}: its [dose] section lists no constraint")
     return DoseEvaluation(
         protocol_id=preset.id,
         prescription_gy=spec.prescription_gy,

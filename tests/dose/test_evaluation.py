@@ -122,3 +122,26 @@ def test_a_users_dose_section_is_checked_when_loaded(tmp_path) -> None:  # type:
         broken.write_text(source.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(ProtocolError, match=message):
             load_protocol(broken)
+
+
+@pytest.mark.parametrize(("cord_gy", "passed"), [(8.0, True), (12.0, False)])
+def test_rtog_0631_partial_cord_limit(cord_gy: float, passed: bool) -> None:
+    model = phantom.make_spine_phantom(
+        levels=("T9", "T10", "T11"),
+        spacing_mm=(2.0, 1.0, 1.0),
+        gtv=phantom.GtvSpec(level="T10", sectors=(1,)),
+        seed=6,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = plan(model.gtv, Anatomy(model.grid, model.vertebrae, cord=model.cord),
+                      PlanOptions(protocol="rtog-0631", max_refinement=1))
+    structures = {s.name: s.mask for s in result.structures}
+    assert "SpinalCord_Eval" in structures
+    # The cord and 2 mm around it at cord_gy: the dose read inside the cord is cord_gy alone.
+    values = np.full(model.grid.shape, 16.0)
+    values[ndimage.binary_dilation(model.cord.to_array(), iterations=2)] = cord_gy
+    evaluation = evaluate(structures, DoseGrid(model.grid, values), "rtog-0631", fractions=1)
+    (cord,) = evaluation.results
+    assert cord.constraint.metric == "D10%" and cord.passed is passed
+    assert cord.value == pytest.approx(cord_gy, abs=1e-4)
