@@ -178,8 +178,29 @@ def _within(value: float, constraint: DoseConstraint) -> bool:
     return low_ok and high_ok
 
 
+def _structures_of_case(case: Any, names: set[str]) -> dict[str, Mask]:
+    """The masks of a :class:`~spinetv.case.Case` a protocol's limits name: ROIs of its
+    RTSTRUCT, its GTV and its organs under their TG-263 names."""
+    from spinetv.io.rtstruct import read_structures
+    from spinetv.vocabulary import OrganRole
+
+    found: dict[str, Mask] = {}
+    data = case.rtstruct
+    if data is not None:
+        present = {roi.name for roi in data.rois} & names
+        grid = case.reference if case.reference is not None else case.image.grid
+        found.update({n: s.mask for n, s in read_structures(data, grid, names=present).items()})
+    if case.gtv is not None:
+        found.setdefault("GTV", case.gtv)
+    for role in OrganRole:
+        mask = getattr(case.anatomy, role.value, None)
+        if mask is not None:
+            found.setdefault(role.tg263, mask)
+    return found
+
+
 def evaluate(
-    structures: Mapping[str, Mask],
+    structures: Mapping[str, Mask] | Any,
     dose: DoseGrid,
     protocol: Protocol | str,
     *,
@@ -190,8 +211,10 @@ def evaluate(
 
     Parameters
     ----------
-    structures : mapping of str to Mask
-        Masks by ROI name (image or planning grid; each DVH is sampled on its own mask).
+    structures : mapping of str to Mask, or Case
+        Masks by ROI name (image or planning grid; each DVH is sampled on its own mask), or a
+        case read with :func:`spinetv.load_case` whose RTSTRUCT holds the structures (its
+        GTV and organs count too).
     dose : DoseGrid
         The dose, in Gy (a relative dose makes Gy limits not evaluable).
     protocol : Protocol or str
@@ -221,6 +244,8 @@ def evaluate(
             + ("no [dose] section" if spec is None else "a prescription but no [[dose.constraint]]")
             + f" in {preset.path})"
         )
+    if not isinstance(structures, Mapping):
+        structures = _structures_of_case(structures, {c.structure for c in spec.constraints})
     notes: list[str] = []
     if fractions is not None and fractions != spec.fractions:
         message = (

@@ -77,3 +77,24 @@ def test_evaluate_reads_the_plan_and_dose_and_writes_every_output(
     renamed = json.loads((tmp_path / "renamed.json").read_text())
     gtv_rows = [c for c in renamed["constraints"] if c["structure"] == "GTV"]
     assert gtv_rows and all(c["passed"] is None and "absent" in c["reason"] for c in gtv_rows)
+
+
+def test_the_python_api_takes_a_case(tmp_path: Path) -> None:
+    import spinetv
+
+    model = phantom.make_spine_phantom(
+        levels=("L1", "L2", "L3"), spacing_mm=(2.0, 1.0, 1.0),
+        gtv=phantom.GtvSpec(level="L2", sectors=(1,)), seed=4,
+    )
+    ct, rs = phantom.write_phantom(model, tmp_path / "case")
+    values = np.full(model.grid.shape, 30.0)
+    values[model.gtv.to_array()] = 43.0
+    dose = spinetv.read_rtdose(write_rtdose_on(model.grid, values, tmp_path / "RD.dcm"))
+    case = spinetv.load_case(ct, rs, gtv="GTV")
+    evaluation = spinetv.evaluate(case, dose, "sib-sbrt-2025")
+    gtv = [r for r in evaluation.results if r.constraint.structure == "GTV"]
+    assert gtv and all(r.passed is not None for r in gtv)
+    assert 41.0 < spinetv.dvh(case.gtv, dose).mean <= 43.0  # the rim reads the 30 Gy around
+    # The phantom's RTSTRUCT holds no PTV_Eval: those limits are not evaluable, not passed.
+    ptv_eval = [r for r in evaluation.results if r.constraint.structure == "PTV_Eval"]
+    assert ptv_eval and all(r.passed is None for r in ptv_eval)
