@@ -26,6 +26,8 @@ from types import MappingProxyType
 from spinetv.errors import AnatomyError
 
 __all__ = [
+    "BodyClass",
+    "Side",
     "LEVELS",
     "SACRUM",
     "REGIONS",
@@ -330,6 +332,31 @@ _ALIASES = {
     OrganRole.SACRAL_CANAL: ("SacralCanal", "Sacral_Canal"),
     OrganRole.SACRAL_FORAMINA: ("SacralForamina", "Sacral_Foramina"),
 }
+
+class _StrEnum(str, enum.Enum):
+    """A string enum that prints and formats as its value (as ``enum.StrEnum`` of 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Side(_StrEnum):
+    """A side of the patient (never of the image)."""
+
+    LEFT = "left"
+    RIGHT = "right"
+
+
+class BodyClass(_StrEnum):
+    """How a GTV involves the vertebral body (ISRC 2012): its class decides the CTV's rows."""
+
+    FOCAL = "focal"
+    LATERALIZED = "lateralized"
+    DIFFUSE = "diffuse"
+
 
 #: The patient's sides, in the order margins are written everywhere.
 PATIENT_SIDES: tuple[str, ...] = ("left", "right", "anterior", "posterior", "superior", "inferior")

@@ -39,7 +39,7 @@ from spinetv.guidelines.loader import (
     resolve_parameters,
     resolve_symbol,
 )
-from spinetv.vocabulary import require_level
+from spinetv.vocabulary import BodyClass, require_level
 
 __all__ = [
     "CtvResult",
@@ -517,8 +517,11 @@ def _abut(gtv: Mask, drafts: list[_Draft], main: Guideline,
         if not sectors:
             continue
         chosen = _guideline_for(d.level, main, sacral)
-        body = BodyInvolvement("focal", None, 0.0, (0.0, 0.0), False, False) if 1 in sectors \
+        body = (
+            BodyInvolvement(BodyClass.FOCAL, None, 0.0, (0.0, 0.0), False, False)
+            if 1 in sectors
             else None
+        )
         d.involvement = replace(d.involvement, involved=sectors, abutted=sectors, body=body)
         d.guideline = chosen
         d.fired = list(evaluate_rows(chosen, d.involvement, d.parameters))

@@ -34,7 +34,15 @@ from scipy import ndimage
 from spinetv.errors import AnatomyError, GeometryMismatchError
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
-from spinetv.vocabulary import SACRUM, is_sacral, level_order, region_of, require_level
+from spinetv.vocabulary import (
+    SACRUM,
+    BodyClass,
+    Side,
+    is_sacral,
+    level_order,
+    region_of,
+    require_level,
+)
 
 __all__ = [
     "BodyInvolvement",
@@ -280,9 +288,9 @@ class BodyInvolvement:
 
     Parameters
     ----------
-    body_class : str
-        ``focal``, ``lateralized`` or ``diffuse``.
-    side : str or None
+    body_class : BodyClass
+        ``focal``, ``lateralized`` or ``diffuse`` (a string is taken and checked).
+    side : Side or None
         ``left`` / ``right`` (patient) for a lateralized lesion, else None.
     fraction : float
         GTV volume inside the body over body volume.
@@ -294,12 +302,22 @@ class BodyInvolvement:
         Whether the GTV reaches each lateral third of the body.
     """
 
-    body_class: str
-    side: str | None
+    body_class: BodyClass
+    side: Side | None
     fraction: float
     offset_range_mm: tuple[float, float]
     reaches_left_third: bool
     reaches_right_third: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body_class", BodyClass(self.body_class))
+        if self.side is not None:
+            object.__setattr__(self, "side", Side(self.side))
+        if (self.side is None) == (self.body_class is BodyClass.LATERALIZED):
+            raise AnatomyError(
+                f"body involvement {self.body_class}: a side goes with a lateralized lesion "
+                f"only, got {self.side!r}"
+            )
 
 
 def _points_lps(grid: ImageGrid, box: BoundingBox, array: NDArray[np.bool_]) -> NDArray[np.float64]:
@@ -371,15 +389,16 @@ def classify_body(
     tolerance = midline_tolerance_mm + 1e-6  # an extent exactly at the tolerance is within it
     # Diffuse is tested first: a lesion filling most of the body is not "lateralized" even
     # when it happens to stop short of the midline by less than the tolerance.
+    side: Side | None = None
     if fraction >= diffuse_fraction or (reaches_left and reaches_right):
-        body_class, side = "diffuse", None
+        body_class = BodyClass.DIFFUSE
     elif low >= -tolerance and high > tolerance:
-        body_class, side = "lateralized", "left"
+        body_class, side = BodyClass.LATERALIZED, Side.LEFT
     elif high <= tolerance and low < -tolerance:
-        body_class, side = "lateralized", "right"
+        body_class, side = BodyClass.LATERALIZED, Side.RIGHT
     else:
         # Crosses the midline, or sits on it within the tolerance: no side to favour.
-        body_class, side = "focal", None
+        body_class = BodyClass.FOCAL
     return BodyInvolvement(body_class, side, fraction, (low, high), reaches_left, reaches_right)
 
 
