@@ -32,6 +32,8 @@ __all__ = [
     "derive_sacral_canal",
     "label_sacral_segment",
     "derive_sacral_foramina",
+    "SacralBodyBorders",
+    "sacral_body_borders",
 ]
 
 #: Typical heights of S1..S5 along the sacral axis, mm; the segments are cut in these
@@ -540,3 +542,185 @@ def derive_sacral_foramina(
         chosen = ijk[lateral] - np.asarray(box.start)
         keep[tuple(chosen.T)] = True
     return Mask.from_box(grid, box, keep)
+
+
+@dataclass(frozen=True)
+class SacralBodyBorders:
+    """Lateral borders of a sacral body in its segment's local frame (all mm).
+
+    Parameters
+    ----------
+    top_s_mm, bottom_s_mm : float
+        Local SI positions of the segment's top and bottom edges, where the borders are
+        measured.
+    left_mm, right_mm : (float or None, float or None)
+        Local ``u`` of the body's left (``u`` high) and right border at the top and the bottom
+        edge; None where none was found.
+    centre_mm : float
+        Local ``u`` of the body's central column (its deepest bone in front of the canal).
+    method : str
+        "foramina" (every border from the medial edges of the anterior foramina), "foramina,
+        carried" (some carried from the other edge or mirrored about the central column) or
+        "none" (no foramen found: the caller falls back).
+    """
+
+    top_s_mm: float
+    bottom_s_mm: float
+    left_mm: tuple[float | None, float | None]
+    right_mm: tuple[float | None, float | None]
+    centre_mm: float
+    method: str
+
+    @property
+    def found(self) -> bool:
+        """Whether any border was found."""
+        return self.method != "none"
+
+    def bounds_at(self, si_mm: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+        """(low, high) ``u`` of the body at each local SI position: linear between the top
+        and bottom borders, constant beyond them."""
+        span = self.top_s_mm - self.bottom_s_mm
+        t = np.clip((si_mm - self.bottom_s_mm) / span, 0.0, 1.0) if span > 0 else 0.5
+        t = np.broadcast_to(t, si_mm.shape)
+        out = []
+        for top, bottom in (self.right_mm, self.left_mm):
+            assert top is not None and bottom is not None
+            out.append(bottom + t * (top - bottom))
+        return out[0], out[1]
+
+
+def sacral_body_borders(
+    bone_local: NDArray[np.float64],
+    anterior_mm: NDArray[np.float64],
+    *,
+    pixel_mm: float,
+    min_depth_mm: float = 2.0,
+    max_width_mm: float = 14.0,
+    band_fraction: float = 0.4,
+) -> SacralBodyBorders:
+    """The lateral borders of a sacral body: the medial edges of the anterior foramina.
+
+    Parameters
+    ----------
+    bone_local : ndarray, shape (n, 3)
+        The segment's bone in its local frame (``u`` left, ``v`` posterior, ``s`` superior),
+        mm.
+    anterior_mm : ndarray, shape (n,)
+        The canal's anterior wall ``a`` at each point, mm.
+    pixel_mm : float
+        Pixel of the projection (the voxel lattice), mm.
+    min_depth_mm : float
+        Least depth (mm, along ``s``) of a notch in the segment's top or bottom edge taken for
+        a foramen (a smaller one is the voxels' jitter); never less than one pixel.
+    max_width_mm : float
+        Widest notch (mm, along ``u``) taken for an anterior foramen.
+    band_fraction : float
+        The edges are read on the bone in front of ``a`` up to this fraction of the body's
+        depth (the most anterior bone sets it): there the lateral masses lie beside the body.
+
+    Returns
+    -------
+    SacralBodyBorders
+
+    Notes
+    -----
+    The body is the central column between the anterior sacral foramina; the lateral masses
+    (alae) lie beyond them. The foramina open at the borders between segments, so the
+    segment's bone just in front of the canal, projected along the AP axis, shows them as
+    notches in its top and bottom edges: beside the body's column its edge recedes, then
+    comes back at the ala. Only a band of the bone in front of ``a`` is read (the body
+    bulges further forward than the alae, and on a segment whose axis is not quite normal to
+    its cut, its edge there lies higher or lower). Walking out from the body's central
+    column (the median ``u`` of the bone at least half the body's depth in front of ``a``),
+    the first column whose edge lies ``min_depth_mm`` inside the body's edge starts the
+    foramen when further out, within ``max_width_mm``, the edge comes back by at least as
+    much; the border lies half a voxel beyond the body's outermost voxel centre in the
+    column before. An edge without a pair of foramina (the top of S1, the bottom of S5, a
+    cut short sacrum) takes the border of the other edge; a side found only on the other
+    side of the body at that edge takes it mirrored about the central column.
+    """
+    depth = anterior_mm - bone_local[:, 1]
+    none = SacralBodyBorders(0.0, 0.0, (None, None), (None, None), 0.0, "none")
+    if int((depth > 0.0).sum()) < 3:
+        return none
+    deepest = float(depth.max())
+    core = depth >= 0.5 * deepest
+    centre = float(np.median(bone_local[core, 0]))
+    front = bone_local[(depth > 0.0) & (depth <= band_fraction * deepest)]
+    if front.shape[0] < 3:
+        return none
+    low_u = float(front[:, 0].min())
+    column = np.floor((front[:, 0] - low_u) / pixel_mm).astype(np.int64)
+    n = int(column.max()) + 1
+    top = np.full(n, -np.inf)
+    bottom = np.full(n, np.inf)
+    u_high = np.full(n, -np.inf)
+    u_low = np.full(n, np.inf)
+    np.maximum.at(top, column, front[:, 2])
+    np.minimum.at(bottom, column, front[:, 2])
+    np.maximum.at(u_high, column, front[:, 0])
+    np.minimum.at(u_low, column, front[:, 0])
+    centre_column = int(np.clip(np.floor((centre - low_u) / pixel_mm), 0, n - 1))
+    core_u = bone_local[core, 0]
+    middle = np.abs(column - centre_column) * pixel_mm <= 0.25 * float(np.ptp(core_u))
+    middle_columns = np.unique(column[middle])
+    threshold = max(min_depth_mm, pixel_mm)
+    max_columns = max(1, int(np.ceil(max_width_mm / pixel_mm)))
+    edges: dict[tuple[int, int], float | None] = {}
+    references: list[float] = []
+    for end, profile in ((0, top), (1, -bottom)):
+        reference = float(np.median(profile[middle_columns]))
+        references.append(reference if end == 0 else -reference)
+        inside = reference - profile  # inf where the column holds no such bone
+        for side in (1, -1):
+            last = _last_body_column(inside, centre_column, side, threshold, max_columns)
+            if last is not None:
+                outermost = u_high[last] if side > 0 else u_low[last]
+                edges[(end, side)] = float(outermost) + side * 0.5 * pixel_mm
+            else:
+                edges[(end, side)] = None
+    found = sum(value is not None for value in edges.values())
+    if found == 0:
+        return none
+    for end in (0, 1):
+        for side in (1, -1):
+            other = edges[(end, -side)]
+            if edges[(end, side)] is None and other is not None:
+                edges[(end, side)] = 2.0 * centre - other
+    for end in (0, 1):
+        for side in (1, -1):
+            if edges[(end, side)] is None:
+                edges[(end, side)] = edges[(1 - end, side)]
+    return SacralBodyBorders(
+        references[0],
+        references[1],
+        (edges[(0, 1)], edges[(1, 1)]),
+        (edges[(0, -1)], edges[(1, -1)]),
+        centre,
+        "foramina" if found == 4 else "foramina, carried",
+    )
+
+
+def _last_body_column(
+    inside: NDArray[np.float64],
+    start: int,
+    side: int,
+    threshold: float,
+    max_columns: int,
+) -> int | None:
+    """The body's outermost column before the first notch out from column ``start``
+    towards ``side`` (see :func:`sacral_body_borders`), or None when there is no notch."""
+    n = inside.size
+    k = start
+    while 0 <= k < n and inside[k] < threshold:
+        k += side
+    if not 0 <= k < n or k == start or not np.isfinite(inside[k - side]):
+        return None
+    deepest = float(inside[k])
+    for j in range(k + side, k + side * (max_columns + 1), side):
+        if not 0 <= j < n:
+            return None
+        if inside[j] <= deepest - threshold:
+            return k - side
+        deepest = max(deepest, float(inside[j]))
+    return None

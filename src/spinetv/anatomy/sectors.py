@@ -93,6 +93,7 @@ Refinements of the reference definition (each tested):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -110,7 +111,7 @@ from spinetv.anatomy.canal import (
 )
 from spinetv.anatomy.frame import LocalFrame, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
-from spinetv.errors import AnatomyError
+from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
@@ -197,10 +198,26 @@ class SectorOptions:
         (and moves ``c`` by several mm). Default 1.5; None: no limit.
     c2_dens_to_body : bool
         Give C2's dens to sector 1 (default True).
+    sacral_body_from_foramina : bool
+        The lateral borders of a sacral body are the medial edges of its anterior foramina,
+        found on the bone (see :func:`~spinetv.anatomy.sacrum.sacral_body_borders`); bone
+        anterior to the canal beyond them is ala. Default True. Off, or where no foramen is
+        found (with a warning), ``sacral_body_half_width_ratio`` applies.
+    sacral_foramen_min_depth_mm : float
+        Least depth (along the local SI axis) of a notch in a segment's top or bottom edge,
+        in front of the canal, taken for an anterior foramen, mm; never less than a voxel.
+        Default 2.0 (foramina are 6-12 mm across; a shallower notch is voxel jitter).
+    sacral_foramen_max_width_mm : float
+        Widest such notch (along the local LR axis) taken for an anterior foramen, mm.
+        Default 14.0 (the S1 anterior foramina, the largest, are up to about 12 mm wide).
+    sacral_foramen_band_fraction : float
+        The notches are read on the bone in front of the canal up to this fraction of the
+        body's depth, where the lateral masses lie beside the body (the body bulges further
+        forward). Default 0.4.
     sacral_body_half_width_ratio : float
-        Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
-        the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
-        the same proportion holds down to S4).
+        Fallback: half-width of a sacral body as a multiple of the canal's half-width; bone
+        anterior to the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal
+        about 30 mm; the same proportion holds down to S4).
     limit_body_to_its_width : bool
         Sector 1 only within the body's lateral extent (see :func:`body_lr_bounds`): bone
         anterior to the canal but lateral to the body goes by side to 2/6. Default True.
@@ -238,6 +255,10 @@ class SectorOptions:
     min_slab_canal_fraction: float = 0.5
     contoured_wall_max_gap_voxels: float | None = 1.5
     c2_dens_to_body: bool = True
+    sacral_body_from_foramina: bool = True
+    sacral_foramen_min_depth_mm: float = 2.0
+    sacral_foramen_max_width_mm: float = 14.0
+    sacral_foramen_band_fraction: float = 0.4
     sacral_body_half_width_ratio: float = 1.6
     limit_body_to_its_width: bool = True
     cervical_transverse_foramina: bool = True
@@ -267,6 +288,17 @@ class SectorOptions:
             raise AnatomyError(
                 "SectorOptions.contoured_wall_max_gap_voxels must be > 0 or None, got "
                 f"{self.contoured_wall_max_gap_voxels}"
+            )
+        if not 0 < self.sacral_foramen_min_depth_mm < self.sacral_foramen_max_width_mm:
+            raise AnatomyError(
+                "SectorOptions needs 0 < sacral_foramen_min_depth_mm < "
+                f"sacral_foramen_max_width_mm, got {self.sacral_foramen_min_depth_mm} and "
+                f"{self.sacral_foramen_max_width_mm}"
+            )
+        if not 0 < self.sacral_foramen_band_fraction <= 1:
+            raise AnatomyError(
+                "SectorOptions.sacral_foramen_band_fraction must lie in (0, 1], got "
+                f"{self.sacral_foramen_band_fraction}"
             )
         if self.sacral_body_half_width_ratio <= 0:
             raise AnatomyError(
@@ -383,6 +415,7 @@ def assign_sectors(
     *,
     sacral: bool = False,
     sacral_body_half_width_ratio: float = 1.0,
+    sacral_body_bounds_mm: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     body_lr_bounds_mm: tuple[float, float] | None = None,
     transverse_from_mm: tuple[float | None, float | None] | None = None,
 ) -> NDArray[np.uint8]:
@@ -397,7 +430,12 @@ def assign_sectors(
     sacral : bool
         Use the sacral body/ala split.
     sacral_body_half_width_ratio : float
-        See :class:`SectorOptions`.
+        See :class:`SectorOptions`; used only without ``sacral_body_bounds_mm``.
+    sacral_body_bounds_mm : (ndarray, ndarray), optional
+        Per point, the low and high ``u`` (mm) of the sacral body at the point's height (the
+        medial edges of the anterior foramina, see
+        :func:`~spinetv.anatomy.sacrum.sacral_body_borders`): bone anterior to ``a`` outside
+        them is ala.
     body_lr_bounds_mm : (float, float), optional
         Lateral extent (low, high ``u``, mm) of the vertebral body: bone anterior to ``a``
         outside it is not body but goes by side to 2/6 (see :func:`body_lr_bounds`). None: no
@@ -430,7 +468,11 @@ def assign_sectors(
         front, 1, np.where(v < c - TIE_MM, lateral_left, posterior_left)
     ).astype(np.uint8)
     labels[(v >= c - TIE_MM) & (v > p) & within] = 4
-    if sacral:
+    if sacral and sacral_body_bounds_mm is not None:
+        lr = local_mm[:, 0]
+        ala = front & ((lr < sacral_body_bounds_mm[0]) | (lr > sacral_body_bounds_mm[1]))
+        labels[ala] = lateral_left[ala]
+    elif sacral:
         ala = front & (np.abs(u) > sacral_body_half_width_ratio * w)
         labels[ala] = lateral_left[ala]
     elif body_lr_bounds_mm is not None:
@@ -1241,6 +1283,7 @@ def label_sectors(
             ),
             pixel_mm=_lattice_mm(vertebra.grid),
         )
+    sacral_bounds = _sacral_body_bounds(bone, walls, vertebra, name, options) if sacral else None
     foramina: tuple[float | None, float | None] = (None, None)
     if canonical in _FORAMEN_LEVELS and options.cervical_transverse_foramina:
         foramina = _foramina_of(vertebra, frame, bone, walls, options)
@@ -1249,6 +1292,7 @@ def label_sectors(
         walls,
         sacral=sacral,
         sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+        sacral_body_bounds_mm=sacral_bounds,
         body_lr_bounds_mm=bounds,
         transverse_from_mm=foramina,
     )
@@ -1271,6 +1315,42 @@ def label_sectors(
         "sacral" if sacral else "vertebra",
         foramina,
     )
+
+
+def _sacral_body_bounds(
+    bone: NDArray[np.float64],
+    walls: CanalWalls,
+    vertebra: Mask,
+    name: str,
+    options: SectorOptions,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Per bone point, the low and high ``u`` of a sacral body from its anterior foramina;
+    None (with a warning: the canal ratio then applies) where none is found or the option
+    is off."""
+    if not options.sacral_body_from_foramina:
+        return None
+    # sacrum.py builds on label_sectors, so it is imported here, not at the top.
+    from spinetv.anatomy.sacrum import sacral_body_borders
+
+    anterior = walls.anterior_mm[walls.slab_of(bone[:, 2])]
+    borders = sacral_body_borders(
+        bone,
+        anterior,
+        pixel_mm=_lattice_mm(vertebra.grid),
+        min_depth_mm=options.sacral_foramen_min_depth_mm,
+        max_width_mm=options.sacral_foramen_max_width_mm,
+        band_fraction=options.sacral_foramen_band_fraction,
+    )
+    if not borders.found:
+        warnings.warn(
+            f"{name}: no anterior sacral foramen found beside the body; its lateral border "
+            f"is set at {options.sacral_body_half_width_ratio} canal half-widths from the "
+            "canal's midline",
+            AnatomyWarning,
+            stacklevel=3,
+        )
+        return None
+    return borders.bounds_at(bone[:, 2])
 
 
 def _dens_to_body(
