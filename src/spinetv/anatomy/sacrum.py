@@ -238,6 +238,10 @@ def split_sacrum_detailed(
             f"along its axis and ends within {names[count - 1]} ({cause}): only "
             f"{', '.join(names[:count])} are made, and {names[count - 1]} may be partial"
         )
+    # The borders are placed on the profile along the axis; the voxels are then assigned on
+    # planes holding the sacrum's own LR axis (see :func:`_onto_midplane`).
+    lr_axis, mid_point = _bilateral_axis(rest if s1 is None else _union(rest, s1))
+    arc = _arc_coordinate(_onto_midplane(rest.points_lps(), lr_axis, mid_point), line) - origin
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
     ijk = np.argwhere(rest.box_array)
     if s1 is not None:
@@ -349,6 +353,57 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
     if centres.shape[0] >= 3:
         centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
     return _resampled(centres)
+
+
+def _union(first: Mask, second: Mask) -> Mask:
+    box = first.box.union(second.box)
+    return Mask.from_box(first.grid, box, first.in_box(box) | second.in_box(box))
+
+
+def _bilateral_axis(bone: Mask) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The sacrum's own left-right axis (unit, LPS) and a point of its mid-sagittal plane.
+
+    The sacrum is bilaterally symmetric: the line between the centroids of its left and its
+    right half is normal to its mid-sagittal plane. Starting from the image's LR axis, the
+    bone is split by the plane through its centroid normal to the current axis, and the axis
+    is taken again between the halves' centroids (:data:`_BILATERAL_ITERATIONS` times), so
+    that a pelvis rotated or tilted in the image is followed. Bone within
+    :data:`_BILATERAL_MARGIN_MM` of that plane is left out: the midline column, halved by a
+    plane tilted ever so slightly, would tilt the next axis further.
+    """
+    points = bone.points_lps()
+    centroid = points.mean(axis=0)
+    axis = np.array([1.0, 0.0, 0.0])
+    for _ in range(_BILATERAL_ITERATIONS):
+        offset = (points - centroid) @ axis
+        left, right = offset > _BILATERAL_MARGIN_MM, offset < -_BILATERAL_MARGIN_MM
+        if not left.any() or not right.any():
+            break
+        between = points[left].mean(axis=0) - points[right].mean(axis=0)
+        norm = float(np.linalg.norm(between))
+        if norm == 0.0:
+            break
+        axis = between / norm
+    return axis, centroid
+
+
+#: Refinements of the sacrum's own left-right axis (see :func:`_bilateral_axis`).
+_BILATERAL_ITERATIONS = 4
+#: Bone this close (mm) to the current mid-sagittal plane does not weigh on the LR axis.
+_BILATERAL_MARGIN_MM = 10.0
+
+
+def _onto_midplane(
+    points: NDArray[np.float64], lr_axis: NDArray[np.float64], mid_point: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Points moved along ``lr_axis`` onto the mid-sagittal plane through ``mid_point``.
+
+    Taking a voxel's arc length at its projection makes every cut plane hold the sacrum's
+    own LR axis: both alae of a segment fall in the same segment however the pelvis is
+    rotated in the image (planes normal to the axis through the voxels themselves hold the
+    image's LR axis instead, and give a raised ala to the segment above)."""
+    offset = (points - mid_point) @ lr_axis
+    return points - offset[:, None] * lr_axis[None, :]
 
 
 def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -576,7 +631,9 @@ class SacralBodyBorders:
         """Whether any border was found."""
         return self.method != "none"
 
-    def bounds_at(self, si_mm: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    def bounds_at(
+        self, si_mm: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(low, high) ``u`` of the body at each local SI position: linear between the top
         and bottom borders, constant beyond them."""
         span = self.top_s_mm - self.bottom_s_mm
@@ -584,8 +641,9 @@ class SacralBodyBorders:
         t = np.broadcast_to(t, si_mm.shape)
         out = []
         for top, bottom in (self.right_mm, self.left_mm):
-            assert top is not None and bottom is not None
-            out.append(bottom + t * (top - bottom))
+            if top is None or bottom is None:
+                raise AnatomyError("no sacral body border was found; check `found` first")
+            out.append(np.asarray(bottom + t * (top - bottom), dtype=np.float64))
         return out[0], out[1]
 
 
