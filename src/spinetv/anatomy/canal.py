@@ -1244,12 +1244,17 @@ def _carried(
         return straight
     lr_centre = own.lr0_mm + float(own_ij[:, 0].mean()) * own.pixel_mm
     ap_front = own.ap0_mm + float(own_ij[:, 1].min()) * own.pixel_mm
+    # The sacral canal narrows caudally: the donor's cross-section is shrunk (never grown)
+    # to the width of the open canal between the lateral masses, its shape kept.
+    own_width = (float(np.ptp(own_ij[:, 0])) + 1.0) * own.pixel_mm
+    donor_width = (float(np.ptp(donor_ij[:, 0])) + 1.0) * donor.pixel_mm
+    pixel = donor.pixel_mm * float(np.clip(own_width / donor_width, _CARRY_MIN_SCALE, 1.0))
     placed = replace(
         own,
         hole=donor.hole,
-        pixel_mm=donor.pixel_mm,
-        lr0_mm=lr_centre - float(donor_ij[:, 0].mean()) * donor.pixel_mm,
-        ap0_mm=ap_front - float(donor_ij[:, 1].min()) * donor.pixel_mm,
+        pixel_mm=pixel,
+        lr0_mm=lr_centre - float(donor_ij[:, 0].mean()) * pixel,
+        ap0_mm=ap_front - float(donor_ij[:, 1].min()) * pixel,
         method=METHOD_CARRIED,
         bridged_gap_mm=float("nan"),
         axis_source=f"{own.axis_source}; cross-section carried",
@@ -1264,6 +1269,8 @@ def _carried(
 #: How far (mm) the canal placed on a segment's arch estimate may lie from the canal carried
 #: straight on from the closed segment.
 _CARRY_AGREEMENT_MM = 6.0
+#: Least scale of a carried sacral canal's cross-section (to the open canal's width).
+_CARRY_MIN_SCALE = 0.6
 
 
 def _carried_straight(donor: ProjectedCanal, vertebra: Mask) -> ProjectedCanal:
