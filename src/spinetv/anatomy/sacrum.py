@@ -350,9 +350,26 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
     sums = np.stack([np.bincount(index, weights=column_points[:, k]) for k in range(3)], axis=1)
     keep = counts > 0
     centres = sums[keep] / counts[keep, None]
-    if centres.shape[0] >= 3:
+    if s1 is None and centres.shape[0] > _AXIS_DEGREE + 2:
+        # Seeded at the top voxels of a whole sacrum (a corner of its oblique top), the
+        # shells of equal geodesic distance are round, split by the canal into body and arch,
+        # and their centroids wander by several mm over S1-S2; the axis is a smooth curve, so
+        # a low-degree fit keeps it. From S1's contact face the shells are near slabs.
+        bins = np.flatnonzero(keep).astype(np.float64)
+        fits = [
+            np.polynomial.Polynomial.fit(bins, centres[:, k], _AXIS_DEGREE, w=np.sqrt(counts[keep]))
+            for k in range(3)
+        ]
+        dense = np.linspace(bins[0], bins[-1], 4 * bins.size)
+        centres = np.column_stack([fit(dense) for fit in fits])
+    elif centres.shape[0] >= 3:
         centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
     return _resampled(centres)
+
+
+#: Degree of the polynomial (per coordinate, in geodesic distance) fitted as the axis of a
+#: whole sacrum (no S1 given apart).
+_AXIS_DEGREE = 3
 
 
 def _union(first: Mask, second: Mask) -> Mask:
