@@ -85,9 +85,12 @@ Refinements of the reference definition (each tested):
   of the dens (measured before C2's bone is removed from the canal).
 * C2 (detected by level name): the dens belongs to sector 1: bone superior to the highest
   posterior-element voxel (sectors 3-5) and within the canal's lateral bounds is set to 1.
-* Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` within
-  ``sacral_body_half_width_ratio * w`` of the midline; bone anterior to ``a`` beyond it is
-  ala (2/6), since the alae lie lateral to the bodies.
+* Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` between
+  the medial edges of the anterior sacral foramina, found on the segment's bone
+  (:func:`~spinetv.anatomy.sacrum.sacral_body_borders`, ``sacral_body_from_foramina``); bone
+  anterior to ``a`` beyond them is ala (2/6), since the alae lie lateral to the bodies. Where
+  no foramen is found, with a warning, the body is the bone within
+  ``sacral_body_half_width_ratio * w`` of the canal's midline.
 * A voxel exactly on the midline (``u == uc``) is counted right.
 """
 
