@@ -106,6 +106,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinetv.anatomy.canal import (
+    METHOD_ARCH,
     CanalOptions,
     CanalResult,
     ProjectedCanal,
@@ -221,6 +222,13 @@ class SectorOptions:
         Fallback: half-width of a sacral body as a multiple of the canal's half-width; bone
         anterior to the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal
         about 30 mm; the same proportion holds down to S4).
+    sacral_open_canal_max_depth_ratio : float or None
+        A sacral segment whose canal is estimated from its open arch (spina bifida occulta,
+        an open hiatus without a closed segment to carry from) has its posterior wall ``p``
+        (and so ``c``, the ala/lamina border) at most this times the canal's width behind
+        ``a``: the arch estimate, closed by the convex hull of the lateral masses, is far
+        deeper than the flattened sacral canal. Default 0.45 (S1 canal about 30 mm wide and
+        12-14 mm deep, flatter below); None: as estimated.
     limit_body_to_its_width : bool
         Sector 1 only within the body's lateral extent (see :func:`body_lr_bounds`): bone
         anterior to the canal but lateral to the body goes by side to 2/6. Default True.
@@ -263,6 +271,7 @@ class SectorOptions:
     sacral_foramen_max_width_mm: float = 14.0
     sacral_foramen_band_fraction: float = 0.4
     sacral_body_half_width_ratio: float = 1.6
+    sacral_open_canal_max_depth_ratio: float | None = 0.45
     limit_body_to_its_width: bool = True
     cervical_transverse_foramina: bool = True
     foramen_min_area_mm2: float = 3.0
@@ -302,6 +311,12 @@ class SectorOptions:
             raise AnatomyError(
                 "SectorOptions.sacral_foramen_band_fraction must lie in (0, 1], got "
                 f"{self.sacral_foramen_band_fraction}"
+            )
+        depth_ratio = self.sacral_open_canal_max_depth_ratio
+        if depth_ratio is not None and depth_ratio <= 0:
+            raise AnatomyError(
+                "SectorOptions.sacral_open_canal_max_depth_ratio must be > 0 or None, got "
+                f"{depth_ratio}"
             )
         if self.sacral_body_half_width_ratio <= 0:
             raise AnatomyError(
@@ -1273,6 +1288,9 @@ def label_sectors(
             options.contoured_wall_max_gap_voxels,
         )
     sacral = canonical is not None and is_sacral(canonical)
+    estimated_walls = walls
+    if sacral and method == METHOD_ARCH:
+        walls = _flattened_open_sacral_canal(walls, options.sacral_open_canal_max_depth_ratio)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
         bounds = body_lr_bounds(
@@ -1299,6 +1317,13 @@ def label_sectors(
         body_lr_bounds_mm=bounds,
         transverse_from_mm=foramina,
     )
+    if walls is not estimated_walls:
+        # Bone between the flattened and the estimated posterior wall is the open canal's
+        # side wall, not a median crest.
+        slab = estimated_walls.slab_of(bone[:, 2])
+        side = (values == 4) & (bone[:, 1] <= estimated_walls.posterior_mm[slab])
+        lamina = np.where(bone[:, 0] > estimated_walls.lr_centre_mm[slab], 3, 5)
+        values = np.where(side, lamina, values).astype(np.uint8)
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)
     array = np.zeros(vertebra.box.shape, dtype=np.uint8)
@@ -1318,6 +1343,18 @@ def label_sectors(
         "sacral" if sacral else "vertebra",
         foramina,
     )
+
+
+def _flattened_open_sacral_canal(walls: CanalWalls, ratio: float | None) -> CanalWalls:
+    """The walls of an open sacral canal (estimated from the arch) with its depth at most
+    ``ratio`` times its width: the convex hull closing it spans the dorsal tips of the lateral
+    masses and makes it far deeper than the sacral canal, a flattened triangle. None: as is."""
+    if ratio is None:
+        return walls
+    posterior = np.minimum(
+        walls.posterior_mm, walls.anterior_mm + ratio * 2.0 * walls.half_width_mm
+    )
+    return replace(walls, posterior_mm=np.asarray(posterior, dtype=np.float64))
 
 
 def _sacral_body_bounds(
