@@ -241,8 +241,14 @@ def split_sacrum_detailed(
     # The borders are placed on the profile along the axis; the voxels are then assigned on
     # planes holding the sacrum's own LR axis (see :func:`_onto_midplane`).
     lr_axis, mid_point = _bilateral_axis(rest if s1 is None else _union(rest, s1))
-    arc = _arc_coordinate(_onto_midplane(rest.points_lps(), lr_axis, mid_point), line) - origin
+    on_midplane = _onto_midplane(rest.points_lps(), lr_axis, mid_point)
+    arc = _arc_coordinate(on_midplane, line) - origin
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
+    if s1 is None and len(cuts) >= 2:
+        # The axis of a whole sacrum is traced from its top corner and bends over S1 (see
+        # :func:`_column_centreline`): the cut below S1 is normal to S2's axis instead, set
+        # through the point of the axis where the cut falls.
+        segment_of = _recut_below_s1(segment_of, on_midplane, line, origin, cuts)
     ijk = np.argwhere(rest.box_array)
     if s1 is not None:
         # Bone of the sacrum clearly above the cut below S1 lies at S1's level: its alae,
@@ -434,6 +440,24 @@ def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> N
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     offset = np.einsum("ij,ij->i", points - line[index], tangent[index])
     return np.asarray(index, dtype=np.float64) * _STEP_MM + offset
+
+
+def _recut_below_s1(
+    segment_of: NDArray[np.int64],
+    points: NDArray[np.float64],
+    line: NDArray[np.float64],
+    origin: float,
+    cuts: list[float],
+) -> NDArray[np.int64]:
+    """``segment_of`` with S1 (0) and S2 (1) parted by the plane through the axis point at the
+    first cut, normal to the axis at the middle of S2 (arc mm from ``origin``)."""
+    tangent = np.gradient(line, axis=0)
+    at = [int(np.clip(round((origin + c) / _STEP_MM), 0, line.shape[0] - 1)) for c in cuts[:2]]
+    middle = int(round(0.5 * (at[0] + at[1])))
+    normal = tangent[middle] / np.linalg.norm(tangent[middle])
+    below = (points - line[at[0]]) @ normal >= 0.0
+    top_two = segment_of <= 1
+    return np.where(top_two, below.astype(np.int64), segment_of)
 
 
 def _touches_inferior_edge(mask: Mask) -> bool:
