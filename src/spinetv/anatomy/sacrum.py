@@ -179,10 +179,14 @@ def split_sacrum_detailed(
     -----
     The axis is traced through the sacrum's central column (see :func:`_column_centreline`),
     so a sacrum turning by 60-90 degrees is followed, and each voxel is carried onto it
-    perpendicularly (arc length along it). The fused segments show no disc, but the sacral
-    foramina and the waist of the fused disc lie at their borders: the bone's cross-section
-    along the axis dips there. Walking down from the top (or from the cut below a given S1),
-    each border is looked for around where the typical heights of
+    perpendicularly (arc length along it), from its projection on the sacrum's mid-sagittal
+    plane (see :func:`_onto_midplane`): the cut planes hold the sacrum's own LR axis, and
+    both alae of a segment fall in it on a rotated pelvis. For a whole sacrum the cut below
+    S1 is normal to the axis at the middle of S2 (see :func:`_recut_below_s1`). The fused
+    segments show no disc, but the sacral foramina and the waist of the fused disc lie at
+    their borders: the bone's cross-section along the axis dips there. Walking down from the
+    top (or from the cut below a given S1), each border is looked for around where the
+    typical heights of
     :data:`SEGMENT_HEIGHTS_MM` (scaled by the segments already found between two dips) put
     it, and taken at the deepest dip there; where there is none, it stays where the
     proportions put it ("proportional"). A sacrum shorter than the segments it should hold
