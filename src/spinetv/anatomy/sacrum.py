@@ -181,7 +181,7 @@ def split_sacrum_detailed(
     so a sacrum turning by 60-90 degrees is followed, and each voxel is carried onto it
     perpendicularly (arc length along it), from its projection on the sacrum's mid-sagittal
     plane (see :func:`_onto_midplane`): the cut planes hold the sacrum's own LR axis, and
-    both alae of a segment fall in it on a rotated pelvis. For a whole sacrum the cut below
+    both alae of a segment fall in it. For a whole sacrum the cut below
     S1 is normal to the axis at the middle of S2 (see :func:`_recut_below_s1`). The fused
     segments show no disc, but the sacral foramina and the waist of the fused disc lie at
     their borders: the bone's cross-section along the axis dips there. Walking down from the
@@ -244,8 +244,11 @@ def split_sacrum_detailed(
         )
     # The borders are placed on the profile along the axis; the voxels are then assigned on
     # planes holding the sacrum's own LR axis (see :func:`_onto_midplane`).
-    lr_axis, mid_point = _bilateral_axis(rest if s1 is None else _union(rest, s1))
-    on_midplane = _onto_midplane(rest.points_lps(), lr_axis, mid_point)
+    rest_points = rest.points_lps()
+    lr_axis, mid_point = _bilateral_axis(
+        rest_points if s1 is None else np.concatenate([rest_points, s1.points_lps()])
+    )
+    on_midplane = _onto_midplane(rest_points, lr_axis, mid_point)
     arc = _arc_coordinate(on_midplane, line) - origin
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
     if s1 is None and len(cuts) >= 2:
@@ -382,12 +385,9 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
 _AXIS_DEGREE = 3
 
 
-def _union(first: Mask, second: Mask) -> Mask:
-    box = first.box.union(second.box)
-    return Mask.from_box(first.grid, box, first.in_box(box) | second.in_box(box))
-
-
-def _bilateral_axis(bone: Mask) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _bilateral_axis(
+    bone_lps: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The sacrum's own left-right axis (unit, LPS) and a point of its mid-sagittal plane.
 
     The sacrum is bilaterally symmetric: the line between the centroids of its left and its
@@ -397,8 +397,13 @@ def _bilateral_axis(bone: Mask) -> tuple[NDArray[np.float64], NDArray[np.float64
     that a pelvis rotated or tilted in the image is followed. Bone within
     :data:`_BILATERAL_MARGIN_MM` of that plane is left out: the midline column, halved by a
     plane tilted ever so slightly, would tilt the next axis further.
+
+    Parameters
+    ----------
+    bone_lps : ndarray, shape (n, 3)
+        Voxel centres of the sacrum (with S1), LPS mm.
     """
-    points = bone.points_lps()
+    points = bone_lps
     centroid = points.mean(axis=0)
     axis = np.array([1.0, 0.0, 0.0])
     for _ in range(_BILATERAL_ITERATIONS):
@@ -425,10 +430,13 @@ def _onto_midplane(
 ) -> NDArray[np.float64]:
     """Points moved along ``lr_axis`` onto the mid-sagittal plane through ``mid_point``.
 
-    Taking a voxel's arc length at its projection makes every cut plane hold the sacrum's
-    own LR axis: both alae of a segment fall in the same segment however the pelvis is
-    rotated in the image (planes normal to the axis through the voxels themselves hold the
-    image's LR axis instead, and give a raised ala to the segment above)."""
+    A voxel's arc length is taken at its projection: every cut plane then holds the sacrum's
+    own LR axis, and both alae of a segment fall in it. Carried onto the axis from where it
+    lies, a voxel 50 mm lateral goes to the axis point nearest to its own side: the axis
+    wanders a few mm left and right along the sacrum (3 mm on the real CT), which moves that
+    point along the axis by several mm, up for one ala and down for the other (the left ala
+    of the real CT's S1 went to S2). The sacrum's own LR axis also follows a pelvis rotated
+    in the image."""
     offset = (points - mid_point) @ lr_axis
     return points - offset[:, None] * lr_axis[None, :]
 
