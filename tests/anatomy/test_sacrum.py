@@ -113,7 +113,7 @@ def test_body_without_foramina_falls_back_on_the_canal_ratio_with_a_warning(
     canal = pelvis.canal  # type: ignore[attr-defined]
     # A notch narrower than a voxel is no foramen: none is found, and the ratio applies.
     options = SectorOptions(sacral_foramen_min_depth_mm=0.5, sacral_foramen_max_width_mm=1.0)
-    with pytest.warns(AnatomyWarning, match="no anterior sacral foramen"):
+    with pytest.warns(AnatomyWarning, match="no anterior sacral foramina"):
         fallback = label_sacral_segment(segment, level="S3", canal=canal, options=options)
     off = label_sacral_segment(
         segment, level="S3", canal=canal, options=SectorOptions(sacral_body_from_foramina=False)

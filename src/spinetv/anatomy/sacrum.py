@@ -708,6 +708,8 @@ def sacral_body_borders(
     min_depth_mm: float = 2.0,
     max_width_mm: float = 14.0,
     band_fraction: float = 0.4,
+    canal_centre_mm: float | None = None,
+    canal_half_width_mm: float | None = None,
 ) -> SacralBodyBorders:
     """The lateral borders of a sacral body: the medial edges of the anterior foramina.
 
@@ -728,6 +730,11 @@ def sacral_body_borders(
     band_fraction : float
         The edges are read on the bone in front of ``a`` up to this fraction of the body's
         depth (the most anterior bone sets it): there the lateral masses lie beside the body.
+    canal_centre_mm, canal_half_width_mm : float, optional
+        The canal's lateral centre ``uc`` and half-width ``w`` (mm). Given, the body's central
+        column is looked for within ``2 w`` of ``uc`` (the body lies in front of the canal,
+        the alae beside it may reach as deep), and borders are kept only when that column
+        lies within ``w`` of ``uc`` and between them; else none is found.
 
     Returns
     -------
@@ -754,9 +761,17 @@ def sacral_body_borders(
     none = SacralBodyBorders(0.0, 0.0, (None, None), (None, None), 0.0, "none")
     if int((depth > 0.0).sum()) < 3:
         return none
-    deepest = float(depth.max())
-    core = depth >= 0.5 * deepest
+    guided = canal_centre_mm is not None and canal_half_width_mm is not None
+    near_canal = np.ones(depth.shape, dtype=bool)
+    if guided:
+        near_canal = np.abs(bone_local[:, 0] - canal_centre_mm) <= 2.0 * canal_half_width_mm  # type: ignore[operator]
+        if not (near_canal & (depth > 0.0)).any():
+            return none
+    deepest = float(depth[near_canal].max())
+    core = (depth >= 0.5 * deepest) & near_canal
     centre = float(np.median(bone_local[core, 0]))
+    if guided and abs(centre - canal_centre_mm) > canal_half_width_mm:  # type: ignore[operator]
+        return none
     front = bone_local[(depth > 0.0) & (depth <= band_fraction * deepest)]
     if front.shape[0] < 3:
         return none
@@ -802,7 +817,7 @@ def sacral_body_borders(
         for side in (1, -1):
             if edges[(end, side)] is None:
                 edges[(end, side)] = edges[(1 - end, side)]
-    return SacralBodyBorders(
+    borders = SacralBodyBorders(
         references[0],
         references[1],
         (edges[(0, 1)], edges[(1, 1)]),
@@ -810,6 +825,12 @@ def sacral_body_borders(
         centre,
         "foramina" if found == 4 else "foramina, carried",
     )
+    if guided:
+        lows = [v for v in borders.right_mm if v is not None]
+        highs = [v for v in borders.left_mm if v is not None]
+        if max(lows) >= canal_centre_mm or min(highs) <= canal_centre_mm:  # type: ignore[operator]
+            return none
+    return borders
 
 
 def _last_body_column(

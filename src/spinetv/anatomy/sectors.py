@@ -1373,9 +1373,12 @@ def _sacral_body_bounds(
     from spinetv.anatomy.sacrum import sacral_body_borders
 
     anterior = walls.anterior_mm[walls.slab_of(bone[:, 2])]
+    summary = walls.summary()
     borders = sacral_body_borders(
         bone,
         anterior,
+        canal_centre_mm=summary["lr_centre_mm"],
+        canal_half_width_mm=summary["half_width_mm"],
         pixel_mm=_lattice_mm(vertebra.grid),
         min_depth_mm=options.sacral_foramen_min_depth_mm,
         max_width_mm=options.sacral_foramen_max_width_mm,
@@ -1383,9 +1386,9 @@ def _sacral_body_bounds(
     )
     if not borders.found:
         warnings.warn(
-            f"{name}: no anterior sacral foramen found beside the body; its lateral border "
-            f"is set at {options.sacral_body_half_width_ratio} canal half-widths from the "
-            "canal's midline",
+            f"{name}: no anterior sacral foramina found beside a body in front of the canal; "
+            f"the body's lateral borders are set at {options.sacral_body_half_width_ratio} "
+            "canal half-widths from the canal's midline",
             AnatomyWarning,
             stacklevel=3,
         )
