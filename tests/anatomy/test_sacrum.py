@@ -181,7 +181,7 @@ def test_steep_open_or_short_sacra_are_all_labelled(
         found = dice(result.sacral_segments[level], model.vertebrae[level])
         assert found >= 0.85, f"{level}: segment Dice {found:.3f}"
     # Compartments (body 1, alae 2/6; the body bounded by the anterior foramina). Measured:
-    # closed rings above the hiatus body >= 0.87 (S1 apart) / 0.82 (fused: the S1/S2 cut of
+    # closed rings above the hiatus body >= 0.87 (S1 apart) / 0.85 (fused: the S1/S2 cut of
     # a whole sacrum tilts through the body) and alae >= 0.91; S3-S4 on a canal carried from
     # the closed segment body >= 0.90 and alae >= 0.92; S5 (no foramina below, its canal
     # carried) body >= 0.87, alae 0.72-0.78, short of issue 10's 0.9. An open S1 arch
@@ -197,7 +197,7 @@ def test_steep_open_or_short_sacra_are_all_labelled(
         if arch:
             floors = {1: 0.84, 2: 0.6, 6: 0.6} if level == "S5" else {1: 0.87, 2: 0.86, 6: 0.86}
         elif closed:
-            floors = {1: 0.86 if s1_apart else 0.8, 2: 0.9, 6: 0.9}
+            floors = {1: 0.86 if s1_apart else 0.84, 2: 0.9, 6: 0.9}
         elif carried and level != "S5":
             floors = {1: 0.89, 2: 0.91, 6: 0.91}
         elif carried:

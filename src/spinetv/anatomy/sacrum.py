@@ -754,8 +754,10 @@ def sacral_body_borders(
     foramen when further out, within ``max_width_mm``, the edge comes back by at least as
     much; the border lies half a voxel beyond the body's outermost voxel centre in the
     column before. An edge without a pair of foramina (the top of S1, the bottom of S5, a
-    cut short sacrum) takes the border of the other edge; a side found only on the other
-    side of the body at that edge takes it mirrored about the central column.
+    cut short sacrum) takes the border of the other edge, at the top scaled by the ratio of
+    the body's own outline there to that at the other edge (:func:`_outline_ratio`); a side
+    found only on the other side of the body at that edge takes it mirrored about the
+    central column.
     """
     depth = anterior_mm - bone_local[:, 1]
     none = SacralBodyBorders(0.0, 0.0, (None, None), (None, None), 0.0, "none")
@@ -814,9 +816,14 @@ def sacral_body_borders(
             if edges[(end, side)] is None and other is not None:
                 edges[(end, side)] = 2.0 * centre - other
     for end in (0, 1):
+        # Carried up to a top without foramina (S1's endplate, where the body is widest),
+        # the border is scaled by the body's own outline (its core) at both edges; carried
+        # down (S5 tapering to its apex, the coccyx perhaps joined) it is kept.
+        scale = _outline_ratio(bone_local[core], centre, references, end) if end == 0 else 1.0
         for side in (1, -1):
-            if edges[(end, side)] is None:
-                edges[(end, side)] = edges[(1 - end, side)]
+            carried = edges[(1 - end, side)]
+            if edges[(end, side)] is None and carried is not None:
+                edges[(end, side)] = centre + scale * (carried - centre)
     borders = SacralBodyBorders(
         references[0],
         references[1],
@@ -831,6 +838,30 @@ def sacral_body_borders(
         if max(lows) >= canal_centre_mm or min(highs) <= canal_centre_mm:  # type: ignore[operator]
             return none
     return borders
+
+
+def _outline_ratio(
+    core: NDArray[np.float64], centre: float, edges_s: list[float], end: int
+) -> float:
+    """Ratio of the body core's half-width (its bone at least half the body's depth in front
+    of the canal, within a quarter of its height of an edge; 95th percentile of the distance
+    from the central column) at edge ``end`` to that at the other edge, within
+    [1 / :data:`_OUTLINE_MAX_RATIO`, :data:`_OUTLINE_MAX_RATIO`]; 1 without such bone."""
+    height = float(np.ptp(core[:, 2])) if core.shape[0] else 0.0
+    widths = []
+    for which, toward in ((0, 1.0), (1, -1.0)):
+        near = toward * (edges_s[which] - core[:, 2]) <= 0.25 * height
+        if not near.any():
+            return 1.0
+        widths.append(float(np.percentile(np.abs(core[near, 0] - centre), 95)))
+    if min(widths) <= 0.0:
+        return 1.0
+    ratio = widths[end] / widths[1 - end]
+    return float(np.clip(ratio, 1.0 / _OUTLINE_MAX_RATIO, _OUTLINE_MAX_RATIO))
+
+
+#: Largest change of a sacral body's width between its edges taken from its outline.
+_OUTLINE_MAX_RATIO = 1.25
 
 
 def _last_body_column(
