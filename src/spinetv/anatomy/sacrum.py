@@ -710,6 +710,7 @@ def sacral_body_borders(
     band_fraction: float = 0.4,
     canal_centre_mm: float | None = None,
     canal_half_width_mm: float | None = None,
+    outline_max_ratio: float = 1.25,
 ) -> SacralBodyBorders:
     """The lateral borders of a sacral body: the medial edges of the anterior foramina.
 
@@ -735,6 +736,9 @@ def sacral_body_borders(
         column is looked for within ``2 w`` of ``uc`` (the body lies in front of the canal,
         the alae beside it may reach as deep), and borders are kept only when that column
         lies within ``w`` of ``uc`` and between them; else none is found.
+    outline_max_ratio : float
+        Largest change of the body's width between its edges read from its outline (see
+        :func:`_outline_ratio`).
 
     Returns
     -------
@@ -819,7 +823,11 @@ def sacral_body_borders(
         # Carried up to a top without foramina (S1's endplate, where the body is widest),
         # the border is scaled by the body's own outline (its core) at both edges; carried
         # down (S5 tapering to its apex, the coccyx perhaps joined) it is kept.
-        scale = _outline_ratio(bone_local[core], centre, references, end) if end == 0 else 1.0
+        scale = (
+            _outline_ratio(bone_local[core], centre, references, end, outline_max_ratio)
+            if end == 0
+            else 1.0
+        )
         for side in (1, -1):
             carried = edges[(1 - end, side)]
             if edges[(end, side)] is None and carried is not None:
@@ -841,12 +849,16 @@ def sacral_body_borders(
 
 
 def _outline_ratio(
-    core: NDArray[np.float64], centre: float, edges_s: list[float], end: int
+    core: NDArray[np.float64],
+    centre: float,
+    edges_s: list[float],
+    end: int,
+    max_ratio: float,
 ) -> float:
     """Ratio of the body core's half-width (its bone at least half the body's depth in front
     of the canal, within a quarter of its height of an edge; 95th percentile of the distance
     from the central column) at edge ``end`` to that at the other edge, within
-    [1 / :data:`_OUTLINE_MAX_RATIO`, :data:`_OUTLINE_MAX_RATIO`]; 1 without such bone."""
+    [1 / ``max_ratio``, ``max_ratio``]; 1 without such bone."""
     height = float(np.ptp(core[:, 2])) if core.shape[0] else 0.0
     widths = []
     for which, toward in ((0, 1.0), (1, -1.0)):
@@ -857,11 +869,7 @@ def _outline_ratio(
     if min(widths) <= 0.0:
         return 1.0
     ratio = widths[end] / widths[1 - end]
-    return float(np.clip(ratio, 1.0 / _OUTLINE_MAX_RATIO, _OUTLINE_MAX_RATIO))
-
-
-#: Largest change of a sacral body's width between its edges taken from its outline.
-_OUTLINE_MAX_RATIO = 1.25
+    return float(np.clip(ratio, 1.0 / max_ratio, max_ratio))
 
 
 def _last_body_column(

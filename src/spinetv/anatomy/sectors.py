@@ -218,6 +218,11 @@ class SectorOptions:
         The notches are read on the bone in front of the canal up to this fraction of the
         body's depth, where the lateral masses lie beside the body (the body bulges further
         forward). Default 0.4.
+    sacral_body_outline_max_ratio : float
+        A segment's top without foramina (S1's endplate) takes the border found at its
+        bottom scaled by the ratio of the body's own outline at the two edges, within
+        [1 / this, this]. Default 1.25 (S1's body is about 50 mm wide at its top and 44 at
+        its bottom).
     sacral_body_half_width_ratio : float
         Fallback: half-width of a sacral body as a multiple of the canal's half-width; bone
         anterior to the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal
@@ -270,6 +275,7 @@ class SectorOptions:
     sacral_foramen_min_depth_mm: float = 2.0
     sacral_foramen_max_width_mm: float = 14.0
     sacral_foramen_band_fraction: float = 0.4
+    sacral_body_outline_max_ratio: float = 1.25
     sacral_body_half_width_ratio: float = 1.6
     sacral_open_canal_max_depth_ratio: float | None = 0.45
     limit_body_to_its_width: bool = True
@@ -317,6 +323,11 @@ class SectorOptions:
             raise AnatomyError(
                 "SectorOptions.sacral_open_canal_max_depth_ratio must be > 0 or None, got "
                 f"{depth_ratio}"
+            )
+        if self.sacral_body_outline_max_ratio < 1:
+            raise AnatomyError(
+                "SectorOptions.sacral_body_outline_max_ratio must be >= 1, got "
+                f"{self.sacral_body_outline_max_ratio}"
             )
         if self.sacral_body_half_width_ratio <= 0:
             raise AnatomyError(
@@ -1383,6 +1394,7 @@ def _sacral_body_bounds(
         min_depth_mm=options.sacral_foramen_min_depth_mm,
         max_width_mm=options.sacral_foramen_max_width_mm,
         band_fraction=options.sacral_foramen_band_fraction,
+        outline_max_ratio=options.sacral_body_outline_max_ratio,
     )
     if not borders.found:
         warnings.warn(
