@@ -767,16 +767,16 @@ def sacral_body_borders(
     none = SacralBodyBorders(0.0, 0.0, (None, None), (None, None), 0.0, "none")
     if int((depth > 0.0).sum()) < 3:
         return none
-    guided = canal_centre_mm is not None and canal_half_width_mm is not None
+    uc, w = canal_centre_mm, canal_half_width_mm
     near_canal = np.ones(depth.shape, dtype=bool)
-    if guided:
-        near_canal = np.abs(bone_local[:, 0] - canal_centre_mm) <= 2.0 * canal_half_width_mm  # type: ignore[operator]
+    if uc is not None and w is not None:
+        near_canal = np.abs(bone_local[:, 0] - uc) <= 2.0 * w
         if not (near_canal & (depth > 0.0)).any():
             return none
     deepest = float(depth[near_canal].max())
     core = (depth >= 0.5 * deepest) & near_canal
     centre = float(np.median(bone_local[core, 0]))
-    if guided and abs(centre - canal_centre_mm) > canal_half_width_mm:  # type: ignore[operator]
+    if uc is not None and w is not None and abs(centre - uc) > w:
         return none
     front = bone_local[(depth > 0.0) & (depth <= band_fraction * deepest)]
     if front.shape[0] < 3:
@@ -840,10 +840,10 @@ def sacral_body_borders(
         centre,
         "foramina" if found == 4 else "foramina, carried",
     )
-    if guided:
+    if uc is not None:
         lows = [v for v in borders.right_mm if v is not None]
         highs = [v for v in borders.left_mm if v is not None]
-        if max(lows) >= canal_centre_mm or min(highs) <= canal_centre_mm:  # type: ignore[operator]
+        if max(lows) >= uc or min(highs) <= uc:
             return none
     return borders
 
