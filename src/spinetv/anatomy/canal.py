@@ -1272,6 +1272,8 @@ def _carried(
 #: How far (mm) the canal placed on a segment's arch estimate may lie from the canal carried
 #: straight on from the closed segment.
 _CARRY_AGREEMENT_MM = 6.0
+
+
 def _body_back_in_midline(
     own: ProjectedCanal, vertebra: Mask, lr_centre_mm: float
 ) -> float | None:
