@@ -406,16 +406,21 @@ def _bilateral_axis(
     points = bone_lps
     centroid = points.mean(axis=0)
     axis = np.array([1.0, 0.0, 0.0])
+    centred = points - centroid
     for _ in range(_BILATERAL_ITERATIONS):
-        offset = (points - centroid) @ axis
-        left, right = offset > _BILATERAL_MARGIN_MM, offset < -_BILATERAL_MARGIN_MM
-        if not left.any() or not right.any():
+        offset = centred @ axis
+        left = (offset > _BILATERAL_MARGIN_MM).astype(np.float64)
+        right = (offset < -_BILATERAL_MARGIN_MM).astype(np.float64)
+        n_left, n_right = float(left.sum()), float(right.sum())
+        if n_left == 0.0 or n_right == 0.0:
             break
-        between = points[left].mean(axis=0) - points[right].mean(axis=0)
+        between = (left @ centred) / n_left - (right @ centred) / n_right
         norm = float(np.linalg.norm(between))
         if norm == 0.0:
             break
-        axis = between / norm
+        previous, axis = axis, between / norm
+        if float(np.abs(axis - previous).max()) < 1e-6:
+            break
     return axis, centroid
 
 
