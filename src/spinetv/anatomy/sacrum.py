@@ -215,9 +215,11 @@ def split_sacrum_detailed(
     if rest.is_empty:
         raise AnatomyError("nothing of the sacrum is left below S1; expected S2 and below")
     line = _column_centreline(rest, s1)
-    arc_rest = _arc_coordinate(rest.points_lps(), line)
-    if s1 is not None:
-        arc_s1 = _arc_coordinate(s1.points_lps(), line)
+    rest_points = rest.points_lps()
+    s1_points = None if s1 is None else s1.points_lps()
+    arc_rest = _arc_coordinate(rest_points, line)
+    if s1_points is not None:
+        arc_s1 = _arc_coordinate(s1_points, line)
         # The cut below S1 is oblique to the axis: between S1's lowest and the rest's highest.
         origin = 0.5 * (float(np.percentile(arc_s1, 98)) + float(np.percentile(arc_rest, 2)))
     else:
@@ -244,9 +246,8 @@ def split_sacrum_detailed(
         )
     # The borders are placed on the profile along the axis; the voxels are then assigned on
     # planes holding the sacrum's own LR axis (see :func:`_onto_midplane`).
-    rest_points = rest.points_lps()
     lr_axis, mid_point = _bilateral_axis(
-        rest_points if s1 is None else np.concatenate([rest_points, s1.points_lps()])
+        rest_points if s1_points is None else np.concatenate([rest_points, s1_points])
     )
     on_midplane = _onto_midplane(rest_points, lr_axis, mid_point)
     arc = _arc_coordinate(on_midplane, line) - origin
