@@ -1244,12 +1244,20 @@ def _carried(
         return straight
     lr_centre = own.lr0_mm + float(own_ij[:, 0].mean()) * own.pixel_mm
     ap_front = own.ap0_mm + float(own_ij[:, 1].min()) * own.pixel_mm
+    body_back = _body_back_in_midline(own, vertebra, lr_centre)
+    if body_back is not None:
+        ap_front = body_back + 0.5 * donor.pixel_mm
+    # The sacral canal narrows caudally: the donor's cross-section is shrunk (never grown)
+    # to the width of the open canal between the lateral masses, its shape kept.
+    own_width = (float(np.ptp(own_ij[:, 0])) + 1.0) * own.pixel_mm
+    donor_width = (float(np.ptp(donor_ij[:, 0])) + 1.0) * donor.pixel_mm
+    pixel = donor.pixel_mm * float(np.clip(own_width / donor_width, _CARRY_MIN_SCALE, 1.0))
     placed = replace(
         own,
         hole=donor.hole,
-        pixel_mm=donor.pixel_mm,
-        lr0_mm=lr_centre - float(donor_ij[:, 0].mean()) * donor.pixel_mm,
-        ap0_mm=ap_front - float(donor_ij[:, 1].min()) * donor.pixel_mm,
+        pixel_mm=pixel,
+        lr0_mm=lr_centre - float(donor_ij[:, 0].mean()) * pixel,
+        ap0_mm=ap_front - float(donor_ij[:, 1].min()) * pixel,
         method=METHOD_CARRIED,
         bridged_gap_mm=float("nan"),
         axis_source=f"{own.axis_source}; cross-section carried",
@@ -1264,6 +1272,41 @@ def _carried(
 #: How far (mm) the canal placed on a segment's arch estimate may lie from the canal carried
 #: straight on from the closed segment.
 _CARRY_AGREEMENT_MM = 6.0
+
+
+def _body_back_in_midline(
+    own: ProjectedCanal, vertebra: Mask, lr_centre_mm: float
+) -> float | None:
+    """The back of a sacral segment's body in the canal's midline, in ``own``'s frame (AP
+    mm; None without bone there): per slab of twice the largest voxel spacing along the
+    axis, the bone within one voxel of the midline up to its first gap wider than
+    :data:`_BODY_GAP_VOXELS` voxels (the open canal), its last voxel centre plus half a voxel;
+    the median over the slabs.
+
+    The arch estimate's front is where the projection of the whole segment along its axis
+    leaves free space; on a curved segment (the sacral apex) the body of one end projects
+    into the canal of the other, and that front lies millimetres behind the body."""
+    voxel = max(vertebra.grid.spacing_mm)
+    local = own.frame.to_local(vertebra.points_lps())
+    strip = local[np.abs(local[:, 0] - lr_centre_mm) <= voxel]
+    if strip.shape[0] == 0:
+        return None
+    # Slabs two voxels thick: thinner ones leave gaps between the voxel centres of a
+    # tilted lattice as wide as the open canal of S5.
+    slab = np.floor(strip[:, 2] / (2.0 * voxel)).astype(np.int64)
+    backs = []
+    for index in np.unique(slab):
+        ap = np.sort(strip[slab == index, 1])
+        gaps = np.flatnonzero(np.diff(ap) > _BODY_GAP_VOXELS * voxel)
+        backs.append(float(ap[gaps[0]] if gaps.size else ap[-1]))
+    return float(np.median(backs)) + 0.5 * voxel
+
+
+#: A gap of the bone in the canal's midline wider than this many voxels is the open canal.
+_BODY_GAP_VOXELS = 2.0
+
+#: Least scale of a carried sacral canal's cross-section (to the open canal's width).
+_CARRY_MIN_SCALE = 0.6
 
 
 def _carried_straight(donor: ProjectedCanal, vertebra: Mask) -> ProjectedCanal:

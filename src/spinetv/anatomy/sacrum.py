@@ -32,6 +32,8 @@ __all__ = [
     "derive_sacral_canal",
     "label_sacral_segment",
     "derive_sacral_foramina",
+    "SacralBodyBorders",
+    "sacral_body_borders",
 ]
 
 #: Typical heights of S1..S5 along the sacral axis, mm; the segments are cut in these
@@ -177,10 +179,14 @@ def split_sacrum_detailed(
     -----
     The axis is traced through the sacrum's central column (see :func:`_column_centreline`),
     so a sacrum turning by 60-90 degrees is followed, and each voxel is carried onto it
-    perpendicularly (arc length along it). The fused segments show no disc, but the sacral
-    foramina and the waist of the fused disc lie at their borders: the bone's cross-section
-    along the axis dips there. Walking down from the top (or from the cut below a given S1),
-    each border is looked for around where the typical heights of
+    perpendicularly (arc length along it), from its projection on the sacrum's mid-sagittal
+    plane (see :func:`_onto_midplane`): the cut planes hold the sacrum's own LR axis, and
+    both alae of a segment fall in it. For a whole sacrum the cut below
+    S1 is normal to the axis at the middle of S2 (see :func:`_recut_below_s1`). The fused
+    segments show no disc, but the sacral foramina and the waist of the fused disc lie at
+    their borders: the bone's cross-section along the axis dips there. Walking down from the
+    top (or from the cut below a given S1), each border is looked for around where the
+    typical heights of
     :data:`SEGMENT_HEIGHTS_MM` (scaled by the segments already found between two dips) put
     it, and taken at the deepest dip there; where there is none, it stays where the
     proportions put it ("proportional"). A sacrum shorter than the segments it should hold
@@ -209,9 +215,11 @@ def split_sacrum_detailed(
     if rest.is_empty:
         raise AnatomyError("nothing of the sacrum is left below S1; expected S2 and below")
     line = _column_centreline(rest, s1)
-    arc_rest = _arc_coordinate(rest.points_lps(), line)
-    if s1 is not None:
-        arc_s1 = _arc_coordinate(s1.points_lps(), line)
+    rest_points = rest.points_lps()
+    s1_points = None if s1 is None else s1.points_lps()
+    arc_rest = _arc_coordinate(rest_points, line)
+    if s1_points is not None:
+        arc_s1 = _arc_coordinate(s1_points, line)
         # The cut below S1 is oblique to the axis: between S1's lowest and the rest's highest.
         origin = 0.5 * (float(np.percentile(arc_s1, 98)) + float(np.percentile(arc_rest, 2)))
     else:
@@ -236,7 +244,19 @@ def split_sacrum_detailed(
             f"along its axis and ends within {names[count - 1]} ({cause}): only "
             f"{', '.join(names[:count])} are made, and {names[count - 1]} may be partial"
         )
+    # The borders are placed on the profile along the axis; the voxels are then assigned on
+    # planes holding the sacrum's own LR axis (see :func:`_onto_midplane`).
+    lr_axis, mid_point = _bilateral_axis(
+        rest_points if s1_points is None else np.concatenate([rest_points, s1_points])
+    )
+    on_midplane = _onto_midplane(rest_points, lr_axis, mid_point)
+    arc = _arc_coordinate(on_midplane, line) - origin
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
+    if s1 is None and len(cuts) >= 2:
+        # The axis of a whole sacrum is traced from its top corner and bends over S1 (see
+        # :func:`_column_centreline`): the cut below S1 is normal to S2's axis instead, set
+        # through the point of the axis where the cut falls.
+        segment_of = _recut_below_s1(segment_of, on_midplane, line, origin, cuts)
     ijk = np.argwhere(rest.box_array)
     if s1 is not None:
         # Bone of the sacrum clearly above the cut below S1 lies at S1's level: its alae,
@@ -344,9 +364,87 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
     sums = np.stack([np.bincount(index, weights=column_points[:, k]) for k in range(3)], axis=1)
     keep = counts > 0
     centres = sums[keep] / counts[keep, None]
-    if centres.shape[0] >= 3:
+    if s1 is None and centres.shape[0] > _AXIS_DEGREE + 2:
+        # Seeded at the top voxels of a whole sacrum (a corner of its oblique top), the
+        # shells of equal geodesic distance are round, split by the canal into body and arch,
+        # and their centroids wander by several mm over S1-S2; the axis is a smooth curve, so
+        # a low-degree fit keeps it. From S1's contact face the shells are near slabs.
+        bins = np.flatnonzero(keep).astype(np.float64)
+        fits = [
+            np.polynomial.Polynomial.fit(bins, centres[:, k], _AXIS_DEGREE, w=np.sqrt(counts[keep]))
+            for k in range(3)
+        ]
+        dense = np.linspace(bins[0], bins[-1], 4 * bins.size)
+        centres = np.column_stack([fit(dense) for fit in fits])
+    elif centres.shape[0] >= 3:
         centres = ndimage.uniform_filter1d(centres, size=3, axis=0, mode="nearest")
     return _resampled(centres)
+
+
+#: Degree of the polynomial (per coordinate, in geodesic distance) fitted as the axis of a
+#: whole sacrum (no S1 given apart).
+_AXIS_DEGREE = 3
+
+
+def _bilateral_axis(
+    bone_lps: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The sacrum's own left-right axis (unit, LPS) and a point of its mid-sagittal plane.
+
+    The sacrum is bilaterally symmetric: the line between the centroids of its left and its
+    right half is normal to its mid-sagittal plane. Starting from the image's LR axis, the
+    bone is split by the plane through its centroid normal to the current axis, and the axis
+    is taken again between the halves' centroids (:data:`_BILATERAL_ITERATIONS` times), so
+    that a pelvis rotated or tilted in the image is followed. Bone within
+    :data:`_BILATERAL_MARGIN_MM` of that plane is left out: the midline column, halved by a
+    plane tilted ever so slightly, would tilt the next axis further.
+
+    Parameters
+    ----------
+    bone_lps : ndarray, shape (n, 3)
+        Voxel centres of the sacrum (with S1), LPS mm.
+    """
+    points = bone_lps
+    centroid = points.mean(axis=0)
+    axis = np.array([1.0, 0.0, 0.0])
+    centred = points - centroid
+    for _ in range(_BILATERAL_ITERATIONS):
+        offset = centred @ axis
+        left = (offset > _BILATERAL_MARGIN_MM).astype(np.float64)
+        right = (offset < -_BILATERAL_MARGIN_MM).astype(np.float64)
+        n_left, n_right = float(left.sum()), float(right.sum())
+        if n_left == 0.0 or n_right == 0.0:
+            break
+        between = (left @ centred) / n_left - (right @ centred) / n_right
+        norm = float(np.linalg.norm(between))
+        if norm == 0.0:
+            break
+        previous, axis = axis, between / norm
+        if float(np.abs(axis - previous).max()) < 1e-6:
+            break
+    return axis, centroid
+
+
+#: Refinements of the sacrum's own left-right axis (see :func:`_bilateral_axis`).
+_BILATERAL_ITERATIONS = 4
+#: Bone this close (mm) to the current mid-sagittal plane does not weigh on the LR axis.
+_BILATERAL_MARGIN_MM = 10.0
+
+
+def _onto_midplane(
+    points: NDArray[np.float64], lr_axis: NDArray[np.float64], mid_point: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Points moved along ``lr_axis`` onto the mid-sagittal plane through ``mid_point``.
+
+    A voxel's arc length is taken at its projection: every cut plane then holds the sacrum's
+    own LR axis, and both alae of a segment fall in it. Carried onto the axis from where it
+    lies, a voxel 50 mm lateral goes to the axis point nearest to its own side: the axis
+    wanders a few mm left and right along the sacrum (3 mm on the real CT), which moves that
+    point along the axis by several mm, up for one ala and down for the other (the left ala
+    of the real CT's S1 went to S2). The sacrum's own LR axis also follows a pelvis rotated
+    in the image."""
+    offset = (points - mid_point) @ lr_axis
+    return points - offset[:, None] * lr_axis[None, :]
 
 
 def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -360,6 +458,24 @@ def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> N
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     offset = np.einsum("ij,ij->i", points - line[index], tangent[index])
     return np.asarray(index, dtype=np.float64) * _STEP_MM + offset
+
+
+def _recut_below_s1(
+    segment_of: NDArray[np.int64],
+    points: NDArray[np.float64],
+    line: NDArray[np.float64],
+    origin: float,
+    cuts: list[float],
+) -> NDArray[np.int64]:
+    """``segment_of`` with S1 (0) and S2 (1) parted by the plane through the axis point at the
+    first cut, normal to the axis at the middle of S2 (arc mm from ``origin``)."""
+    tangent = np.gradient(line, axis=0)
+    at = [int(np.clip(round((origin + c) / _STEP_MM), 0, line.shape[0] - 1)) for c in cuts[:2]]
+    middle = int(round(0.5 * (at[0] + at[1])))
+    normal = tangent[middle] / np.linalg.norm(tangent[middle])
+    below = (points - line[at[0]]) @ normal >= 0.0
+    top_two = segment_of <= 1
+    return np.where(top_two, below.astype(np.int64), segment_of)
 
 
 def _touches_inferior_edge(mask: Mask) -> bool:
@@ -517,21 +633,26 @@ def derive_sacral_foramina(
     candidates = closed & ~bone & ~canal_box
     if not candidates.any():
         return Mask.empty(grid)
-    # Each candidate voxel is judged in the frame of the nearest segment.
-    _, nearest = ndimage.distance_transform_edt(owner == 0, return_indices=True)
-    nearest_owner = owner[tuple(nearest)]
+    # Each candidate voxel is judged in the frame of the nearest segment (nearest bone voxel,
+    # in voxel units; a tree over the bone costs far less than a feature transform of the
+    # whole box).
+    bone_ijk = np.argwhere(bone)
+    candidate_ijk = np.argwhere(candidates)
+    _, nearest = cKDTree(bone_ijk).query(candidate_ijk)
+    nearest_owner = owner[tuple(bone_ijk[nearest].T)]
+    canal_lps = canal.points_lps()
     keep = np.zeros(box.shape, dtype=bool)
     for index, mask in enumerate(masks):
-        members = candidates & (nearest_owner == index + 1)
+        members = nearest_owner == index + 1
         if not members.any():
             continue
         try:
             frame = local_frame(mask, canal)
         except AnatomyError:
             continue
-        ijk = np.argwhere(members) + np.asarray(box.start)
+        ijk = candidate_ijk[members] + np.asarray(box.start)
         local = frame.to_local(grid.index_to_lps(ijk))
-        canal_local = frame.to_local(canal.points_lps())
+        canal_local = frame.to_local(canal_lps)
         near = np.abs(canal_local[:, 2]) <= 20.0
         if not near.any():
             continue
@@ -540,3 +661,248 @@ def derive_sacral_foramina(
         chosen = ijk[lateral] - np.asarray(box.start)
         keep[tuple(chosen.T)] = True
     return Mask.from_box(grid, box, keep)
+
+
+@dataclass(frozen=True)
+class SacralBodyBorders:
+    """Lateral borders of a sacral body in its segment's local frame (all mm).
+
+    Parameters
+    ----------
+    top_s_mm, bottom_s_mm : float
+        Local SI positions of the segment's top and bottom edges, where the borders are
+        measured.
+    left_mm, right_mm : (float or None, float or None)
+        Local ``u`` of the body's left (``u`` high) and right border at the top and the bottom
+        edge; None where none was found.
+    centre_mm : float
+        Local ``u`` of the body's central column (its deepest bone in front of the canal).
+    method : str
+        "foramina" (every border from the medial edges of the anterior foramina), "foramina,
+        carried" (some carried from the other edge or mirrored about the central column) or
+        "none" (no foramen found: the caller falls back).
+    """
+
+    top_s_mm: float
+    bottom_s_mm: float
+    left_mm: tuple[float | None, float | None]
+    right_mm: tuple[float | None, float | None]
+    centre_mm: float
+    method: str
+
+    @property
+    def found(self) -> bool:
+        """Whether any border was found."""
+        return self.method != "none"
+
+    def bounds_at(
+        self, si_mm: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(low, high) ``u`` of the body at each local SI position: linear between the top
+        and bottom borders, constant beyond them."""
+        span = self.top_s_mm - self.bottom_s_mm
+        t = np.clip((si_mm - self.bottom_s_mm) / span, 0.0, 1.0) if span > 0 else 0.5
+        t = np.broadcast_to(t, si_mm.shape)
+        out = []
+        for top, bottom in (self.right_mm, self.left_mm):
+            if top is None or bottom is None:
+                raise AnatomyError("no sacral body border was found; check `found` first")
+            out.append(np.asarray(bottom + t * (top - bottom), dtype=np.float64))
+        return out[0], out[1]
+
+
+def sacral_body_borders(
+    bone_local: NDArray[np.float64],
+    anterior_mm: NDArray[np.float64],
+    *,
+    pixel_mm: float,
+    min_depth_mm: float = 2.0,
+    max_width_mm: float = 14.0,
+    band_fraction: float = 0.4,
+    canal_centre_mm: float | None = None,
+    canal_half_width_mm: float | None = None,
+    outline_max_ratio: float = 1.25,
+) -> SacralBodyBorders:
+    """The lateral borders of a sacral body: the medial edges of the anterior foramina.
+
+    Parameters
+    ----------
+    bone_local : ndarray, shape (n, 3)
+        The segment's bone in its local frame (``u`` left, ``v`` posterior, ``s`` superior),
+        mm.
+    anterior_mm : ndarray, shape (n,)
+        The canal's anterior wall ``a`` at each point, mm.
+    pixel_mm : float
+        Pixel of the projection (the voxel lattice), mm.
+    min_depth_mm : float
+        Least depth (mm, along ``s``) of a notch in the segment's top or bottom edge taken for
+        a foramen (a smaller one is the voxels' jitter); never less than one pixel.
+    max_width_mm : float
+        Widest notch (mm, along ``u``) taken for an anterior foramen.
+    band_fraction : float
+        The edges are read on the bone in front of ``a`` up to this fraction of the body's
+        depth (the most anterior bone sets it): there the lateral masses lie beside the body.
+    canal_centre_mm, canal_half_width_mm : float, optional
+        The canal's lateral centre ``uc`` and half-width ``w`` (mm). Given, the body's central
+        column is looked for within ``2 w`` of ``uc`` (the body lies in front of the canal,
+        the alae beside it may reach as deep), and borders are kept only when that column
+        lies within ``w`` of ``uc`` and between them; else none is found.
+    outline_max_ratio : float
+        Largest change of the body's width between its edges read from its outline (see
+        :func:`_outline_ratio`).
+
+    Returns
+    -------
+    SacralBodyBorders
+
+    Notes
+    -----
+    The body is the central column between the anterior sacral foramina; the lateral masses
+    (alae) lie beyond them. The foramina open at the borders between segments, so the
+    segment's bone just in front of the canal, projected along the AP axis, shows them as
+    notches in its top and bottom edges: beside the body's column its edge recedes, then
+    comes back at the ala. Only a band of the bone in front of ``a`` is read (the body
+    bulges further forward than the alae, and on a segment whose axis is not quite normal to
+    its cut, its edge there lies higher or lower). Walking out from the body's central
+    column (the median ``u`` of the bone at least half the body's depth in front of ``a``),
+    the first column whose edge lies ``min_depth_mm`` inside the body's edge starts the
+    foramen when further out, within ``max_width_mm``, the edge comes back by at least as
+    much; the border lies half a voxel beyond the body's outermost voxel centre in the
+    column before. An edge without a pair of foramina (the top of S1, the bottom of S5, a
+    cut short sacrum) takes the border of the other edge, at the top scaled by the ratio of
+    the body's own outline there to that at the other edge (:func:`_outline_ratio`); a side
+    found only on the other side of the body at that edge takes it mirrored about the
+    central column.
+    """
+    depth = anterior_mm - bone_local[:, 1]
+    none = SacralBodyBorders(0.0, 0.0, (None, None), (None, None), 0.0, "none")
+    if int((depth > 0.0).sum()) < 3:
+        return none
+    uc, w = canal_centre_mm, canal_half_width_mm
+    near_canal = np.ones(depth.shape, dtype=bool)
+    if uc is not None and w is not None:
+        near_canal = np.abs(bone_local[:, 0] - uc) <= 2.0 * w
+        if not (near_canal & (depth > 0.0)).any():
+            return none
+    deepest = float(depth[near_canal].max())
+    core = (depth >= 0.5 * deepest) & near_canal
+    centre = float(np.median(bone_local[core, 0]))
+    if uc is not None and w is not None and abs(centre - uc) > w:
+        return none
+    front = bone_local[(depth > 0.0) & (depth <= band_fraction * deepest)]
+    if front.shape[0] < 3:
+        return none
+    low_u = float(front[:, 0].min())
+    column = np.floor((front[:, 0] - low_u) / pixel_mm).astype(np.int64)
+    n = int(column.max()) + 1
+    top = np.full(n, -np.inf)
+    bottom = np.full(n, np.inf)
+    u_high = np.full(n, -np.inf)
+    u_low = np.full(n, np.inf)
+    np.maximum.at(top, column, front[:, 2])
+    np.minimum.at(bottom, column, front[:, 2])
+    np.maximum.at(u_high, column, front[:, 0])
+    np.minimum.at(u_low, column, front[:, 0])
+    centre_column = int(np.clip(np.floor((centre - low_u) / pixel_mm), 0, n - 1))
+    core_u = bone_local[core, 0]
+    middle = np.abs(column - centre_column) * pixel_mm <= 0.25 * float(np.ptp(core_u))
+    middle_columns = np.unique(column[middle])
+    threshold = max(min_depth_mm, pixel_mm)
+    max_columns = max(1, int(np.ceil(max_width_mm / pixel_mm)))
+    edges: dict[tuple[int, int], float | None] = {}
+    references: list[float] = []
+    for end, profile in ((0, top), (1, -bottom)):
+        reference = float(np.median(profile[middle_columns]))
+        references.append(reference if end == 0 else -reference)
+        inside = reference - profile  # inf where the column holds no such bone
+        for side in (1, -1):
+            last = _last_body_column(inside, centre_column, side, threshold, max_columns)
+            if last is not None:
+                outermost = u_high[last] if side > 0 else u_low[last]
+                edges[(end, side)] = float(outermost) + side * 0.5 * pixel_mm
+            else:
+                edges[(end, side)] = None
+    found = sum(value is not None for value in edges.values())
+    if found == 0:
+        return none
+    for end in (0, 1):
+        for side in (1, -1):
+            other = edges[(end, -side)]
+            if edges[(end, side)] is None and other is not None:
+                edges[(end, side)] = 2.0 * centre - other
+    for end in (0, 1):
+        # Carried up to a top without foramina (S1's endplate, where the body is widest),
+        # the border is scaled by the body's own outline (its core) at both edges; carried
+        # down (S5 tapering to its apex, the coccyx perhaps joined) it is kept.
+        scale = (
+            _outline_ratio(bone_local[core], centre, references, end, outline_max_ratio)
+            if end == 0
+            else 1.0
+        )
+        for side in (1, -1):
+            carried = edges[(1 - end, side)]
+            if edges[(end, side)] is None and carried is not None:
+                edges[(end, side)] = centre + scale * (carried - centre)
+    borders = SacralBodyBorders(
+        references[0],
+        references[1],
+        (edges[(0, 1)], edges[(1, 1)]),
+        (edges[(0, -1)], edges[(1, -1)]),
+        centre,
+        "foramina" if found == 4 else "foramina, carried",
+    )
+    if uc is not None:
+        lows = [v for v in borders.right_mm if v is not None]
+        highs = [v for v in borders.left_mm if v is not None]
+        if max(lows) >= uc or min(highs) <= uc:
+            return none
+    return borders
+
+
+def _outline_ratio(
+    core: NDArray[np.float64],
+    centre: float,
+    edges_s: list[float],
+    end: int,
+    max_ratio: float,
+) -> float:
+    """Ratio of the body core's half-width (its bone at least half the body's depth in front
+    of the canal, within a quarter of its height of an edge; 95th percentile of the distance
+    from the central column) at edge ``end`` to that at the other edge, within
+    [1 / ``max_ratio``, ``max_ratio``]; 1 without such bone."""
+    height = float(np.ptp(core[:, 2])) if core.shape[0] else 0.0
+    widths = []
+    for which, toward in ((0, 1.0), (1, -1.0)):
+        near = toward * (edges_s[which] - core[:, 2]) <= 0.25 * height
+        if not near.any():
+            return 1.0
+        widths.append(float(np.percentile(np.abs(core[near, 0] - centre), 95)))
+    if min(widths) <= 0.0:
+        return 1.0
+    ratio = widths[end] / widths[1 - end]
+    return float(np.clip(ratio, 1.0 / max_ratio, max_ratio))
+
+
+def _last_body_column(
+    inside: NDArray[np.float64],
+    start: int,
+    side: int,
+    threshold: float,
+    max_columns: int,
+) -> int | None:
+    """The body's outermost column before the first notch out from column ``start``
+    towards ``side`` (see :func:`sacral_body_borders`), or None when there is no notch."""
+    n = inside.size
+    k = start
+    while 0 <= k < n and inside[k] < threshold:
+        k += side
+    if not 0 <= k < n or k == start or not np.isfinite(inside[k - side]):
+        return None
+    deepest = float(inside[k])
+    for j in range(k + side, k + side * (max_columns + 1), side):
+        if not 0 <= j < n:
+            return None
+        if inside[j] <= deepest - threshold:
+            return k - side
+        deepest = max(deepest, float(inside[j]))
+    return None

@@ -105,14 +105,18 @@ Refinements of the reference definition (each tested):
   bone superior to the highest posterior-element voxel, sectors 3-5, within the canal's
   lateral bounds is set to 1); the body's width is measured below the dens, by the
   body-height rule of C3-C7.
-* Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` within
-  ``sacral_body_half_width_ratio * w`` of the midline; bone anterior to ``a`` beyond it is
-  ala (2/6), since the alae lie lateral to the bodies.
+* Sacral segments (S1-S5 by level name): the body is only the bone anterior to ``a`` between
+  the medial edges of the anterior sacral foramina, found on the segment's bone
+  (:func:`~spinetv.anatomy.sacrum.sacral_body_borders`, ``sacral_body_from_foramina``); bone
+  anterior to ``a`` beyond them is ala (2/6), since the alae lie lateral to the bodies. Where
+  no foramen is found, with a warning, the body is the bone within
+  ``sacral_body_half_width_ratio * w`` of the canal's midline.
 * A voxel exactly on the midline (``u == uc``) is counted right.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -123,6 +127,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from spinetv.anatomy.canal import (
+    METHOD_ARCH,
     CanalOptions,
     CanalResult,
     ProjectedCanal,
@@ -131,7 +136,7 @@ from spinetv.anatomy.canal import (
 )
 from spinetv.anatomy.frame import LocalFrame, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
-from spinetv.errors import AnatomyError
+from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
@@ -237,10 +242,38 @@ class SectorOptions:
         the dens), the lateral masses (2/6) reach back to the middle of the canal behind the
         dens, and the transverse processes beyond their foramina are 3/5 (see
         :func:`atlas_labels`). Default True; False: the reference rule on the canal's walls.
+    sacral_body_from_foramina : bool
+        The lateral borders of a sacral body are the medial edges of its anterior foramina,
+        found on the bone (see :func:`~spinetv.anatomy.sacrum.sacral_body_borders`); bone
+        anterior to the canal beyond them is ala. Default True. Off, or where no foramen is
+        found (with a warning), ``sacral_body_half_width_ratio`` applies.
+    sacral_foramen_min_depth_mm : float
+        Least depth (along the local SI axis) of a notch in a segment's top or bottom edge,
+        in front of the canal, taken for an anterior foramen, mm; never less than a voxel.
+        Default 2.0 (foramina are 6-12 mm across; a shallower notch is voxel jitter).
+    sacral_foramen_max_width_mm : float
+        Widest such notch (along the local LR axis) taken for an anterior foramen, mm.
+        Default 14.0 (the S1 anterior foramina, the largest, are up to about 12 mm wide).
+    sacral_foramen_band_fraction : float
+        The notches are read on the bone in front of the canal up to this fraction of the
+        body's depth, where the lateral masses lie beside the body (the body bulges further
+        forward). Default 0.4.
+    sacral_body_outline_max_ratio : float
+        A segment's top without foramina (S1's endplate) takes the border found at its
+        bottom scaled by the ratio of the body's own outline at the two edges, within
+        [1 / this, this]. Default 1.25 (S1's body is about 50 mm wide at its top and 44 at
+        its bottom).
     sacral_body_half_width_ratio : float
-        Half-width of a sacral body as a multiple of the canal's half-width; bone anterior to
-        the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal about 30 mm;
-        the same proportion holds down to S4).
+        Fallback: half-width of a sacral body as a multiple of the canal's half-width; bone
+        anterior to the canal beyond it is ala. Default 1.6 (S1: body about 50 mm wide, canal
+        about 30 mm; the same proportion holds down to S4).
+    sacral_open_canal_max_depth_ratio : float or None
+        A sacral segment whose canal is estimated from its open arch (spina bifida occulta,
+        an open hiatus without a closed segment to carry from) has its posterior wall ``p``
+        (and so ``c``, the ala/lamina border) at most this times the canal's width behind
+        ``a``: the arch estimate, closed by the convex hull of the lateral masses, is far
+        deeper than the flattened sacral canal. Default 0.45 (S1 canal about 30 mm wide and
+        12-14 mm deep, flatter below); None: as estimated.
     limit_body_to_its_width : bool
         Sector 1 only within the body's lateral extent (see :func:`body_lr_bounds`): bone
         anterior to the canal but lateral to the body goes by side to 2/6. Default True.
@@ -285,7 +318,13 @@ class SectorOptions:
     contoured_wall_max_gap_voxels: float | None = 1.5
     c2_dens_to_body: bool = True
     c1_lateral_masses: bool = True
+    sacral_body_from_foramina: bool = True
+    sacral_foramen_min_depth_mm: float = 2.0
+    sacral_foramen_max_width_mm: float = 14.0
+    sacral_foramen_band_fraction: float = 0.4
+    sacral_body_outline_max_ratio: float = 1.25
     sacral_body_half_width_ratio: float = 1.6
+    sacral_open_canal_max_depth_ratio: float | None = 0.45
     limit_body_to_its_width: bool = True
     cervical_transverse_foramina: bool = True
     foramen_min_area_mm2: float = 3.0
@@ -315,6 +354,28 @@ class SectorOptions:
             raise AnatomyError(
                 "SectorOptions.contoured_wall_max_gap_voxels must be > 0 or None, got "
                 f"{self.contoured_wall_max_gap_voxels}"
+            )
+        if not 0 < self.sacral_foramen_min_depth_mm < self.sacral_foramen_max_width_mm:
+            raise AnatomyError(
+                "SectorOptions needs 0 < sacral_foramen_min_depth_mm < "
+                f"sacral_foramen_max_width_mm, got {self.sacral_foramen_min_depth_mm} and "
+                f"{self.sacral_foramen_max_width_mm}"
+            )
+        if not 0 < self.sacral_foramen_band_fraction <= 1:
+            raise AnatomyError(
+                "SectorOptions.sacral_foramen_band_fraction must lie in (0, 1], got "
+                f"{self.sacral_foramen_band_fraction}"
+            )
+        depth_ratio = self.sacral_open_canal_max_depth_ratio
+        if depth_ratio is not None and depth_ratio <= 0:
+            raise AnatomyError(
+                "SectorOptions.sacral_open_canal_max_depth_ratio must be > 0 or None, got "
+                f"{depth_ratio}"
+            )
+        if self.sacral_body_outline_max_ratio < 1:
+            raise AnatomyError(
+                "SectorOptions.sacral_body_outline_max_ratio must be >= 1, got "
+                f"{self.sacral_body_outline_max_ratio}"
             )
         if self.sacral_body_half_width_ratio <= 0:
             raise AnatomyError(
@@ -431,6 +492,7 @@ def assign_sectors(
     *,
     sacral: bool = False,
     sacral_body_half_width_ratio: float = 1.0,
+    sacral_body_bounds_mm: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     body_lr_bounds_mm: tuple[float, float] | None = None,
     transverse_from_mm: tuple[float | None, float | None] | None = None,
 ) -> NDArray[np.uint8]:
@@ -445,7 +507,12 @@ def assign_sectors(
     sacral : bool
         Use the sacral body/ala split.
     sacral_body_half_width_ratio : float
-        See :class:`SectorOptions`.
+        See :class:`SectorOptions`; used only without ``sacral_body_bounds_mm``.
+    sacral_body_bounds_mm : (ndarray, ndarray), optional
+        Per point, the low and high ``u`` (mm) of the sacral body at the point's height (the
+        medial edges of the anterior foramina, see
+        :func:`~spinetv.anatomy.sacrum.sacral_body_borders`): bone anterior to ``a`` outside
+        them is ala.
     body_lr_bounds_mm : (float, float), optional
         Lateral extent (low, high ``u``, mm) of the vertebral body: bone anterior to ``a``
         outside it is not body but goes by side to 2/6 (see :func:`body_lr_bounds`). None: no
@@ -478,7 +545,11 @@ def assign_sectors(
         front, 1, np.where(v < c - TIE_MM, lateral_left, posterior_left)
     ).astype(np.uint8)
     labels[(v >= c - TIE_MM) & (v > p) & within] = 4
-    if sacral:
+    if sacral and sacral_body_bounds_mm is not None:
+        lr = local_mm[:, 0]
+        ala = front & ((lr < sacral_body_bounds_mm[0]) | (lr > sacral_body_bounds_mm[1]))
+        labels[ala] = lateral_left[ala]
+    elif sacral:
         ala = front & (np.abs(u) > sacral_body_half_width_ratio * w)
         labels[ala] = lateral_left[ala]
     elif body_lr_bounds_mm is not None:
@@ -1499,6 +1570,9 @@ def label_sectors(
             frame = turned
             bone, walls = measured(frame)
     sacral = canonical is not None and is_sacral(canonical)
+    estimated_walls = walls
+    if sacral and method == METHOD_ARCH:
+        walls = _flattened_open_sacral_canal(walls, options.sacral_open_canal_max_depth_ratio)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
         measured_on = bone
@@ -1518,6 +1592,7 @@ def label_sectors(
             ),
             pixel_mm=_lattice_mm(vertebra.grid),
         )
+    sacral_bounds = _sacral_body_bounds(bone, walls, vertebra, name, options) if sacral else None
     foramina: tuple[float | None, float | None] = (None, None)
     atlas = canonical == "C1" and options.c1_lateral_masses
     if (canonical in _FORAMEN_LEVELS or atlas) and options.cervical_transverse_foramina:
@@ -1537,9 +1612,17 @@ def label_sectors(
             walls,
             sacral=sacral,
             sacral_body_half_width_ratio=options.sacral_body_half_width_ratio,
+            sacral_body_bounds_mm=sacral_bounds,
             body_lr_bounds_mm=bounds,
             transverse_from_mm=foramina,
         )
+    if walls is not estimated_walls:
+        # Bone between the flattened and the estimated posterior wall is the open canal's
+        # side wall, not a median crest.
+        slab = estimated_walls.slab_of(bone[:, 2])
+        side = (values == 4) & (bone[:, 1] <= estimated_walls.posterior_mm[slab])
+        lamina = np.where(bone[:, 0] > estimated_walls.lr_centre_mm[slab], 3, 5)
+        values = np.where(side, lamina, values).astype(np.uint8)
     if canonical == "C2" and options.c2_dens_to_body:
         values = _dens_to_body(bone, values, walls)
     array = np.zeros(vertebra.box.shape, dtype=np.uint8)
@@ -1723,6 +1806,58 @@ def _canal_front_behind_dens(
     if not ends:
         return front_mm
     return float(np.median(ends)) - 0.5 * pixel_mm
+
+
+def _flattened_open_sacral_canal(walls: CanalWalls, ratio: float | None) -> CanalWalls:
+    """The walls of an open sacral canal (estimated from the arch) with its depth at most
+    ``ratio`` times its width: the convex hull closing it spans the dorsal tips of the lateral
+    masses and makes it far deeper than the sacral canal, a flattened triangle. None: as is."""
+    if ratio is None:
+        return walls
+    posterior = np.minimum(
+        walls.posterior_mm, walls.anterior_mm + ratio * 2.0 * walls.half_width_mm
+    )
+    return replace(walls, posterior_mm=np.asarray(posterior, dtype=np.float64))
+
+
+def _sacral_body_bounds(
+    bone: NDArray[np.float64],
+    walls: CanalWalls,
+    vertebra: Mask,
+    name: str,
+    options: SectorOptions,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Per bone point, the low and high ``u`` of a sacral body from its anterior foramina;
+    None (with a warning: the canal ratio then applies) where none is found or the option
+    is off."""
+    if not options.sacral_body_from_foramina:
+        return None
+    # sacrum.py builds on label_sectors, so it is imported here, not at the top.
+    from spinetv.anatomy.sacrum import sacral_body_borders
+
+    anterior = walls.anterior_mm[walls.slab_of(bone[:, 2])]
+    summary = walls.summary()
+    borders = sacral_body_borders(
+        bone,
+        anterior,
+        canal_centre_mm=summary["lr_centre_mm"],
+        canal_half_width_mm=summary["half_width_mm"],
+        pixel_mm=_lattice_mm(vertebra.grid),
+        min_depth_mm=options.sacral_foramen_min_depth_mm,
+        max_width_mm=options.sacral_foramen_max_width_mm,
+        band_fraction=options.sacral_foramen_band_fraction,
+        outline_max_ratio=options.sacral_body_outline_max_ratio,
+    )
+    if not borders.found:
+        warnings.warn(
+            f"{name}: no anterior sacral foramina found beside a body in front of the canal; "
+            f"the body's lateral borders are set at {options.sacral_body_half_width_ratio} "
+            "canal half-widths from the canal's midline",
+            AnatomyWarning,
+            stacklevel=3,
+        )
+        return None
+    return borders.bounds_at(bone[:, 2])
 
 
 def _dens_to_body(
