@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from spinetv.anatomy.canal import CanalOptions, CanalResult, derive_canal
 from spinetv.anatomy.frame import local_frame
@@ -35,6 +35,14 @@ __all__ = [
     "SacralBodyBorders",
     "sacral_body_borders",
 ]
+
+
+def _kd_tree(points: NDArray[np.generic]) -> Any:
+    """A k-d tree of points; scipy.spatial is imported here, on first use: it takes about
+    0.1 s to import and only sacral cases need it."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(points)
 
 #: Typical heights of S1..S5 along the sacral axis, mm; the segments are cut in these
 #: proportions (S1 is the tallest, S5 the shortest).
@@ -453,7 +461,7 @@ def _arc_coordinate(points: NDArray[np.float64], line: NDArray[np.float64]) -> N
     are perpendicular to the axis); beyond the ends the line runs on straight."""
     if line.shape[0] < 2:
         return np.zeros(points.shape[0])
-    _, index = cKDTree(line).query(points)
+    _, index = _kd_tree(line).query(points)
     tangent = np.gradient(line, axis=0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     offset = np.einsum("ij,ij->i", points - line[index], tangent[index])
@@ -638,7 +646,7 @@ def derive_sacral_foramina(
     # whole box).
     bone_ijk = np.argwhere(bone)
     candidate_ijk = np.argwhere(candidates)
-    _, nearest = cKDTree(bone_ijk).query(candidate_ijk)
+    _, nearest = _kd_tree(bone_ijk).query(candidate_ijk)
     nearest_owner = owner[tuple(bone_ijk[nearest].T)]
     canal_lps = canal.points_lps()
     keep = np.zeros(box.shape, dtype=bool)

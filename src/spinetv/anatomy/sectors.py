@@ -124,7 +124,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from spinetv.anatomy.canal import (
     METHOD_ARCH,
@@ -140,6 +139,7 @@ from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
+from spinetv.vocabulary import sector_names
 
 __all__ = [
     "SECTOR_NAMES",
@@ -156,22 +156,9 @@ __all__ = [
     "symmetry_turn_deg",
 ]
 
-SECTOR_NAMES: dict[int, str] = {
-    1: "body",
-    2: "left pedicle",
-    3: "left transverse process and lamina",
-    4: "spinous process",
-    5: "right transverse process and lamina",
-    6: "right pedicle",
-}
-SACRAL_SECTOR_NAMES: dict[int, str] = {
-    1: "body",
-    2: "left ala",
-    3: "left lamina",
-    4: "median crest",
-    5: "right lamina",
-    6: "right ala",
-}
+#: Sector number -> name (one definition: :mod:`spinetv.vocabulary`).
+SECTOR_NAMES: Mapping[int, str] = sector_names()
+SACRAL_SECTOR_NAMES: Mapping[int, str] = sector_names(sacral=True)
 
 METHOD_GIVEN = "given"
 # Points within this distance of a wall count as beyond it (posterior to a or c): a row of voxel
@@ -481,7 +468,7 @@ class VertebraSectors:
         return self.labels.mask_of(number)
 
     @property
-    def names(self) -> dict[int, str]:
+    def names(self) -> Mapping[int, str]:
         """Sector names for this scheme."""
         return SACRAL_SECTOR_NAMES if self.scheme == "sacral" else SECTOR_NAMES
 
@@ -1035,6 +1022,9 @@ def _foramen_edge(
     """
     if free_uv.shape[0] < 3 or bone_uv.shape[0] < 3:
         return fallback_mm
+    # scipy.spatial takes about 0.1 s to import; only cervical levels come here.
+    from scipy.spatial import cKDTree
+
     reach = _FORAMEN_PAIR_LATTICES * pixel_mm
     free_gap, nearest_bone = cKDTree(bone_uv).query(free_uv)
     bone_gap, nearest_free = cKDTree(free_uv).query(bone_uv)
