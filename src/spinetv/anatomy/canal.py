@@ -317,18 +317,18 @@ def _closed(distance_to_bone: NDArray[np.float64], radius_px: int) -> NDArray[np
     return np.asarray(ndimage.distance_transform_edt(dilated) > reach)
 
 
-def _enclosed(bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Background pixels not connected (4-connectivity) to the image border: the holes."""
+def _enclosed(bone: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
+    """The holes: background components (4-connectivity) not connected to the image border,
+    as labels (0 elsewhere; the numbers need not be consecutive) and the largest label."""
     labels, count = ndimage.label(~bone)
     if count == 0:
-        return np.zeros_like(bone)
+        return np.zeros(bone.shape, dtype=np.int32), 0
     border = np.unique(
         np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     )
-    outside = np.zeros(count + 1, dtype=bool)
-    outside[border] = True
-    outside[0] = True
-    return np.asarray(~outside[labels])
+    keep = np.arange(count + 1, dtype=np.int32)
+    keep[border] = 0
+    return keep[labels], count
 
 
 def _disk(radius_px: int) -> NDArray[np.bool_]:
@@ -348,14 +348,15 @@ def _rasterise(
 
 
 def _pick_hole(
-    holes: NDArray[np.bool_],
+    enclosed: tuple[NDArray[np.int32], int],
     min_pixels: int,
     seed: NDArray[np.bool_] | None,
     bone: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_] | None:
-    labels, count = ndimage.label(holes)
+    labels, count = enclosed
     if count == 0:
         return None
+    holes = labels > 0
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
     candidates = np.flatnonzero(sizes >= max(1, min_pixels))
@@ -590,13 +591,23 @@ def _search_axis(
     best_angles = (0.0, 0.0)
     best_score = score(centre_axis, coarse)
     n_sagittal, n_coronal = round(sagittal_deg / step_deg), round(coronal_deg / step_deg)
-    sagittal = step_deg * np.arange(-n_sagittal, n_sagittal + 1)
-    coronal = step_deg * np.arange(-n_coronal, n_coronal + 1)
+    sagittal = [float(a) for a in step_deg * np.arange(-n_sagittal, n_sagittal + 1)]
+    coronal = [float(a) for a in step_deg * np.arange(-n_coronal, n_coronal + 1) if a != 0]
+    # Sagittal tilts first (lordosis, kyphosis), then coronal ones at the best of them; the
+    # whole grid only where no sagittal tilt alone shows a closed ring.
     for sag in sagittal:
-        for cor in coronal:
-            value = score(turned(float(sag), float(cor)), coarse)
-            if value > best_score:
-                best_score, best_angles = value, (float(sag), float(cor))
+        value = score(turned(sag, 0.0), coarse)
+        if value > best_score:
+            best_score, best_angles = value, (sag, 0.0)
+    pairs = (
+        [(best_angles[0], cor) for cor in coronal]
+        if best_score > 0
+        else [(sag, cor) for sag in sagittal for cor in coronal]
+    )
+    for sag, cor in pairs:
+        value = score(turned(sag, cor), coarse)
+        if value > best_score:
+            best_score, best_angles = value, (sag, cor)
     step = 0.5 * step_deg
     while step >= 1.5 and best_score > 0:
         centre = best_angles
@@ -627,6 +638,90 @@ def _hill_climb(
                     candidate = run(_tilted(frame.si_axis, about, deg), best.axis_source)
                     if candidate is not None and _ring_score(candidate) > _ring_score(best):
                         best, improved = candidate, True
+    return best
+
+
+#: Scores within this fraction of the best count as seeing through the canal as well (the
+#: hole's area jitters by about 1% with the lattice's phase).
+_PLATEAU_TOLERANCE = 0.02
+
+
+def _plateau_edge(
+    start: ProjectedCanal,
+    run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+    about: NDArray[np.float64],
+    sign: float,
+    step_deg: float,
+    reach_deg: float,
+    top: float,
+) -> tuple[list[tuple[float, float]], float]:
+    """Scores (offset deg, score) of tilts of ``start``'s axis about ``about``, ``step_deg``
+    apart on the ``sign`` side, up to the first below the plateau of the best seen so far
+    (``top`` on entry) or ``reach_deg``; and the best seen."""
+    scored = []
+    offset = sign * step_deg
+    while abs(offset) <= reach_deg + 1e-9:
+        score = _ring_score(run(_tilted(start.frame.si_axis, about, offset), start.axis_source))
+        scored.append((offset, score))
+        top = max(top, score)
+        if score < (1.0 - _PLATEAU_TOLERANCE) * top:
+            break
+        offset += sign * step_deg
+    return scored, top
+
+
+def _plateau_centre(
+    start: ProjectedCanal,
+    run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+    step_deg: float = 1.0,
+    reach_deg: float = 8.0,
+) -> ProjectedCanal:
+    """The middle of the range of tilts that see through the canal as widely as the best,
+    sagittally (about the section's LR axis) then coronally, to a quarter of ``step_deg``.
+
+    Where the ring bounds the canal over only part of the vertebra's height (thin laminae
+    above or below the body, coarse slices), the hole's area hardly changes over several
+    degrees of tilt (measured: within 1% over 6 degrees on a T2 of 2.45 mm slices), and its
+    maximum lies anywhere on that plateau, up to 5 degrees off the canal's axis. A ring seen
+    along the canal narrows alike whichever way it is tilted, so the plateau's middle is the
+    better estimate (on 24 lone vertebrae of the pose benchmark: mean error 1.25 -> 0.9
+    degrees, largest 5.3 -> 2.2).
+    """
+    best = start
+    for turn in range(2):
+        frame = best.frame
+        about = frame.lr_axis if turn == 0 else frame.ap_axis
+        top = _ring_score(best)
+        below, top = _plateau_edge(best, run, about, -1.0, step_deg, reach_deg, top)
+        above, top = _plateau_edge(best, run, about, 1.0, step_deg, reach_deg, top)
+        scored = sorted([*below, (0.0, _ring_score(best)), *above])
+        offsets = np.array([o for o, _ in scored])
+        scores = np.array([v for _, v in scored])
+        if top <= 0:
+            return best
+        on = scores >= (1.0 - _PLATEAU_TOLERANCE) * top
+        peak = int(np.argmax(scores))
+        low = high = peak
+        while low > 0 and on[low - 1]:
+            low -= 1
+        while high < len(on) - 1 and on[high + 1]:
+            high += 1
+        edges = []
+        for edge, outer in ((low, low - 1), (high, high + 1)):
+            position = float(offsets[edge])
+            if 0 <= outer < len(on):
+                # Half a step further out: the plateau's edge to half a step.
+                probe = 0.5 * (offsets[edge] + offsets[outer])
+                candidate = run(_tilted(frame.si_axis, about, float(probe)), best.axis_source)
+                if _ring_score(candidate) >= (1.0 - _PLATEAU_TOLERANCE) * top:
+                    position = float(probe)
+            edges.append(position)
+        middle = 0.5 * (edges[0] + edges[1])
+        if abs(middle) < 1e-9:
+            continue
+        candidate = run(_tilted(frame.si_axis, about, middle), best.axis_source)
+        if candidate is not None and _ring_score(candidate) > 0:
+            best = candidate
     return best
 
 
@@ -698,7 +793,7 @@ def _best_projection(
             if start is not None:
                 rough = _hill_climb(start, run_coarse, (4.0, 2.0))
                 fine = run(rough.frame.si_axis, label)
-                climbed = _hill_climb(fine, run, (1.0,)) if fine is not None else None
+                climbed = _plateau_centre(fine, run, 2.0) if fine is not None else None
                 if climbed is not None and _ring_score(climbed) > _ring_score(best):
                     return final(climbed)
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:

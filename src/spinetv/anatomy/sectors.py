@@ -1000,6 +1000,15 @@ def _steady_walls(
     n = len(gaps)
     out = np.full(n, default_mm, dtype=np.float64)
     bounded = [slab for slab in range(n) if gaps[slab] is not None]
+    if len(bounded) >= 2:
+        # An end slab holds the bone's end (an endplate) and the free space beyond it (the
+        # disc) at once: its free voxels in front of or behind the canal can lie beyond the
+        # endplate, with the bone "beyond" them below it. A depth of its own that no
+        # neighbour confirms is not taken; it keeps ``default_mm``.
+        for end, inner in ((bounded[0], bounded[1]), (bounded[-1], bounded[-2])):
+            if _overlap(gaps[end], gaps[inner]) is None:
+                gaps = [None if slab == end else gap for slab, gap in enumerate(gaps)]
+        bounded = [slab for slab in range(n) if gaps[slab] is not None]
     for slab in range(n):
         below = [j for j in bounded if j < slab][::-1]
         above = [j for j in bounded if j > slab]
