@@ -156,6 +156,12 @@ _FACING_LATTICES = 2.0
 _BEYOND_FRACTION = 0.1
 # How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
 _SLAB_REACH_MM = 1.5
+#: A contoured canal's slices that hold less than this fraction of the median cross-section
+#: are left out of its axis: a canal contoured over one vertebra ends with the vertebra, and
+#: the axial slices through its tilted ends hold part of the cross-section only, whose
+#: centroids pull the axis (measured on 37 contoured poses: with 0.6, up to 3.5 deg off,
+#: with 0.9 within 0.5 deg).
+_COMPLETE_SECTION_FRACTION = 0.9
 # A derived canal's AP walls are measured per slab in the strip within this many voxels of the
 # canal's lateral centre, where bone lies beyond the free space within this many voxels.
 _MIDLINE_STRIP_LATTICES = 1.0
@@ -1100,6 +1106,56 @@ def _walls_per_slab(
     )
 
 
+def _midline_ap_walls(
+    walls: CanalWalls,
+    canal_local: NDArray[np.float64],
+    bone_local: NDArray[np.float64],
+    lattice_mm: float,
+) -> CanalWalls:
+    """A contoured canal's AP walls by the rule of a derived canal's (see
+    :func:`_walls_from_section`): per slab of ``walls``, in the canal's midline, between its
+    deepest voxel centre there and the bone beyond (:func:`_bounded_gap`), placed with the
+    neighbouring slabs (:func:`_steady_walls`). A slab whose canal is not bounded by bone
+    there keeps its wall from ``walls``.
+
+    Measured on the phantoms (120 poses): per slab, the older rule's walls moved by up to
+    half a voxel with the lattice's phase and with the bone beside a rounded canal, and the
+    poses with a contoured canal scored lower than those with a derived one.
+    """
+    edges = walls.slab_edges_mm
+    n_slabs = edges.size - 1
+    lr_centre = float(np.median(walls.lr_centre_mm))
+    half_width = float(np.median(walls.half_width_mm))
+    margin = _SLAB_REACH_MM + 2.0 * lattice_mm
+    near = (
+        (np.abs(bone_local[:, 0] - lr_centre) <= half_width)
+        & (bone_local[:, 1] >= float(np.min(walls.anterior_mm)) - margin)
+        & (bone_local[:, 1] <= float(np.max(walls.posterior_mm)) + margin)
+    )
+    bone_near = bone_local[near]
+    within = (canal_local[:, 2] >= edges[0]) & (canal_local[:, 2] <= edges[-1])
+    canal = canal_local[within]
+    canal_slab = np.clip(np.searchsorted(edges, canal[:, 2], side="right") - 1, 0, n_slabs - 1)
+    bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
+    gaps: dict[float, list[tuple[float, float] | None]] = {
+        -1.0: [None] * n_slabs,
+        1.0: [None] * n_slabs,
+    }
+    for slab in np.unique(canal_slab):
+        canal_uv = canal[canal_slab == slab, :2]
+        bone_uv = bone_near[bone_slab == slab, :2]
+        for sign, found in gaps.items():
+            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice_mm)
+    deadband = _STEADY_DEADBAND * lattice_mm
+    anterior = _steady_walls(gaps[-1.0], -1.0, np.nan, deadband)
+    posterior = _steady_walls(gaps[1.0], 1.0, np.nan, deadband)
+    return replace(
+        walls,
+        anterior_mm=np.where(np.isnan(anterior), walls.anterior_mm, anterior),
+        posterior_mm=np.where(np.isnan(posterior), walls.posterior_mm, posterior),
+    )
+
+
 def _local_points(mask: Mask, box: BoundingBox, frame: LocalFrame) -> NDArray[np.float64]:
     ijk = np.argwhere(mask.in_box(box)) + np.asarray(box.start)
     return frame.to_local(mask.grid.index_to_lps(ijk))
@@ -1217,6 +1273,7 @@ def label_sectors(
             if section is None or sacral_level
             else (section.centre_lps(), section.frame.si_axis)
         ),
+        min_area_fraction=0.6 if sacral_level else _COMPLETE_SECTION_FRACTION,
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
@@ -1227,8 +1284,9 @@ def label_sectors(
         window = vertebra.box.padded(
             vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape
         )
+        canal_local = _local_points(canal_mask, window, frame)
         walls = _walls_per_slab(
-            _local_points(canal_mask, window, frame),
+            canal_local,
             bone,
             options.slab_mm or max(vertebra.grid.spacing_mm),
             options.min_slab_canal_fraction,
@@ -1236,6 +1294,8 @@ def label_sectors(
             _lattice_mm(vertebra.grid),
             options.contoured_wall_max_gap_voxels,
         )
+        if not sacral_level:
+            walls = _midline_ap_walls(walls, canal_local, bone, _lattice_mm(vertebra.grid))
     sacral = canonical is not None and is_sacral(canonical)
     bounds = None
     if not sacral and canonical != "C1" and options.limit_body_to_its_width:
