@@ -1005,8 +1005,7 @@ def _slab_holes(
     hole[shift_i : shift_i + hi, shift_j : shift_j + hj] = projected.hole
     hole_distance, hole_nearest = ndimage.distance_transform_edt(~hole, return_indices=True)
     to_hole = hole_distance * pixel
-    pixel_ij = np.indices(shape).astype(np.float64)
-    outward = pixel_ij - hole_nearest
+    outward = np.indices(shape).astype(np.float64) - hole_nearest
     lattice = sorted(grid.spacing_mm)[1]
     cover = _disk_of(lattice / np.sqrt(2.0) / pixel)
     grow = _disk_of(growth_mm / pixel)
@@ -1024,27 +1023,41 @@ def _slab_holes(
     # Each projected bone voxel centre covers a disk of the lattice's covering radius.
     own = ndimage.binary_dilation(own, structure=cover[None])
     out = np.zeros((n_slabs, *shape), dtype=bool)
+    # A free pixel lies between the hole and the bone only within follow_mm (plus a pixel) of
+    # the hole, and only bone within that band can be the far end (the two distances add up
+    # to at least the bone's own distance to the hole): the work is done on the band's box.
+    band = to_hole <= follow_mm + pixel
+    if not hole.any():
+        return edges, out
+    rows, cols = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+    crop = (
+        slice(max(0, int(rows[0]) - 1), int(rows[-1]) + 2),
+        slice(max(0, int(cols[0]) - 1), int(cols[-1]) + 2),
+    )
+    hole_c, to_hole_c, band_c = hole[crop], to_hole[crop], band[crop]
+    outward_c = outward[:, crop[0], crop[1]]
+    pixel_ij_c = np.indices(hole_c.shape).astype(np.float64)
     for k in range(n_slabs):
-        region = hole
         window = own[max(0, k - 1) : k + 2].any(axis=0) if follow_neighbours else own[k]
-        if window.any():
+        window = window[crop]
+        out[k] = hole
+        if (window & band_c).any():
             distance, nearest = ndimage.distance_transform_edt(~window, return_indices=True)
             to_bone = distance * pixel
-            towards_bone = nearest - pixel_ij
-            facing = np.sum(outward * towards_bone, axis=0) >= _FACING_COS * np.sqrt(
-                np.sum(outward**2, axis=0) * np.sum(towards_bone**2, axis=0)
+            towards_bone = nearest - pixel_ij_c
+            facing = np.sum(outward_c * towards_bone, axis=0) >= _FACING_COS * np.sqrt(
+                np.sum(outward_c**2, axis=0) * np.sum(towards_bone**2, axis=0)
             )
             # Between the hole and the bone of the window: on the way from one to the other
             # the two distances add up to the gap between them, and the bone lies straight on
             # from the hole (not beside an opening of the ring, nor behind: the outer face of
             # a thin lamina). Only the slab's own bone blocks (a neighbouring slab's bone
             # would shadow free voxels of this one).
-            between = (to_hole + to_bone <= follow_mm + pixel) & facing
-            candidates = hole | (~own[k] & between)
+            between = (to_hole_c + to_bone <= follow_mm + pixel) & facing
+            candidates = hole_c | (~own[k][crop] & between)
             labels, _ = ndimage.label(candidates)
-            touching = np.unique(labels[hole])
-            region = np.isin(labels, touching[touching > 0])
-        out[k] = region
+            touching = np.unique(labels[hole_c])
+            out[k][crop] = np.isin(labels, touching[touching > 0])
     out = ndimage.binary_dilation(out, structure=grow[None])
     return edges, out
 
