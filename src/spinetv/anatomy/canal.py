@@ -80,9 +80,8 @@ class CanalOptions:
         Where neither cord nor neighbours give the axis, or the axis they give shows no closed
         ring, the projection axis is searched on the vertebra's own bone within this many
         degrees of it, sagittally (lordosis, kyphosis, the sacrum's turn) and coronally
-        (scoliosis), by 15 degrees, refined by 4 and 2 degrees, then placed in the middle of
-        the tilts that see through the ring as widely (see :func:`_plateau_centre`; the
-        refinement reaches further). 0 disables. Defaults 50 and 15: L5 and S1 lean up to about 45
+        (scoliosis), by 15 degrees, then refined at full resolution to 1 degree (the refinement
+        reaches further). 0 disables. Defaults 50 and 15: L5 and S1 lean up to about 45
         degrees in lordosis.
     follow_mm : float
         How far beyond the vertebra's narrowest canal cross-section (the projected hole) the
