@@ -199,7 +199,6 @@ def local_frame(
     iterations: int = 3,
     level: str | None = None,
     axis: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
-    min_area_fraction: float = 0.6,
 ) -> LocalFrame:
     """The local frame of one vertebra from its canal.
 
@@ -218,9 +217,6 @@ def local_frame(
         The canal's axis at this vertebra (LPS mm and a unit vector) when already known (a
         derived canal's projection axis through its cross-section's centre); it replaces the
         line fitted through the canal's slice centroids.
-    min_area_fraction : float
-        For that line: slices whose canal cross-section has fewer voxels than this fraction
-        of the median are left out (see :func:`fit_axis_through_slices`).
 
     Returns
     -------
@@ -242,13 +238,7 @@ def local_frame(
         raise AnatomyError(f"{name}: the vertebra mask is empty")
     vertebra.grid.require_same(canal.grid, what=f"{name} vertebra and canal")
     slice_range = _slice_range_of(vertebra.box, vertebra.grid)
-    fitted = (
-        axis
-        if axis is not None
-        else fit_axis_through_slices(
-            canal, slice_range=slice_range, min_area_fraction=min_area_fraction
-        )
-    )
+    fitted = axis if axis is not None else fit_axis_through_slices(canal, slice_range=slice_range)
     centroid = vertebra.centroid_lps()
     if fitted is None:
         window = canal.in_box(_slab_box(vertebra.grid, canal.box, slice_range))

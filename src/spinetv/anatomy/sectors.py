@@ -108,7 +108,7 @@ from spinetv.anatomy.canal import (
     derive_canal,
     prism_box,
 )
-from spinetv.anatomy.frame import LocalFrame, local_frame
+from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.errors import AnatomyError
 from spinetv.geometry.grid import BoundingBox, ImageGrid
@@ -1106,6 +1106,19 @@ def _walls_per_slab(
     )
 
 
+def _complete_sections_axis(
+    vertebra: Mask, canal: Mask
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """A contoured canal's axis at the vertebra's height through the centroids of its
+    complete cross-sections (see :data:`_COMPLETE_SECTION_FRACTION`); None (the frame then
+    fits its own line) when fewer than two slices are complete."""
+    axis = vertebra.grid.axis_of(2)[0]
+    slice_range = (vertebra.box.start[axis], vertebra.box.stop[axis])
+    return fit_axis_through_slices(
+        canal, slice_range=slice_range, min_area_fraction=_COMPLETE_SECTION_FRACTION
+    )
+
+
 def _midline_ap_walls(
     walls: CanalWalls,
     canal_local: NDArray[np.float64],
@@ -1263,17 +1276,18 @@ def label_sectors(
     section = None if result is None else result.cross_sections.get(key)
     # A sacral segment's canal curves within it: its axis is fitted through the canal.
     sacral_level = canonical is not None and is_sacral(canonical)
+    if sacral_level:
+        given_axis = None
+    elif section is not None:
+        given_axis = (section.centre_lps(), section.frame.si_axis)
+    else:
+        given_axis = _complete_sections_axis(vertebra, canal_mask)
     frame = local_frame(
         vertebra,
         canal_mask,
         iterations=options.frame_iterations,
         level=name,
-        axis=(
-            None
-            if section is None or sacral_level
-            else (section.centre_lps(), section.frame.si_axis)
-        ),
-        min_area_fraction=0.6 if sacral_level else _COMPLETE_SECTION_FRACTION,
+        axis=given_axis,
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
