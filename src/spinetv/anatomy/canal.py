@@ -317,18 +317,18 @@ def _closed(distance_to_bone: NDArray[np.float64], radius_px: int) -> NDArray[np
     return np.asarray(ndimage.distance_transform_edt(dilated) > reach)
 
 
-def _enclosed(bone: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Background pixels not connected (4-connectivity) to the image border: the holes."""
+def _enclosed(bone: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
+    """The holes: background components (4-connectivity) not connected to the image border,
+    as labels (0 elsewhere; the numbers need not be consecutive) and the largest label."""
     labels, count = ndimage.label(~bone)
     if count == 0:
-        return np.zeros_like(bone)
+        return np.zeros(bone.shape, dtype=np.int32), 0
     border = np.unique(
         np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     )
-    outside = np.zeros(count + 1, dtype=bool)
-    outside[border] = True
-    outside[0] = True
-    return np.asarray(~outside[labels])
+    keep = np.arange(count + 1, dtype=np.int32)
+    keep[border] = 0
+    return keep[labels], count
 
 
 def _disk(radius_px: int) -> NDArray[np.bool_]:
@@ -348,14 +348,15 @@ def _rasterise(
 
 
 def _pick_hole(
-    holes: NDArray[np.bool_],
+    enclosed: tuple[NDArray[np.int32], int],
     min_pixels: int,
     seed: NDArray[np.bool_] | None,
     bone: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_] | None:
-    labels, count = ndimage.label(holes)
+    labels, count = enclosed
     if count == 0:
         return None
+    holes = labels > 0
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
     candidates = np.flatnonzero(sizes >= max(1, min_pixels))
@@ -395,6 +396,7 @@ def project_canal(
     seed_lps: NDArray[np.float64] | None = None,
     points_lps: NDArray[np.float64] | None = None,
     allow_arch: bool = True,
+    origin_lps: NDArray[np.float64] | None = None,
 ) -> ProjectedCanal | None:
     """Find the canal cross-section of one vertebra by projecting it along ``si_axis``.
 
@@ -422,6 +424,8 @@ def project_canal(
     allow_arch : bool
         Fall back on the arch estimate when no ring closes (default True; the axis search
         scores closed rings only).
+    origin_lps : ndarray, shape (3,), optional
+        The mean of ``points_lps`` when already at hand (the origin of the default frame).
 
     Returns
     -------
@@ -448,7 +452,8 @@ def project_canal(
     wall_offset = 0.5 * pixel + cover_mm - 0.5 * lattice_mm
     points = vertebra.points_lps() if points_lps is None else points_lps
     if frame is None:
-        frame = patient_frame(points.mean(axis=0), si_axis)
+        origin = points.mean(axis=0) if origin_lps is None else origin_lps
+        frame = patient_frame(origin, si_axis)
     bone = frame.to_local(points)
     max_radius = int(np.ceil(0.5 * options.max_gap_mm / pixel))
     pad = max_radius + 2
@@ -477,9 +482,15 @@ def project_canal(
     )
     min_pixels = int(np.ceil(min_area / pixel**2))
     seeded_method = METHOD_CORD_RING if seed is not None else METHOD_RING
-    distance_to_bone = ndimage.distance_transform_edt(~projection)
+    # Most rings close unbridged: the distance map the closings need is made on first use.
+    distance_to_bone: NDArray[np.float64] | None = None
     for radius in range(max_radius + 1):
-        closed = projection if radius == 0 else _closed(distance_to_bone, radius)
+        if radius == 0:
+            closed = projection
+        else:
+            if distance_to_bone is None:
+                distance_to_bone = ndimage.distance_transform_edt(~projection)
+            closed = _closed(distance_to_bone, radius)
         hole = _pick_hole(_enclosed(closed), min_pixels, seed, projection)
         if hole is not None:
             return ProjectedCanal(
@@ -510,14 +521,22 @@ def _tilted(
 
 
 def _surface_points(vertebra: Mask) -> NDArray[np.float64]:
-    """LPS centres of the vertebra's boundary voxels.
+    """LPS centres of the vertebra's boundary voxels (a face neighbour outside it).
 
     A solid's projection along any direction is the projection of its boundary (every line
     through the solid meets its surface), so the axis search projects the shell only: a
     quarter of the voxels or fewer, and the same holes.
     """
-    inner = ndimage.binary_erosion(vertebra.box_array)
-    shell = vertebra.box_array & ~inner
+    solid = vertebra.box_array
+    # The erosion by the 6-neighbour cross, by shifted slices (several times faster).
+    padded = np.pad(solid, 1)
+    inner = solid.copy()
+    for axis in range(3):
+        for step in (0, 2):
+            index = [slice(1, -1)] * 3
+            index[axis] = slice(step, step + solid.shape[axis])
+            inner &= padded[tuple(index)]
+    shell = solid & ~inner
     ijk = np.argwhere(shell) + np.asarray(vertebra.box.start)
     return vertebra.grid.index_to_lps(ijk)
 
@@ -554,12 +573,13 @@ def _search_axis(
         max_gap_mm=min(options.max_gap_mm, 4.0),
     )
     base = patient_frame(np.zeros(3), centre_axis)
+    shell_centre = shell.mean(axis=0)
 
     def score(axis: NDArray[np.float64], opts: CanalOptions) -> float:
         try:
             result = project_canal(
                 vertebra, axis, cord=cord, options=opts, level=level, points_lps=shell,
-                allow_arch=False,
+                allow_arch=False, origin_lps=shell_centre,
             )
         except AnatomyError:
             return -1.0
@@ -571,13 +591,23 @@ def _search_axis(
     best_angles = (0.0, 0.0)
     best_score = score(centre_axis, coarse)
     n_sagittal, n_coronal = round(sagittal_deg / step_deg), round(coronal_deg / step_deg)
-    sagittal = step_deg * np.arange(-n_sagittal, n_sagittal + 1)
-    coronal = step_deg * np.arange(-n_coronal, n_coronal + 1)
+    sagittal = [float(a) for a in step_deg * np.arange(-n_sagittal, n_sagittal + 1)]
+    coronal = [float(a) for a in step_deg * np.arange(-n_coronal, n_coronal + 1) if a != 0]
+    # Sagittal tilts first (lordosis, kyphosis), then coronal ones at the best of them; the
+    # whole grid only where no sagittal tilt alone shows a closed ring.
     for sag in sagittal:
-        for cor in coronal:
-            value = score(turned(float(sag), float(cor)), coarse)
-            if value > best_score:
-                best_score, best_angles = value, (float(sag), float(cor))
+        value = score(turned(sag, 0.0), coarse)
+        if value > best_score:
+            best_score, best_angles = value, (sag, 0.0)
+    pairs = (
+        [(best_angles[0], cor) for cor in coronal]
+        if best_score > 0
+        else [(sag, cor) for sag in sagittal for cor in coronal]
+    )
+    for sag, cor in pairs:
+        value = score(turned(sag, cor), coarse)
+        if value > best_score:
+            best_score, best_angles = value, (sag, cor)
     step = 0.5 * step_deg
     while step >= 1.5 and best_score > 0:
         centre = best_angles
@@ -611,6 +641,94 @@ def _hill_climb(
     return best
 
 
+#: Scores within this fraction of the best count as seeing through the canal as well (the
+#: hole's area jitters by about 1% with the lattice's phase; 2% moved L5, whose plateau is
+#: lopsided, further off).
+_PLATEAU_TOLERANCE = 0.01
+
+
+def _plateau_edge(
+    start: ProjectedCanal,
+    run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+    about: NDArray[np.float64],
+    sign: float,
+    step_deg: float,
+    reach_deg: float,
+    top: float,
+) -> tuple[list[tuple[float, float]], float]:
+    """Scores (offset deg, score) of tilts of ``start``'s axis about ``about``, ``step_deg``
+    apart on the ``sign`` side, up to the first below the plateau of the best seen so far
+    (``top`` on entry) or ``reach_deg``; and the best seen."""
+    scored = []
+    offset = sign * step_deg
+    while abs(offset) <= reach_deg + 1e-9:
+        score = _ring_score(run(_tilted(start.frame.si_axis, about, offset), start.axis_source))
+        scored.append((offset, score))
+        top = max(top, score)
+        if score < (1.0 - _PLATEAU_TOLERANCE) * top:
+            break
+        offset += sign * step_deg
+    return scored, top
+
+
+def _plateau_centre(
+    start: ProjectedCanal,
+    run: Callable[[NDArray[np.float64], str], ProjectedCanal | None],
+    step_deg: float = 1.0,
+    reach_deg: float = 8.0,
+) -> ProjectedCanal:
+    """The middle of the range of tilts that see through the canal as widely as the best,
+    sagittally (about the section's LR axis) then coronally, to a quarter of ``step_deg``.
+
+    Where the ring bounds the canal over only part of the vertebra's height (thin laminae
+    above or below the body, coarse slices), the hole's area hardly changes over several
+    degrees of tilt (measured: within 1% over 6 degrees on a T2 of 2.45 mm slices), and its
+    maximum lies anywhere on that plateau, up to 5 degrees off the canal's axis. A ring seen
+    along the canal narrows alike whichever way it is tilted, so the plateau's middle is the
+    better estimate where the plateau is wide. Measured against the maximum: on 24 lone
+    vertebrae C4-L4 of the pose benchmark, mean error 1.25 -> 0.92 degrees, largest 5.3 ->
+    2.3, smallest sector Dice 0.922 -> 0.956; on 12 lone L5 tilted 20-45 degrees, whose
+    plateau is lopsided (the laminae and large transverse processes), mean error 0.56 -> 0.83
+    degrees, smallest sector Dice 0.972 -> 0.956 (mean 0.982 -> 0.979).
+    """
+    best = start
+    for turn in range(2):
+        frame = best.frame
+        about = frame.lr_axis if turn == 0 else frame.ap_axis
+        top = _ring_score(best)
+        below, top = _plateau_edge(best, run, about, -1.0, step_deg, reach_deg, top)
+        above, top = _plateau_edge(best, run, about, 1.0, step_deg, reach_deg, top)
+        scored = sorted([*below, (0.0, _ring_score(best)), *above])
+        offsets = np.array([o for o, _ in scored])
+        scores = np.array([v for _, v in scored])
+        if top <= 0:
+            return best
+        on = scores >= (1.0 - _PLATEAU_TOLERANCE) * top
+        peak = int(np.argmax(scores))
+        low = high = peak
+        while low > 0 and on[low - 1]:
+            low -= 1
+        while high < len(on) - 1 and on[high + 1]:
+            high += 1
+        edges = []
+        for edge, outer in ((low, low - 1), (high, high + 1)):
+            position = float(offsets[edge])
+            if 0 <= outer < len(on):
+                # Half a step further out: the plateau's edge to half a step.
+                probe = 0.5 * (offsets[edge] + offsets[outer])
+                candidate = run(_tilted(frame.si_axis, about, float(probe)), best.axis_source)
+                if _ring_score(candidate) >= (1.0 - _PLATEAU_TOLERANCE) * top:
+                    position = float(probe)
+            edges.append(position)
+        middle = 0.5 * (edges[0] + edges[1])
+        if abs(middle) < 1e-9:
+            continue
+        candidate = run(_tilted(frame.si_axis, about, middle), best.axis_source)
+        if candidate is not None and _ring_score(candidate) > 0:
+            best = candidate
+    return best
+
+
 def _best_projection(
     vertebra: Mask,
     si_axis: NDArray[np.float64],
@@ -629,23 +747,26 @@ def _best_projection(
     bridged or estimated and flagged, rather than closed by bone from another height).
     """
 
-    points = vertebra.points_lps()
     # A solid projects as its surface does: candidate axes are compared on the shell (a
     # quarter of the voxels or fewer), the chosen one is projected with every voxel.
     shell = _surface_points(vertebra)
+    shell_centre = shell.mean(axis=0)
 
-    def run(
-        axis: NDArray[np.float64], src: str = source, on: NDArray[np.float64] | None = None
-    ) -> ProjectedCanal | None:
+    def run(axis: NDArray[np.float64], src: str = source) -> ProjectedCanal | None:
+        # Closed rings only: the arch estimate (a convex hull) is made once, in ``final``,
+        # where no axis shows a closed ring.
         return project_canal(
             vertebra, axis, cord=cord, options=options, level=level, axis_source=src,
-            points_lps=shell if on is None else on,
+            points_lps=shell, origin_lps=shell_centre, allow_arch=False,
         )
 
     def final(candidate: ProjectedCanal | None) -> ProjectedCanal | None:
-        if candidate is None:
-            return None
-        return run(candidate.frame.si_axis, candidate.axis_source, points)
+        axis, src = (si_axis, source) if candidate is None else (
+            candidate.frame.si_axis, candidate.axis_source
+        )
+        return project_canal(
+            vertebra, axis, cord=cord, options=options, level=level, axis_source=src
+        )
 
     best = run(si_axis)
     if source == "cord" and _ring_score(best) > 0:
@@ -669,16 +790,20 @@ def _best_projection(
             def run_coarse(axis: NDArray[np.float64], src: str) -> ProjectedCanal | None:
                 return project_canal(
                     vertebra, axis, cord=cord, options=coarse, level=level,
-                    axis_source=src, points_lps=shell,
+                    axis_source=src, points_lps=shell, origin_lps=shell_centre,
                 )
 
             start = run_coarse(axis, label)
             if start is not None:
                 rough = _hill_climb(start, run_coarse, (4.0, 2.0))
                 fine = run(rough.frame.si_axis, label)
-                climbed = _hill_climb(fine, run, (1.0,)) if fine is not None else None
-                if climbed is not None and _ring_score(climbed) > _ring_score(best):
-                    return final(climbed)
+                # The plateau is sought around the widest view found, the given axis included
+                # (its middle sees through a little less widely than the best).
+                if best is not None and _ring_score(best) >= _ring_score(fine):
+                    fine = replace(best, axis_source=label)
+                if _ring_score(fine) > 0:
+                    assert fine is not None
+                    return final(_plateau_centre(fine, run, 2.0))
     if options.axis_search_deg <= 0 or _ring_score(best) < 0:
         return final(best)
     step = 0.5 * options.axis_search_deg
@@ -770,6 +895,7 @@ def _extrude(
     bone_lps: NDArray[np.float64] | None = None,
     follow_mm: float = 0.0,
     widest_beyond: bool = False,
+    follow_neighbours: bool = True,
 ) -> tuple[BoundingBox, NDArray[np.bool_]]:
     """The canal over one vertebra, as a box of the grid and its contents.
 
@@ -777,7 +903,8 @@ def _extrude(
     With ``bone_lps`` and ``follow_mm`` > 0 the canal follows the bone slab by slab (see
     :func:`_slab_holes`); beyond the bone's SI range it is the hole (towards a neighbour,
     whose own canal takes over), or with ``widest_beyond`` the widest slab section (prolonged
-    under a PTV where no neighbour shows the canal).
+    under a PTV where no neighbour shows the canal). ``follow_neighbours``: see
+    :func:`_slab_holes`.
 
     The hole's pixels lie at least the covering radius of the projected bone lattice from
     every bone voxel centre, so the voxels of the canal's outermost layer (whose centres lie
@@ -798,8 +925,10 @@ def _extrude(
     if bone_lps is None or follow_mm <= 0:
         inside[inside] = grown.contains(local[inside])
         return box, inside.reshape(box.shape)
-    edges, slabs = _slab_holes(projected, outer, projected.frame.to_local(bone_lps), grid,
-                               growth, follow_mm)
+    edges, slabs = _slab_holes(
+        projected, outer, projected.frame.to_local(bone_lps), grid, growth, follow_mm,
+        follow_neighbours,
+    )
     within = inside & (local[:, 2] >= low) & (local[:, 2] <= high)
     beyond = inside & ~within
     if widest_beyond:
@@ -843,17 +972,25 @@ def _slab_holes(
     grid: ImageGrid,
     growth_mm: float,
     follow_mm: float,
+    follow_neighbours: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """The canal's cross-section slab by slab along the section's axis.
 
     The projected hole is the narrowest cross-section; where the canal is wider (a canal that
     widens between the pedicles, curves, or is met at a slight angle), each slab (the largest
-    voxel spacing thick) takes the free space around the hole up to the bone of that slab and
-    its two neighbours when that bone lies within ``follow_mm`` of the hole: the free pixels
+    voxel spacing thick) takes the free space around the hole up to the bone of that slab
+    (with ``follow_neighbours``, of that slab and its two neighbours) when that bone lies
+    within ``follow_mm`` of the hole: the free pixels
     whose distances to the hole and to the slab's bone add up to at most ``follow_mm`` (plus a
     pixel) lie between the two. Where no bone faces the hole in the slab (a foramen, the
     interlaminar space, a disc) the section stays the hole. Each slab's section is then grown
     by ``growth_mm`` like the hole (see :func:`_extrude`).
+
+    The neighbouring slabs' bone is followed in the sacrum, whose canal turns within a
+    segment. Not in a vertebra: where its laminae or body end within its height (the cervical
+    laminae 1-2 mm below the endplate), the neighbouring slab's bone drew the canal up to
+    2.5 mm into the free space beyond the ring (pose benchmark, 39 poses with a derived
+    canal: min canal Dice 0.911 -> 0.952, no true-canal voxel farther from it).
 
     Returns the slab edges along SI (mm) and the sections, shape (n_slabs, *outer.hole.shape),
     on ``outer``'s pixel grid.
@@ -867,8 +1004,7 @@ def _slab_holes(
     hole[shift_i : shift_i + hi, shift_j : shift_j + hj] = projected.hole
     hole_distance, hole_nearest = ndimage.distance_transform_edt(~hole, return_indices=True)
     to_hole = hole_distance * pixel
-    pixel_ij = np.indices(shape).astype(np.float64)
-    outward = pixel_ij - hole_nearest
+    outward = np.indices(shape).astype(np.float64) - hole_nearest
     lattice = sorted(grid.spacing_mm)[1]
     cover = _disk_of(lattice / np.sqrt(2.0) / pixel)
     grow = _disk_of(growth_mm / pixel)
@@ -886,27 +1022,41 @@ def _slab_holes(
     # Each projected bone voxel centre covers a disk of the lattice's covering radius.
     own = ndimage.binary_dilation(own, structure=cover[None])
     out = np.zeros((n_slabs, *shape), dtype=bool)
+    # A free pixel lies between the hole and the bone only within follow_mm (plus a pixel) of
+    # the hole, and only bone within that band can be the far end (the two distances add up
+    # to at least the bone's own distance to the hole): the work is done on the band's box.
+    band = to_hole <= follow_mm + pixel
+    if not hole.any():
+        return edges, out
+    rows, cols = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+    crop = (
+        slice(max(0, int(rows[0]) - 1), int(rows[-1]) + 2),
+        slice(max(0, int(cols[0]) - 1), int(cols[-1]) + 2),
+    )
+    hole_c, to_hole_c, band_c = hole[crop], to_hole[crop], band[crop]
+    outward_c = outward[:, crop[0], crop[1]]
+    pixel_ij_c = np.indices(hole_c.shape).astype(np.float64)
     for k in range(n_slabs):
-        window = own[max(0, k - 1) : k + 2].any(axis=0)
-        region = hole
-        if window.any():
+        window = own[max(0, k - 1) : k + 2].any(axis=0) if follow_neighbours else own[k]
+        window = window[crop]
+        out[k] = hole
+        if (window & band_c).any():
             distance, nearest = ndimage.distance_transform_edt(~window, return_indices=True)
             to_bone = distance * pixel
-            towards_bone = nearest - pixel_ij
-            facing = np.sum(outward * towards_bone, axis=0) >= _FACING_COS * np.sqrt(
-                np.sum(outward**2, axis=0) * np.sum(towards_bone**2, axis=0)
+            towards_bone = nearest - pixel_ij_c
+            facing = np.sum(outward_c * towards_bone, axis=0) >= _FACING_COS * np.sqrt(
+                np.sum(outward_c**2, axis=0) * np.sum(towards_bone**2, axis=0)
             )
-            # Between the hole and the bone of this slab and its neighbours: on the way from
-            # one to the other the two distances add up to the gap between them, and the bone
-            # lies straight on from the hole (not beside an opening of the ring, nor behind:
-            # the outer face of a thin lamina). Only the slab's own bone blocks (a
-            # neighbouring slab's bone would shadow free voxels of this one).
-            between = (to_hole + to_bone <= follow_mm + pixel) & facing
-            candidates = hole | (~own[k] & between)
+            # Between the hole and the bone of the window: on the way from one to the other
+            # the two distances add up to the gap between them, and the bone lies straight on
+            # from the hole (not beside an opening of the ring, nor behind: the outer face of
+            # a thin lamina). Only the slab's own bone blocks (a neighbouring slab's bone
+            # would shadow free voxels of this one).
+            between = (to_hole_c + to_bone <= follow_mm + pixel) & facing
+            candidates = hole_c | (~own[k][crop] & between)
             labels, _ = ndimage.label(candidates)
-            touching = np.unique(labels[hole])
-            region = np.isin(labels, touching[touching > 0])
-        out[k] = region
+            touching = np.unique(labels[hole_c])
+            out[k][crop] = np.isin(labels, touching[touching > 0])
     out = ndimage.binary_dilation(out, structure=grow[None])
     return edges, out
 
@@ -1026,6 +1176,7 @@ def derive_canal(
             _extrude(
                 sections[level], grid, *extension[level],
                 bone_lps=vertebrae[level].points_lps(), follow_mm=options.follow_mm,
+                follow_neighbours=_is_sacral(level),
             )
             for level in found
         ],
@@ -1048,6 +1199,11 @@ def derive_canal(
         extension,
         unresolved,
     )
+
+
+def _is_sacral(level: str) -> bool:
+    canonical = parse_level(level)
+    return canonical is not None and region_of(canonical) == "sacral"
 
 
 def _with_bony_rim(canal: NDArray[np.bool_], bone: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -28,6 +28,7 @@ _E_Z = np.array([0.0, 0.0, 1.0])
 _MAX_AP_DEVIATION_DEG = 30.0
 # The body's centroid is taken within this multiple of the canal's half-width of the midline.
 _BODY_HALF_WIDTH_RATIO = 3.0
+_IDENTITY = np.eye(3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,9 +62,16 @@ class LocalFrame:
             object.__setattr__(self, name, value)
             vectors.append(value)
         basis = np.stack(vectors[1:], axis=1)
-        if not np.allclose(basis.T @ basis, np.eye(3), atol=1e-6):
+        # Plain maxima rather than np.allclose: the axis search builds hundreds of frames.
+        if float(np.abs(basis.T @ basis - _IDENTITY).max()) > 1e-6:
             raise AnatomyError(f"local frame axes are not orthonormal:\n{basis}")
-        if not np.allclose(np.cross(self.ap_axis, self.si_axis), self.lr_axis, atol=1e-6):
+        lr, ap, si = vectors[1:]
+        cross = (
+            ap[1] * si[2] - ap[2] * si[1],
+            ap[2] * si[0] - ap[0] * si[2],
+            ap[0] * si[1] - ap[1] * si[0],
+        )
+        if max(abs(c - x) for c, x in zip(cross, lr)) > 1e-6:
             raise AnatomyError("local frame is not right-handed (expected lr = ap x si)")
 
     @property
@@ -251,9 +259,15 @@ def local_frame(
     initial_ap = frame.ap_axis
     bone = vertebra.points_lps()
     canal_points = _mask_points_in_slices(canal, slice_range)
+    # Every frame tried shares the SI axis and origin: the points' coordinates in the plane
+    # across it are taken once, in the first frame, and turned with the AP axis.
+    plane = np.stack([frame.lr_axis, frame.ap_axis], axis=1)
+    bone_uv = (bone - origin) @ plane
+    canal_uv = (canal_points - origin) @ plane
     for _ in range(max(0, iterations)):
-        canal_local = frame.to_local(canal_points)
-        bone_local = frame.to_local(bone)
+        turn = plane.T @ np.stack([frame.lr_axis, frame.ap_axis], axis=1)
+        canal_local = canal_uv @ turn
+        bone_local = bone_uv @ turn
         anterior_wall = float(np.min(canal_local[:, 1]))
         lr_low, lr_high = float(canal_local[:, 0].min()), float(canal_local[:, 0].max())
         lr_centre, half_width = 0.5 * (lr_low + lr_high), 0.5 * (lr_high - lr_low)

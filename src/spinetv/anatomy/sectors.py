@@ -133,7 +133,7 @@ from spinetv.anatomy.canal import (
     derive_canal,
     prism_box,
 )
-from spinetv.anatomy.frame import LocalFrame, local_frame
+from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry.grid import BoundingBox, ImageGrid
@@ -171,6 +171,12 @@ _FACING_LATTICES = 2.0
 _BEYOND_FRACTION = 0.1
 # How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
 _SLAB_REACH_MM = 1.5
+#: A contoured canal's slices that hold less than this fraction of the median cross-section
+#: are left out of its axis: a canal contoured over one vertebra ends with the vertebra, and
+#: the axial slices through its tilted ends hold part of the cross-section only, whose
+#: centroids pull the axis (measured on 37 contoured poses: with 0.6, up to 3.5 deg off,
+#: with 0.9 within 0.5 deg).
+_COMPLETE_SECTION_FRACTION = 0.9
 # A derived canal's AP walls are measured per slab in the strip within this many voxels of the
 # canal's lateral centre, where bone lies beyond the free space within this many voxels.
 _MIDLINE_STRIP_LATTICES = 1.0
@@ -1317,6 +1323,15 @@ def _steady_walls(
     n = len(gaps)
     out = np.full(n, default_mm, dtype=np.float64)
     bounded = [slab for slab in range(n) if gaps[slab] is not None]
+    if len(bounded) >= 2:
+        # An end slab holds the bone's end (an endplate) and the free space beyond it (the
+        # disc) at once: its free voxels in front of or behind the canal can lie beyond the
+        # endplate, with the bone "beyond" them below it. A depth of its own that no
+        # neighbour confirms is not taken; it keeps ``default_mm``.
+        for end, inner in ((bounded[0], bounded[1]), (bounded[-1], bounded[-2])):
+            if _overlap(gaps[end], gaps[inner]) is None:
+                gaps = [None if slab == end else gap for slab, gap in enumerate(gaps)]
+        bounded = [slab for slab in range(n) if gaps[slab] is not None]
     for slab in range(n):
         below = [j for j in bounded if j < slab][::-1]
         above = [j for j in bounded if j > slab]
@@ -1405,6 +1420,69 @@ def _walls_per_slab(
         posterior,
         np.asarray(0.5 * (lr_low + lr_high), dtype=np.float64),
         np.asarray(0.5 * (lr_high - lr_low), dtype=np.float64),
+    )
+
+
+def _complete_sections_axis(
+    vertebra: Mask, canal: Mask
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """A contoured canal's axis at the vertebra's height through the centroids of its
+    complete cross-sections (see :data:`_COMPLETE_SECTION_FRACTION`); None (the frame then
+    fits its own line) when fewer than two slices are complete."""
+    axis = vertebra.grid.axis_of(2)[0]
+    slice_range = (vertebra.box.start[axis], vertebra.box.stop[axis])
+    return fit_axis_through_slices(
+        canal, slice_range=slice_range, min_area_fraction=_COMPLETE_SECTION_FRACTION
+    )
+
+
+def _midline_ap_walls(
+    walls: CanalWalls,
+    canal_local: NDArray[np.float64],
+    bone_local: NDArray[np.float64],
+    lattice_mm: float,
+) -> CanalWalls:
+    """A contoured canal's AP walls by the rule of a derived canal's (see
+    :func:`_walls_from_section`): per slab of ``walls``, in the canal's midline, between its
+    deepest voxel centre there and the bone beyond (:func:`_bounded_gap`), placed with the
+    neighbouring slabs (:func:`_steady_walls`). A slab whose canal is not bounded by bone
+    there keeps its wall from ``walls``.
+
+    Measured on the phantoms (120 poses): per slab, the older rule's walls moved by up to
+    half a voxel with the lattice's phase and with the bone beside a rounded canal, and the
+    poses with a contoured canal scored lower than those with a derived one.
+    """
+    edges = walls.slab_edges_mm
+    n_slabs = edges.size - 1
+    lr_centre = float(np.median(walls.lr_centre_mm))
+    half_width = float(np.median(walls.half_width_mm))
+    margin = _SLAB_REACH_MM + 2.0 * lattice_mm
+    near = (
+        (np.abs(bone_local[:, 0] - lr_centre) <= half_width)
+        & (bone_local[:, 1] >= float(np.min(walls.anterior_mm)) - margin)
+        & (bone_local[:, 1] <= float(np.max(walls.posterior_mm)) + margin)
+    )
+    bone_near = bone_local[near]
+    within = (canal_local[:, 2] >= edges[0]) & (canal_local[:, 2] <= edges[-1])
+    canal = canal_local[within]
+    canal_slab = np.clip(np.searchsorted(edges, canal[:, 2], side="right") - 1, 0, n_slabs - 1)
+    bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
+    gaps: dict[float, list[tuple[float, float] | None]] = {
+        -1.0: [None] * n_slabs,
+        1.0: [None] * n_slabs,
+    }
+    for slab in np.unique(canal_slab):
+        canal_uv = canal[canal_slab == slab, :2]
+        bone_uv = bone_near[bone_slab == slab, :2]
+        for sign, found in gaps.items():
+            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice_mm)
+    deadband = _STEADY_DEADBAND * lattice_mm
+    anterior = _steady_walls(gaps[-1.0], -1.0, np.nan, deadband)
+    posterior = _steady_walls(gaps[1.0], 1.0, np.nan, deadband)
+    return replace(
+        walls,
+        anterior_mm=np.where(np.isnan(anterior), walls.anterior_mm, anterior),
+        posterior_mm=np.where(np.isnan(posterior), walls.posterior_mm, posterior),
     )
 
 
@@ -1515,16 +1593,18 @@ def label_sectors(
     section = None if result is None else result.cross_sections.get(key)
     # A sacral segment's canal curves within it: its axis is fitted through the canal.
     sacral_level = canonical is not None and is_sacral(canonical)
+    if sacral_level:
+        given_axis = None
+    elif section is not None:
+        given_axis = (section.centre_lps(), section.frame.si_axis)
+    else:
+        given_axis = _complete_sections_axis(vertebra, canal_mask)
     frame = local_frame(
         vertebra,
         canal_mask,
         iterations=options.frame_iterations,
         level=name,
-        axis=(
-            None
-            if section is None or sacral_level
-            else (section.centre_lps(), section.frame.si_axis)
-        ),
+        axis=given_axis,
     )
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
@@ -1538,8 +1618,9 @@ def label_sectors(
                 section, frame, vertebra, bone, options.canal.extend_mm
             )
         window = vertebra.box.padded(vertebra.grid.voxels_for_distance(10.0), vertebra.grid.shape)
+        canal_local = _local_points(canal_mask, window, frame)
         walls = _walls_per_slab(
-            _local_points(canal_mask, window, frame),
+            canal_local,
             bone,
             options.slab_mm or max(vertebra.grid.spacing_mm),
             options.min_slab_canal_fraction,
@@ -1547,6 +1628,8 @@ def label_sectors(
             _lattice_mm(vertebra.grid),
             options.contoured_wall_max_gap_voxels,
         )
+        if not sacral_level:
+            walls = _midline_ap_walls(walls, canal_local, bone, _lattice_mm(vertebra.grid))
         return bone, walls
 
     bone, walls = measured(frame)
