@@ -195,3 +195,23 @@ def test_prv_reach_is_reported(lumbar) -> None:  # type: ignore[no-untyped-def]
     reach = result.report["structures"]["SpinalCord_PRV02"]["effective_margin_mm"]
     assert reach["left"] == pytest.approx(2.0)
     assert reach["superior"] == pytest.approx(2.0)  # 2 mm slices
+
+
+def test_derived_canal_grows_by_at_least_a_voxel_for_ptv_eval() -> None:
+    import numpy as np
+
+    from spinetv.geometry.grid import ImageGrid
+    from spinetv.pipeline import canal_safety_margin
+
+    fine = canal_safety_margin(ImageGrid((10, 10, 10), (1.0, 1.0, 1.0), (0, 0, 0)), 1.5)
+    assert (fine.left_mm, fine.anterior_mm, fine.superior_mm) == (1.5, 1.5, 1.5)
+    thick = canal_safety_margin(ImageGrid((10, 10, 10), (3.0, 0.6, 0.6), (0, 0, 0)), 1.5)
+    assert (thick.left_mm, thick.posterior_mm, thick.inferior_mm) == (1.5, 1.5, 3.0)
+    coarse = canal_safety_margin(ImageGrid((10, 10, 10), (2.0, 2.5, 2.5), (0, 0, 0)), 1.5)
+    assert (coarse.right_mm, coarse.superior_mm) == (2.5, 2.0)
+    # A grid tilted 30 deg about x: a voxel's extent along z mixes slice and row spacing.
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    tilted = np.array([[0, 0, 1.0], [s, c, 0], [c, -s, 0]])  # columns: slice, row, column
+    grid = ImageGrid((10, 10, 10), (3.0, 1.0, 1.0), (0, 0, 0), tilted)
+    margin = canal_safety_margin(grid, 1.5)
+    assert margin.superior_mm == pytest.approx(3.0 * c + 1.0 * s)

@@ -12,6 +12,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order, parse_level
 from spinetv.anatomy.model import Anatomy
@@ -63,6 +65,7 @@ __all__ = [
     "level_masks",
     "sector_structures",
     "reach_notes",
+    "canal_safety_margin",
     "SECTOR_COLOURS",
 ]
 
@@ -116,10 +119,13 @@ class PlanOptions:
         it (stopping at the protocol's level), in mm. Default 6, the cord-volume extent of
         Ryu / RTOG 0631 [lib].
     derived_canal_safety_mm : float
-        PTV_Eval excludes a derived (not contoured) spinal or sacral canal grown by this much
-        into soft tissue, mm [lib]: the derived wall is uncertain by about a voxel, and PTV_Eval
-        must never hold canal. Default 1.5 (measured on the phantoms: no true-canal voxel lies
-        farther than 1.0 mm from the derived canal). 0 uses the derived canal as is.
+        PTV_Eval excludes a derived (not contoured) spinal or sacral canal grown into soft
+        tissue by this much, or by the voxel's size along each patient axis where that is
+        larger, mm [lib]: the derived wall is uncertain by about a voxel, and PTV_Eval must
+        never hold canal. Default 1.5 (measured on the phantoms with pixels up to 1.2 mm: no
+        true-canal voxel lies farther than 1.0 mm from the derived canal; with 1.5-3 mm pixels
+        a 1.5 mm growth left up to 11 true-canal voxels in PTV_Eval at 6 of 60 poses, the
+        voxel-sized growth none). 0 uses the derived canal as is.
     """
 
     protocol: str | Protocol = "sib-sbrt-2025"
@@ -1155,15 +1161,38 @@ def _canal_exclusions(
                 )
         refined = refine_in_plane(canal, factor)
         if safety_mm > 0:
-            grown = expand(refined, Margin.isotropic(safety_mm), name=name)
+            growth = canal_safety_margin(anatomy.grid, safety_mm)
+            grown = expand(refined, growth, name=name)
             bone = [refine_in_plane(m, factor) for m in pool.values()]
             refined = subtract(grown, *bone) if bone else grown
             done[name] = (
-                f"derived {name} grown by {safety_mm:g} mm into soft tissue for the exclusion "
-                "(derived_canal_safety_mm)"
+                f"derived {name} grown by {growth.describe()} into soft tissue for the "
+                f"exclusion (derived_canal_safety_mm {safety_mm:g}, at least a voxel)"
             )
         exclusions[name] = refined
     return done
+
+
+def canal_safety_margin(grid: ImageGrid, safety_mm: float) -> Margin:
+    """How far a derived canal is grown for PTV_Eval: ``safety_mm``, or a voxel where larger.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        The image grid the canal was derived on.
+    safety_mm : float
+        The least growth, mm (``PlanOptions.derived_canal_safety_mm``).
+
+    Returns
+    -------
+    Margin
+        Per patient side, the larger of ``safety_mm`` and the voxel's extent along that
+        side's axis (on a tilted grid, the extent of the tilted voxel), mm.
+    """
+    # Extent of a voxel along patient axis i: sum over the array axes of |direction| x spacing.
+    extent = np.abs(np.asarray(grid.direction)) @ np.asarray(grid.spacing_mm)
+    lr, ap, si = (max(safety_mm, float(e)) for e in extent)
+    return Margin(lr, lr, ap, ap, si, si)
 
 
 def _available_masks(anatomy: Anatomy, sectors: SectorResult) -> dict[str, Mask]:
