@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, is_dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from spinetv.io.atomic import write_text_atomic
+from spinetv.report.model import plain_json
 
 __all__ = ["to_jsonable", "write_json_report"]
 
 
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy values, dataclasses, enums, paths and tuples into plain JSON types.
-
-    Non-finite floats become ``None`` so the report stays strict JSON.
-
-    Parameters
-    ----------
-    value : Any
-        The value to convert. An object with ``to_json_dict()`` is converted through it; sets
-        are sorted; mapping keys become strings; other unknown objects are returned as is.
-
-    Returns
-    -------
-    Any
-        ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool`` or ``None`` (nested), the
-        input's units unchanged.
-    """
-    if hasattr(value, "to_json_dict"):
-        return to_jsonable(value.to_json_dict())
-    if isinstance(value, Enum):
-        return value.value
-    if is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value) if isinstance(value, (set, frozenset)) else value
-        return [to_jsonable(v) for v in items]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, (os.PathLike, Path)):
-        return str(value)
-    return value
+#: Numpy values, dataclasses, enums, paths, tuples and read-only mappings as plain JSON types
+#: (non-finite floats become None): :func:`spinetv.report.model.plain_json`.
+to_jsonable = plain_json
 
 
 def write_json_report(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -84,8 +85,8 @@ def plain_json(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         number = float(value)
         return number if math.isfinite(number) else None
-    if isinstance(value, Path):
-        return str(value)
+    if isinstance(value, (os.PathLike, Path)):
+        return os.fspath(value)
     return value
 
 
