@@ -6,7 +6,7 @@ dicompyler-core samples the dose at the dose grid's own 2.5 mm pixel centres ins
 (volume = those pixels times the slice thickness); spinetv rasterises the contours at the CT's
 1.07 mm pixels and samples the dose trilinearly at sub-voxels. Against the exact volume (each
 plane's polygon areas times the 3 mm spacing) spinetv is within 0.22 % (Tumor Bed Block 63.97
-against 63.83 cm3; Breast 0.19 %, Heart 0.01 %), dicompyler-core within 0.8 % (63.34). Measured
+against 63.83 cm3; Heart 0.01 %), dicompyler-core within 0.8 % (63.34). Measured
 between the two (structures of 13-2000 cm3): Dmean within 0.8 %, D2% and D50% within 1.1 %, D98%
 within 2.2 % (Tumor Bed Block 13.34 against 13.64 Gy: dicompyler-core's pixel centres miss the
 outer rim, where the dose falls off). Small structures (the 0.5 cm3 scar: 2-8 dose pixels per
@@ -34,18 +34,21 @@ TOLERANCE = {"volume_cc": (0.015, 0.0), "Dmean": (0.01, 0.01), "D2%": (0.015, 0.
 
 
 def _polygon_volumes_cc(rtstruct: Path, spacing_mm: float) -> dict[str, float]:
-    """Each ROI's polygon areas (shoelace) times the plane spacing: the exact volume."""
+    """The exact volume of each ROI drawn as one polygon per plane (shoelace area times the
+    plane spacing); ROIs with several contours on a plane (holes, islands) are left out."""
     import numpy as np
 
     ds = pydicom.dcmread(rtstruct)
     names = {roi.ROINumber: roi.ROIName for roi in ds.StructureSetROISequence}
     volumes = {}
     for roi in ds.ROIContourSequence:
-        area = 0.0
+        area, planes = 0.0, []
         for contour in getattr(roi, "ContourSequence", []):
             p = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+            planes.append(round(float(p[0, 2]), 2))
             area += 0.5 * abs(p[:, 0] @ np.roll(p[:, 1], 1) - p[:, 1] @ np.roll(p[:, 0], 1))
-        volumes[names[roi.ReferencedROINumber]] = area * spacing_mm / 1000
+        if planes and len(planes) == len(set(planes)):
+            volumes[names[roi.ReferencedROINumber]] = area * spacing_mm / 1000
     return volumes
 
 
@@ -72,8 +75,9 @@ def test_dvhs_agree_with_dicompyler_core(shared_data: Path) -> None:
     structures = read_structures(folder / "rtss.dcm", grid, names=COMPARED)
     exact = _polygon_volumes_cc(folder / "rtss.dcm", 3.0)
     for name in COMPARED:
-        ours_error = abs(structures[name].mask.volume_cc / exact[name] - 1)
-        assert ours_error <= 0.005, (name, structures[name].mask.volume_cc, exact[name])
+        if name in exact:
+            ours_error = abs(structures[name].mask.volume_cc / exact[name] - 1)
+            assert ours_error <= 0.005, (name, structures[name].mask.volume_cc, exact[name])
         ours = dvh(structures[name].mask, dose, name=name)
         assert ours.outside_cc == 0
         values = {"volume_cc": ours.volume_cc, "Dmean": ours.mean}

@@ -173,7 +173,7 @@ def test_round_trip_is_exact(written: Path, series: SeriesReference) -> None:
     assert structures["GTV"].roi_type is RoiType.GTV
     assert structures["GTV"].color_rgb == (255, 0, 0)
     assert structures["GTV"].provenance.description == "drawn by hand"
-    assert structures["Shell"].provenance.details["read_warnings"] == []
+    assert structures["Shell"].provenance.details["read_warnings"] == ()  # read-only: a tuple
 
 
 def test_empty_structure_is_written_without_contours(
