@@ -122,3 +122,25 @@ def test_ctrl_c_while_a_command_is_imported_is_one_line_and_130(
     assert main(["plan", "CT", "--rtstruct", "RS.dcm", "--gtv", "GTV", "--out", "o.dcm"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["spinetv plan: interrupted"]
+
+
+def test_a_library_resource_warning_is_not_shown_as_a_spinetv_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    import spinetv.commands.info as info
+
+    real = info.run
+
+    def with_a_stray_resource_warning(args):  # type: ignore[no-untyped-def]
+        warnings.warn(
+            "Implicitly cleaning up <TemporaryDirectory '/tmp/x'>", ResourceWarning, stacklevel=1
+        )
+        return real(args)
+
+    monkeypatch.setattr(info, "run", with_a_stray_resource_warning)
+    missing = tmp_path / "none.dcm"
+    assert main(["info", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Implicitly" not in err[0]

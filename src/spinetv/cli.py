@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     _configure_logging(getattr(args, "verbose", 0))
     warnings.simplefilter("default")
+    # A file or folder left for the garbage collector by a library (pydicom's FileSet stages
+    # into a TemporaryDirectory) is not the user's concern: its ResourceWarning is not shown.
+    warnings.filterwarnings("ignore", category=ResourceWarning)
     warnings.showwarning = _show_warning
     try:
         if args.command in _KEEP_OUTPUTS_ON_INTERRUPT:
