@@ -46,6 +46,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     Importing every command pulls in matplotlib, SimpleITK and scikit-image; a run of one
     command imports only its own module, which keeps start-up short.
+
+    Parameters
+    ----------
+    only : str or None, default None
+        A command name; when it is one of ``COMMANDS`` only its module is registered,
+        otherwise (None, an option, an unknown word) every command is.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``spinetv`` parser with ``--version`` and the sub-commands.
     """
     parser = argparse.ArgumentParser(
         prog="spinetv",
@@ -67,7 +78,21 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 success, 2 bad input or refused output)."""
+    """Run the command line; return the exit code (0 success, 2 bad input or refused output).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: the command's own (0 when it returns None), 2 (``EXIT_USER_ERROR``)
+        on a :class:`SpinetvError` or when no command is given, 130
+        (``EXIT_INTERRUPTED``) on Ctrl-C. A :class:`SpinetvError` is printed as one line on
+        stderr, not raised.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in arguments if not a.startswith("-")), None)
     try:

@@ -72,7 +72,17 @@ class ConstraintResult:
         return self.passed is not None
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The entry of the report's ``constraints`` list."""
+        """The entry of the report's ``constraints`` list.
+
+        Returns
+        -------
+        dict of str to Any
+            ``value`` (4 decimals, None when not evaluable) in ``unit`` (``"Gy"``, ``"%"`` or
+            ``"cc"``, cm³; ``"%"`` also for a dose metric of a relative dose),
+            ``limit`` as a table writes it, ``min`` and ``max`` in that same unit, with the
+            constraint's structure, metric, priority, source and verified flag, and
+            ``passed``, ``evaluable`` and ``reason``.
+        """
         c = self.constraint
         return {
             "structure": c.structure,
@@ -149,7 +159,17 @@ class DoseEvaluation:
         return out
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The report of the evaluation (JSON-ready)."""
+        """The report of the evaluation (JSON-ready).
+
+        Returns
+        -------
+        dict of str to Any
+            ``protocol``, ``prescription_gy`` (Gy), ``fractions``, ``dose`` (the source),
+            ``summary``, ``constraints`` (each :meth:`ConstraintResult.to_json_dict`),
+            ``structures`` (per structure ``volume_cc`` and ``outside_dose_grid_cc`` in cm³,
+            ``supersampling`` and ``Dmax``, ``Dmean``, ``Dmin`` in the dose's units, Gy or
+            relative; 4 decimals) and ``warnings``.
+        """
         return {
             "protocol": self.protocol_id,
             "prescription_gy": self.prescription_gy,

@@ -81,7 +81,19 @@ class PlanOutputs:
                 object.__setattr__(self, name, Path(value))
 
     def files(self, tag: str = "") -> dict[str, Path | None]:
-        """The output files by option (``--out``, ``--report``, ``--html``), for checking."""
+        """The output files by option (``--out``, ``--report``, ``--html``), for checking.
+
+        Parameters
+        ----------
+        tag : str, default ""
+            Appended to each option name (to tell apart the outputs of several protocols).
+
+        Returns
+        -------
+        dict of str to Path or None
+            ``--out<tag>``, ``--report<tag>`` and ``--html<tag>`` to their paths (None when not
+            asked for); the figures folder is not listed.
+        """
         return {
             f"--out{tag}": self.structures,
             f"--report{tag}": self.report,

@@ -171,12 +171,24 @@ class PlanOptions:
             )
 
     def resolved_protocol(self) -> Protocol:
-        """The protocol value (loaded when the options were made)."""
+        """The protocol value (loaded when the options were made).
+
+        Returns
+        -------
+        Protocol
+            ``protocol``, already a :class:`Protocol` after construction.
+        """
         assert isinstance(self.protocol, Protocol)
         return self.protocol
 
     def resolved_guideline(self) -> Guideline:
-        """The guideline value: the override, else the protocol's (shipped ones are cached)."""
+        """The guideline value: the override, else the protocol's (shipped ones are cached).
+
+        Returns
+        -------
+        Guideline
+            ``guideline`` when given, else the guideline the protocol names.
+        """
         if isinstance(self.guideline, Guideline):
             return self.guideline
         return load_guideline(self.resolved_protocol().guideline)
@@ -259,7 +271,23 @@ class PlanResult:
     report: PlanReport
 
     def structure(self, name: str) -> Structure:
-        """The structure called ``name`` (raises :class:`AnatomyError` listing the names)."""
+        """The structure called ``name`` (raises :class:`AnatomyError` listing the names).
+
+        Parameters
+        ----------
+        name : str
+            The ROI name, exactly as written (``"PTV_Eval"``, ``"L2_Sector1"``...).
+
+        Returns
+        -------
+        Structure
+            The first structure of that name.
+
+        Raises
+        ------
+        AnatomyError
+            When this plan made no structure of that name.
+        """
         for candidate in self.structures:
             if candidate.name == name:
                 return candidate
@@ -267,7 +295,28 @@ class PlanResult:
         raise AnatomyError(f"no structure {name!r} in this plan; made: {names}")
 
     def mask_on_image_grid(self, name: str, grid: ImageGrid) -> Mask:
-        """The structure ``name`` on the image's own pixels (nearest voxel centre)."""
+        """The structure ``name`` on the image's own pixels (nearest voxel centre).
+
+        Parameters
+        ----------
+        name : str
+            The ROI name, as :meth:`structure` takes it.
+        grid : ImageGrid
+            The image's grid (a structure already on it is returned as is).
+
+        Returns
+        -------
+        Mask
+            The structure on ``grid``: each voxel takes the value of the planning-grid voxel
+            nearest its centre.
+
+        Raises
+        ------
+        AnatomyError
+            When this plan made no structure of that name.
+        GeometryMismatchError
+            When ``grid`` names another frame of reference than the structure's.
+        """
         return resample_nearest(self.structure(name).mask, grid)
 
 

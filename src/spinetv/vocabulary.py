@@ -225,11 +225,33 @@ class Sector(enum.IntEnum):
     RIGHT_PEDICLE = 6
 
     def title(self, *, sacral: bool = False) -> str:
-        """The sector's name (``"left pedicle"``; sacral: ``"left ala"``)."""
+        """The sector's name (``"left pedicle"``; sacral: ``"left ala"``).
+
+        Parameters
+        ----------
+        sacral : bool, default False
+            Use the sacral segment's names (ala, lamina, median crest).
+
+        Returns
+        -------
+        str
+            The name, lower case.
+        """
         return (_SACRAL_NAMES if sacral else _SPINE_NAMES)[self]
 
     def roi_suffix(self, *, sacral: bool = False) -> str:
-        """The suffix of its ROI name (``L2_Sector2``; sacral: ``S1_Ala_L``)."""
+        """The suffix of its ROI name (``L2_Sector2``; sacral: ``S1_Ala_L``).
+
+        Parameters
+        ----------
+        sacral : bool, default False
+            Use the sacral suffixes (``Body``, ``Ala_L``, ``Lamina_L``, ``Crest``...).
+
+        Returns
+        -------
+        str
+            ``"Sector<n>"``, or the sacral suffix; without the level and its underscore.
+        """
         return _SACRAL_SUFFIXES[self] if sacral else f"Sector{int(self)}"
 
     @property

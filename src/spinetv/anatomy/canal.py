@@ -152,7 +152,19 @@ class ProjectedCanal:
     wall_offset_mm: float = 0.0
 
     def contains(self, local: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Which local points (n, 3), in the frame, lie in the canal prism (without extension)."""
+        """Which local points (n, 3), in the frame, lie in the canal prism (without extension).
+
+        Parameters
+        ----------
+        local : ndarray of float, shape (n, 3)
+            Points in this section's frame (lr, ap, si), mm; only lr and ap are used, so the
+            prism is unbounded along SI.
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
+            True where the point falls in a hole pixel (nearest pixel centre).
+        """
         i = np.rint((local[:, 0] - self.lr0_mm) / self.pixel_mm).astype(np.int64)
         j = np.rint((local[:, 1] - self.ap0_mm) / self.pixel_mm).astype(np.int64)
         inside = (i >= 0) & (i < self.hole.shape[0]) & (j >= 0) & (j < self.hole.shape[1])
@@ -161,7 +173,19 @@ class ProjectedCanal:
         return result
 
     def grown(self, distance_mm: float) -> ProjectedCanal:
-        """The same section with its hole grown by ``distance_mm`` (mm, Euclidean)."""
+        """The same section with its hole grown by ``distance_mm`` (mm, Euclidean).
+
+        Parameters
+        ----------
+        distance_mm : float
+            Growth in the projection plane, mm (measured between pixel centres).
+
+        Returns
+        -------
+        ProjectedCanal
+            A section on a padded pixel grid (``lr0_mm`` and ``ap0_mm`` moved accordingly);
+            ``self`` when ``distance_mm`` <= 0.
+        """
         pad = int(np.ceil(distance_mm / self.pixel_mm)) + 1
         if distance_mm <= 0:
             return self
@@ -175,7 +199,13 @@ class ProjectedCanal:
         )
 
     def hole_points_lps(self) -> NDArray[np.float64]:
-        """LPS mm centres of the hole's pixels, placed at the vertebra's mid-height."""
+        """LPS mm centres of the hole's pixels, placed at the vertebra's mid-height.
+
+        Returns
+        -------
+        ndarray of float, shape (n, 3)
+            One LPS point per hole pixel, mm.
+        """
         ij = np.argwhere(self.hole).astype(np.float64)
         mid_si = 0.5 * (self.si_range_mm[0] + self.si_range_mm[1])
         local = np.column_stack(
@@ -188,7 +218,13 @@ class ProjectedCanal:
         return self.frame.to_lps(local)
 
     def centre_lps(self) -> NDArray[np.float64]:
-        """The centroid of the hole at the vertebra's mid-height, LPS mm."""
+        """The centroid of the hole at the vertebra's mid-height, LPS mm.
+
+        Returns
+        -------
+        ndarray of float, shape (3,)
+            The centroid in LPS, mm (undefined, NaN, when the hole is empty).
+        """
         ij = np.argwhere(self.hole).mean(axis=0)
         local = np.array(
             [
@@ -869,7 +905,25 @@ def prism_box(
     extend_high_mm: float | None = None,
 ) -> BoundingBox:
     """The voxel box around the canal prism (a few percent of the vertebra's box), reaching
-    ``extend_mm`` below the bone and ``extend_high_mm`` (default the same) above it."""
+    ``extend_mm`` below the bone and ``extend_high_mm`` (default the same) above it.
+
+    Parameters
+    ----------
+    projected : ProjectedCanal
+        The canal section; its hole must not be empty.
+    grid : ImageGrid
+        The grid whose voxel indices the box is given in.
+    extend_mm : float
+        Reach below the section's SI range (``si_range_mm[0]``), mm along the frame's axis.
+    extend_high_mm : float or None, default None
+        Reach above ``si_range_mm[1]``, mm; None uses ``extend_mm``.
+
+    Returns
+    -------
+    BoundingBox
+        Voxel index box (slice, row, column), one pixel wider than the hole in the plane and
+        one voxel more on each side of the grid, clipped to the grid (possibly empty).
+    """
     high_mm = extend_mm if extend_high_mm is None else extend_high_mm
     ij = np.argwhere(projected.hole)
     px = projected.pixel_mm
@@ -1288,6 +1342,26 @@ def extend_canal_to(
     (below, above) reach in mm. A contoured canal is returned as is. ``follow_mm`` is the
     derivation's :attr:`CanalOptions.follow_mm`: the prolonged part takes the widest of the
     level's slab sections.
+
+    Parameters
+    ----------
+    result : CanalResult
+        The canal found by the derivation, with its cross-sections and extensions.
+    target : Mask
+        The volume the canal must cover along SI (for example a PTV).
+    vertebrae : mapping of str to Mask
+        Vertebra masks by level name; their bone is removed from the returned canal.
+    margin_mm : float, default 1.0
+        How far past ``target``'s farthest point the canal is prolonged, mm.
+    follow_mm : float, default ``CanalOptions.follow_mm`` (1.0)
+        How far the prolonged canal may follow the level's bone, mm.
+
+    Returns
+    -------
+    canal : Mask
+        The canal on ``result.mask``'s grid, unchanged when nothing needed prolonging.
+    changed : dict of str to (float, float)
+        Per prolonged level, the new (below, above) extension past its SI range, mm.
     """
     if not result.cross_sections or target.is_empty:
         return result.mask, {}

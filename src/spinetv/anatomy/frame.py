@@ -80,16 +80,45 @@ class LocalFrame:
         return np.stack([self.lr_axis, self.ap_axis, self.si_axis])
 
     def to_local(self, points_lps: ArrayLike) -> NDArray[np.float64]:
-        """LPS mm points, shape (..., 3), to local (lr, ap, si) mm about the origin."""
+        """LPS mm points, shape (..., 3), to local (lr, ap, si) mm about the origin.
+
+        Parameters
+        ----------
+        points_lps : array_like, shape (..., 3)
+            Points in patient LPS, mm.
+
+        Returns
+        -------
+        ndarray of float, shape (..., 3)
+            The points in this frame (lr, ap, si), mm from ``origin_lps``.
+        """
         points = np.asarray(points_lps, dtype=np.float64) - self.origin_lps
         return points @ self.rotation.T
 
     def to_lps(self, points_local: ArrayLike) -> NDArray[np.float64]:
-        """Local (lr, ap, si) mm points, shape (..., 3), back to LPS mm."""
+        """Local (lr, ap, si) mm points, shape (..., 3), back to LPS mm.
+
+        Parameters
+        ----------
+        points_local : array_like, shape (..., 3)
+            Points in this frame (lr, ap, si), mm from ``origin_lps``.
+
+        Returns
+        -------
+        ndarray of float, shape (..., 3)
+            The points in patient LPS, mm.
+        """
         return np.asarray(points_local, dtype=np.float64) @ self.rotation + self.origin_lps
 
     def describe(self) -> str:
-        """One line: origin and the tilt of each axis from its patient axis, in degrees."""
+        """One line: origin and the tilt of each axis from its patient axis, in degrees.
+
+        Returns
+        -------
+        str
+            The origin in LPS mm (one decimal) and the angles of the LR, AP and SI axes from
+            patient x, y and z, degrees (one decimal).
+        """
         tilts = [
             float(np.degrees(np.arccos(np.clip(axis[i], -1.0, 1.0))))
             for i, axis in enumerate((self.lr_axis, self.ap_axis, self.si_axis))
@@ -118,6 +147,16 @@ def patient_frame(origin_lps: ArrayLike, si_axis: ArrayLike) -> LocalFrame:
         Origin in LPS mm.
     si_axis : array_like, shape (3,)
         Superior direction (normalised and turned towards +z here).
+
+    Returns
+    -------
+    LocalFrame
+        Origin ``origin_lps``; axes are unit vectors, LR = AP x SI.
+
+    Raises
+    ------
+    AnatomyError
+        When the SI axis runs along patient AP, so no AP axis can be projected.
     """
     si = _unit(np.asarray(si_axis, dtype=np.float64))
     if si[2] < 0:

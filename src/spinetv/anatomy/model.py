@@ -44,7 +44,14 @@ class Anatomy:
             self.grid.require_same(mask.grid, what=f"{name} and the image")
 
     def named_masks(self) -> dict[str, Mask]:
-        """Every mask present, by role."""
+        """Every mask present, by role.
+
+        Returns
+        -------
+        dict of str to Mask
+            ``"vertebra <level>"`` per vertebra, then ``"cord"``, ``"canal"``,
+            ``"thecal_sac"``, ``"sacral_canal"``, ``"sacral_foramina"`` where present.
+        """
         named = {f"vertebra {lv}": m for lv, m in self.vertebrae.items()}
         for role in ("cord", "canal", "thecal_sac", "sacral_canal", "sacral_foramina"):
             mask = getattr(self, role)

@@ -102,11 +102,24 @@ class QualityCheck:
     expected: str
 
     def describe(self) -> str:
-        """One line: name, measured and expected."""
+        """One line: name, measured and expected.
+
+        Returns
+        -------
+        str
+            ``"<name>: <measured> (expected <expected>)"``.
+        """
         return f"{self.name}: {self.measured} (expected {self.expected})"
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values for the report."""
+        """Plain values for the report.
+
+        Returns
+        -------
+        dict of str to Any
+            ``name``, ``passed``, ``severity``, ``measured`` and ``expected`` (the last two
+            strings carry their own units).
+        """
         return {
             "name": self.name,
             "passed": self.passed,
@@ -167,11 +180,26 @@ class LevelQuality:
         return tuple(sorted(bad, key=lambda c: c.severity != ERROR))
 
     def flags(self) -> list[str]:
-        """The failed checks as lines, for the console and the report."""
+        """The failed checks as lines, for the console and the report.
+
+        Returns
+        -------
+        list of str
+            ``"<level> <severity>: <check>"`` per failed check, errors first.
+        """
         return [f"{self.level} {c.severity}: {c.describe()}" for c in self.failed]
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values for the report."""
+        """Plain values for the report.
+
+        Returns
+        -------
+        dict of str to Any
+            The fields with ``tilt_deg`` and ``rotation_deg`` in degrees (1 decimal),
+            ``bridged_gap_mm`` in mm (2 decimals), ``canal_area_mm2`` in mm² (1 decimal; these
+            two None when absent or not finite), ``body_fraction`` (3 decimals), plus
+            ``trusted``, ``flags`` and each check's plain values.
+        """
         return {
             "frame_source": self.frame_source,
             "tilt_deg": round(self.tilt_deg, 1),

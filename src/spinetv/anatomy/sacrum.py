@@ -71,6 +71,11 @@ def sacral_centreline(mask: Mask, *, smooth_mm: float = 6.0) -> NDArray[np.float
     ndarray, shape (n, 3)
         Points in LPS mm from superior to inferior, resampled every 0.5 mm of arc length.
 
+    Raises
+    ------
+    AnatomyError
+        When ``mask`` is empty.
+
     Notes
     -----
     The sacrum runs down and back monotonically, so each axial slice cuts it once; its slice
@@ -132,7 +137,14 @@ class SacralSplit:
     truncated: str | None
 
     def describe(self) -> str:
-        """One line for reports."""
+        """One line for reports.
+
+        Returns
+        -------
+        str
+            The segments made and each cut's method and arc length (mm, whole), plus why the
+            split was truncated, if it was.
+        """
         cuts = ", ".join(
             f"{m} at {b:.0f} mm" for b, m in zip(self.borders_mm, self.border_methods)
         )
@@ -149,10 +161,28 @@ def split_sacrum(
 ) -> dict[str, Mask]:
     """Cut a sacrum into its segments along its curved axis (see :func:`split_sacrum_detailed`).
 
+    Parameters
+    ----------
+    sacrum : Mask
+        The sacrum; when ``s1`` is given, the sacrum below S1 (as TotalSegmentator gives it).
+    s1 : Mask, optional
+        S1 contoured apart; kept as S1, and the rest is cut into S2 .. S``n_segments``.
+    canal : Mask, optional
+        Sacral canal (not needed: the axis is found on the bone; kept for the signature).
+    n_segments : int, default 5
+        Largest number of segments, 1..5.
+
     Returns
     -------
     dict of str to Mask
         "S1" .. top to bottom, partitioning the sacrum (and ``s1``).
+
+    Raises
+    ------
+    AnatomyError
+        When ``n_segments`` is not 1..5 or the sacrum is empty.
+    GeometryMismatchError
+        When ``s1`` is on another grid than ``sacrum``.
     """
     return split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments
 
@@ -182,6 +212,13 @@ def split_sacrum_detailed(
     Returns
     -------
     SacralSplit
+
+    Raises
+    ------
+    AnatomyError
+        When ``n_segments`` is not 1..5 or the sacrum is empty.
+    GeometryMismatchError
+        When ``s1`` is on another grid than ``sacrum``.
 
     Notes
     -----
@@ -546,6 +583,15 @@ def derive_sacral_canal(
     -------
     CanalResult
         For the sacral levels only (the neighbours inform the axes).
+
+    Raises
+    ------
+    AnatomyError
+        When a key of ``segments`` is not S1..S5, or (from
+        :func:`~spinetv.anatomy.canal.derive_canal`) a segment is empty or no canal can be
+        found at a required segment.
+    GeometryMismatchError
+        When the masks are on different grids.
     """
     for name in segments:
         level = parse_level(name)
@@ -574,10 +620,33 @@ def label_sacral_segment(
     """Compartments 1..6 of one sacral segment (1 body, 2/6 left/right ala, 3/5 left/right
     lamina, 4 median crest); see :mod:`spinetv.anatomy.sectors` for the rule.
 
+    Parameters
+    ----------
+    segment : Mask
+        The sacral segment's bone.
+    level : str
+        Its level, S1..S5 (any spelling :func:`parse_level` accepts, such as "Vertebra_S2").
+    canal : Mask or CanalResult, optional
+        The sacral canal (contoured, or from :func:`derive_canal`); derived when absent.
+    cord : Mask, optional
+        Spinal cord, used only to derive the canal.
+    neighbours : mapping of str to Mask, optional
+        Neighbouring segments or vertebrae by level name (for the canal's SI direction).
+    options : SectorOptions
+        Tunables (default ``SectorOptions()``).
+
+    Returns
+    -------
+    VertebraSectors
+        Labels 1..6 exactly on the segment's voxels.
+
     Raises
     ------
     AnatomyError
-        When ``level`` is not S1..S5.
+        When ``level`` is not S1..S5, or (from :func:`label_sectors`) the segment is empty or
+        no canal can be found at its height.
+    GeometryMismatchError
+        When the masks are on different grids.
     """
     canonical = parse_level(level)
     if canonical is None or canonical == "Sacrum" or not is_sacral(canonical):
@@ -609,6 +678,11 @@ def derive_sacral_foramina(
     Mask
         Voxels that the closing of the sacrum adds (not bone, not canal) and that lie lateral
         to the canal in the local frame of the segment nearest to them.
+
+    Raises
+    ------
+    AnatomyError
+        When ``segments`` is empty.
 
     Notes
     -----
@@ -707,7 +781,24 @@ class SacralBodyBorders:
         self, si_mm: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(low, high) ``u`` of the body at each local SI position: linear between the top
-        and bottom borders, constant beyond them."""
+        and bottom borders, constant beyond them.
+
+        Parameters
+        ----------
+        si_mm : ndarray of float
+            Local SI positions, mm (any shape).
+
+        Returns
+        -------
+        low, high : ndarray of float
+            The right (low ``u``) and left (high ``u``) borders, mm, shaped like ``si_mm``
+            (halfway between top and bottom when the two edges coincide).
+
+        Raises
+        ------
+        AnatomyError
+            When a top or bottom border is missing (check :attr:`found` first).
+        """
         span = self.top_s_mm - self.bottom_s_mm
         t = np.clip((si_mm - self.bottom_s_mm) / span, 0.0, 1.0) if span > 0 else 0.5
         t = np.broadcast_to(t, si_mm.shape)

@@ -383,7 +383,14 @@ class SectorOptions:
             )
 
     def as_dict(self) -> dict[str, Any]:
-        """The options as plain values, for reports."""
+        """The options as plain values, for reports.
+
+        Returns
+        -------
+        dict of str to Any
+            Every field by name, ``canal`` as a nested dict of its :class:`CanalOptions`;
+            a quantity's unit is in its name (``_mm``, ``_mm2``, ``_deg``, ``_voxels``).
+        """
         return asdict(self)
 
 
@@ -411,13 +418,31 @@ class CanalWalls:
         return 0.5 * (self.anterior_mm + self.posterior_mm)
 
     def slab_of(self, si_mm: NDArray[np.float64]) -> NDArray[np.int64]:
-        """Slab index of each SI position (clamped to the first and last slab)."""
+        """Slab index of each SI position (clamped to the first and last slab).
+
+        Parameters
+        ----------
+        si_mm : ndarray of float
+            Local SI positions, mm.
+
+        Returns
+        -------
+        ndarray of int64
+            Index into the per-slab arrays, shaped like ``si_mm``.
+        """
         n = self.anterior_mm.size
         index = np.searchsorted(self.slab_edges_mm, si_mm, side="right") - 1
         return np.clip(index, 0, n - 1).astype(np.int64)
 
     def summary(self) -> dict[str, float]:
-        """Median a, c, p, w and canal LR centre, mm."""
+        """Median a, c, p, w and canal LR centre, mm.
+
+        Returns
+        -------
+        dict of str to float
+            ``anterior_wall_mm``, ``centre_mm``, ``posterior_wall_mm``, ``half_width_mm`` and
+            ``lr_centre_mm``: medians over the slabs, mm in the local frame.
+        """
         return {
             "anterior_wall_mm": float(np.median(self.anterior_mm)),
             "centre_mm": float(np.median(self.centre_mm)),
@@ -468,7 +493,23 @@ class VertebraSectors:
     foramina_mm: tuple[float | None, float | None] = (None, None)
 
     def sector(self, number: int) -> Mask:
-        """The mask of one sector (1..6)."""
+        """The mask of one sector (1..6).
+
+        Parameters
+        ----------
+        number : int
+            The sector, 1..6.
+
+        Returns
+        -------
+        Mask
+            The sector's voxels (empty when the vertebra has none of it).
+
+        Raises
+        ------
+        AnatomyError
+            When ``number`` is not 1..6.
+        """
         if number not in SECTOR_NAMES:
             raise AnatomyError(f"sector must be 1..6, got {number}")
         return self.labels.mask_of(number)
@@ -691,6 +732,25 @@ def body_lr_bounds(
     span of the body's middle (the columns within half the canal's half-width of its
     midline; median) count: a process as deep as the body but half as tall (a cervical
     anterior tubercle) does not widen it.
+
+    Parameters
+    ----------
+    local_mm : ndarray of float, shape (n, 3)
+        The vertebra's voxel centres in the local frame (``u``, ``v``, SI), mm.
+    walls : CanalWalls
+        The canal walls in the same frame.
+    edge_mm : float, default 0.0
+        Widening on each side, mm.
+    min_height_fraction : float or None, default None
+        Fraction (0..1) of the body's middle SI span a column must reach; None keeps all
+        the bone anterior to half the body's depth.
+    pixel_mm : float, default 1.0
+        Raster pixel for the columns, mm.
+
+    Returns
+    -------
+    (float, float) or None
+        The (low, high) ``u`` of the body, mm, or None when no bone lies anterior to ``a``.
     """
     slab = walls.slab_of(local_mm[:, 2])
     depth = walls.anterior_mm[slab] - local_mm[:, 1]
@@ -900,7 +960,24 @@ def symmetry_turn_deg(
     images of the points. The line
     is searched over +-``span_deg`` in half-degree steps, then over +-0.4 deg of the best in
     steps of 0.05 deg, the best step refined by a parabola. The pivot lies on the mirror
-    line of a symmetric set (its centroid does), so one angle is searched."""
+    line of a symmetric set (its centroid does), so one angle is searched.
+
+    Parameters
+    ----------
+    points_uv : ndarray of float, shape (n, 2)
+        Points (``u``, ``v``) in the local axial plane, mm.
+    pivot_uv : (float, float) or None, default None
+        A point of the mirror line, mm; None uses the points' centroid.
+    span_deg : float, default 3.0
+        Largest turn searched either way, degrees.
+    blur_mm : float, default 1.0
+        Gaussian blur of the point density (sigma), mm.
+
+    Returns
+    -------
+    float
+        The turn, degrees, within +-``span_deg``.
+    """
     pixel = 0.25 * blur_mm
     low = points_uv.min(axis=0) - 4.0 * blur_mm
     shape = np.ceil((points_uv.max(axis=0) + 4.0 * blur_mm - low) / pixel).astype(np.int64)

@@ -29,6 +29,11 @@ def record_created(path: str | os.PathLike[str]) -> None:
     """Note that ``path`` (a file or a folder) did not exist before and was made by this run.
 
     Outside :func:`output_transaction` this does nothing.
+
+    Parameters
+    ----------
+    path : path-like
+        The file or folder made, recorded in the innermost open transaction.
     """
     with _LOCK:
         if _TRANSACTIONS:
@@ -90,6 +95,24 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
 
     That is: it exists and ``overwrite`` is false, it is a folder, or a folder on its way
     exists as a regular file.
+
+    Parameters
+    ----------
+    path : path-like
+        The output file to be.
+    overwrite : bool
+        Whether an existing file may be replaced.
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``path`` exists and ``overwrite`` is false, is a folder, or a folder on its way is
+        a file.
     """
     target = Path(path)
     for parent in target.parents:
@@ -117,6 +140,17 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     overwrite : bool
         Replace an existing file. When false an existing file raises
         :class:`OutputExistsError` before anything is written.
+
+    Yields
+    ------
+    Path
+        A temporary file (``.<name>.*.part``) in ``path``'s folder, made empty; write to it.
+
+    Raises
+    ------
+    OutputExistsError
+        As :func:`check_writable`, and when ``path`` appeared during the block and
+        ``overwrite`` is false (the temporary file is removed, ``path`` left alone).
     """
     target = check_writable(path, overwrite=overwrite)
     _make_parents(target.parent)
@@ -157,10 +191,50 @@ def _write_with(
 def write_bytes_atomic(
     path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
 ) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file.
+    data : bytes
+        The whole content.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``path`` cannot be written as a new file (see :func:`check_writable`).
+    """
     return _write_with(path, overwrite, lambda temp: temp.write_bytes(data))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file.
+    text : str
+        The whole content, written as UTF-8.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``path`` cannot be written as a new file (see :func:`check_writable`).
+    """
     return _write_with(path, overwrite, lambda temp: temp.write_text(text, encoding="utf-8"))

@@ -100,7 +100,14 @@ class SeriesSummary:
     paths: tuple[Path, ...] = field(default=(), repr=False)
 
     def describe(self) -> str:
-        """One line: UID, description, modality and slice count."""
+        """One line: UID, description, modality and slice count.
+
+        Returns
+        -------
+        str
+            Series UID, description, modality (and "multi-frame"), file count and
+            rows x columns, pixels.
+        """
         kind = " multi-frame" if self.multiframe else ""
         return (
             f"{self.series_instance_uid or '<empty UID>'} '{self.series_description}' "

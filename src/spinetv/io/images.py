@@ -105,6 +105,12 @@ def grid_from_sitk(
     -------
     ImageGrid
         Shape and spacing reversed to (slice, row, column), direction columns reversed likewise.
+
+    Raises
+    ------
+    ImageInputError
+        When the image is not 3-D, its direction is not orthonormal, or its geometry is
+        otherwise invalid (for example a spacing that is not positive).
     """
     if image.GetDimension() != 3:
         raise ImageInputError(f"{what}: expected a 3-D image, found {image.GetDimension()}-D")
@@ -140,6 +146,11 @@ def grid_to_sitk(grid: ImageGrid, array: ArrayLike | None = None) -> sitk.Image:
     SimpleITK.Image
         Size, spacing and direction columns in SimpleITK's (x, y, z) = (column, row, slice)
         order; origin = ``grid.origin_lps_mm``.
+
+    Raises
+    ------
+    GeometryError
+        When ``array``'s shape is not ``grid.shape``.
     """
     values = np.zeros(grid.shape, dtype=np.uint8) if array is None else np.asarray(array)
     if values.shape != grid.shape:
@@ -369,6 +380,11 @@ def read_label_map(path: str | os.PathLike[str], *, grid: ImageGrid | None = Non
         Unreadable file, not 3-D, negative or fractional labels.
     GeometryMismatchError
         ``grid`` is given and the labels are on other voxels (no resampling is done).
+
+    Returns
+    -------
+    LabelMap
+        The labels on ``grid`` when given, otherwise on the file's own grid.
     """
     source, reader = _reader(path)
     file_grid = grid_from_sitk(reader, what=str(source))

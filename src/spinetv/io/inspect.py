@@ -164,6 +164,19 @@ def _position(grid: ImageGrid) -> str:
 def inspect_rtstruct(path: str | os.PathLike[str]) -> RtstructSummary:
     """Summarise an RTSTRUCT: references, and each ROI's type, colour and contours.
 
+    Parameters
+    ----------
+    path : path-like
+        The RTSTRUCT file.
+
+    Returns
+    -------
+    RtstructSummary
+        The frame of reference and referenced study and series UIDs, per ROI its number,
+        name, type, colour, contour count, plane count (distinct mean LPS z of its undamaged
+        contours, to 0.01 mm), geometric types and damaged contour count, and the reading
+        warnings (each once).
+
     Raises
     ------
     RtstructError
@@ -252,6 +265,17 @@ def _rtstruct_files(folder: Path) -> tuple[str, ...]:
 def inspect_folder(path: str | os.PathLike[str]) -> FolderSummary:
     """Summarise the image series (and RTSTRUCT files) of a folder or DICOMDIR.
 
+    Parameters
+    ----------
+    path : path-like
+        A folder or a DICOMDIR file; reading warnings are silenced here.
+
+    Returns
+    -------
+    FolderSummary
+        Every image series found, the RTSTRUCT files of the folder, and whether it is a
+        ``"dicomdir"`` or a plain ``"folder"``.
+
     Raises
     ------
     DicomInputError
@@ -273,6 +297,17 @@ def inspect_folder(path: str | os.PathLike[str]) -> FolderSummary:
 
 def inspect_label_map(path: str | os.PathLike[str]) -> LabelMapSummary:
     """Summarise a label image: grid and each label's voxel count and volume.
+
+    Parameters
+    ----------
+    path : path-like
+        A NIfTI, NRRD or MetaImage label file.
+
+    Returns
+    -------
+    LabelMapSummary
+        Shape (slice, row, column), spacing in mm, patient position and, per non-zero label,
+        its voxel count and volume in cm³ (3 decimals).
 
     Raises
     ------
@@ -303,10 +338,22 @@ def inspect_path(
     """Summarise whatever ``path`` is: a label image (by its suffix), a folder or DICOMDIR, or
     an RTSTRUCT file (anything else is read as one and refused if it is not).
 
+    Parameters
+    ----------
+    path : path-like
+        A label image (``IMAGE_SUFFIXES``), a folder, a DICOMDIR or an RTSTRUCT file.
+
+    Returns
+    -------
+    RtstructSummary or FolderSummary or LabelMapSummary
+        The summary of :func:`inspect_rtstruct`, :func:`inspect_folder` or
+        :func:`inspect_label_map`.
+
     Raises
     ------
     SpinetvError
-        The path does not exist or cannot be read as any of these.
+        The path does not exist or cannot be read as any of these (a
+        :class:`RtstructError`, :class:`DicomInputError` or :class:`ImageInputError`).
     """
     source = Path(path)
     if not source.exists():

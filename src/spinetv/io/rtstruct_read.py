@@ -199,6 +199,16 @@ class RtstructData:
     def roi(self, name: str) -> RoiInfo:
         """The ROI called ``name``: an exact match first, else a unique case-insensitive one.
 
+        Parameters
+        ----------
+        name : str
+            The ROI name (the case-insensitive match also ignores surrounding spaces).
+
+        Returns
+        -------
+        RoiInfo
+            The matching ROI.
+
         Raises
         ------
         RtstructError
@@ -222,7 +232,23 @@ class RtstructData:
         raise RtstructError(f"{self.path}: no ROI named {name!r}; ROIs present: {present}")
 
     def contours_of(self, name: str) -> tuple[RoiContour, ...]:
-        """The contours of the ROI called ``name`` (see :meth:`roi`)."""
+        """The contours of the ROI called ``name`` (see :meth:`roi`).
+
+        Parameters
+        ----------
+        name : str
+            The ROI name, matched as :meth:`roi` does.
+
+        Returns
+        -------
+        tuple of RoiContour
+            Its contours, points in LPS mm (empty when it has none).
+
+        Raises
+        ------
+        RtstructError
+            When no ROI (or several) match.
+        """
         return self.contours.get(self.roi(name).number, ())
 
 
@@ -843,7 +869,27 @@ def _fill(
 
 
 def rasterize_roi(data: RtstructData, name: str, grid: ImageGrid) -> Mask:
-    """The mask of an ROI on ``grid`` (see :func:`rasterize_roi_with_report`)."""
+    """The mask of an ROI on ``grid`` (see :func:`rasterize_roi_with_report`).
+
+    Parameters
+    ----------
+    data : RtstructData
+        A read RTSTRUCT.
+    name : str
+        The ROI (exact name, or a unique case-insensitive match).
+    grid : ImageGrid
+        The target grid; when it names a FrameOfReferenceUID it must be the ROI's.
+
+    Returns
+    -------
+    Mask
+        The voxels whose centres lie inside the ROI; skipped contours are warned about.
+
+    Raises
+    ------
+    RtstructError
+        On an unknown ROI name or a frame of reference mismatch.
+    """
     mask, _ = _rasterize(data, data.roi(name), grid, stacklevel=4)
     return mask
 

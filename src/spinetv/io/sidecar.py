@@ -111,7 +111,20 @@ def mask_file_names(roi_names: Sequence[str], *, suffix: str = ".nii.gz") -> lis
 
 
 def sidecar_text(entries: Iterable[SidecarEntry], *, source: str = "") -> str:
-    """The sidecar's JSON text for ``entries``."""
+    """The sidecar's JSON text for ``entries``.
+
+    Parameters
+    ----------
+    entries : iterable of SidecarEntry
+        The structures, in the order they are to be listed.
+    source : str, default ""
+        What the masks came from, stored as ``"source"``.
+
+    Returns
+    -------
+    str
+        JSON (indented by 2, non-ASCII kept) with a final newline.
+    """
     document = {
         "format": SIDECAR_FORMAT,
         "source": source,
@@ -136,13 +149,45 @@ def write_sidecar(
     source: str = "",
     overwrite: bool = False,
 ) -> Path:
-    """Write ``spinetv_structures.json`` into ``folder`` (atomically); returns its path."""
+    """Write ``spinetv_structures.json`` into ``folder`` (atomically); returns its path.
+
+    Parameters
+    ----------
+    folder : path-like
+        The mask folder (made when missing).
+    entries : iterable of SidecarEntry
+        The structures, in the order they are to be listed.
+    source : str, default ""
+        What the masks came from.
+    overwrite : bool, default False
+        Replace an existing sidecar.
+
+    Returns
+    -------
+    Path
+        The sidecar's path.
+
+    Raises
+    ------
+    OutputExistsError
+        When the sidecar exists and ``overwrite`` is false, or it cannot be written as a file.
+    """
     path = Path(folder) / SIDECAR_NAME
     return write_text_atomic(path, sidecar_text(entries, source=source), overwrite=overwrite)
 
 
 def read_sidecar(path: str | os.PathLike[str]) -> dict[str, SidecarEntry]:
     """The entries of a sidecar file, by mask file name.
+
+    Parameters
+    ----------
+    path : path-like
+        The sidecar JSON file (``spinetv_structures.json``).
+
+    Returns
+    -------
+    dict of str to SidecarEntry
+        Each entry by its mask file name, in file order.
 
     Raises
     ------

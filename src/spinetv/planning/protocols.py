@@ -205,7 +205,13 @@ class DoseConstraint:
             )
 
     def describe(self) -> str:
-        """The limit as written in a table (``<= 25 Gy``, ``>= 42 and <= 48 Gy``)."""
+        """The limit as written in a table (``<= 25 Gy``, ``>= 42 and <= 48 Gy``).
+
+        Returns
+        -------
+        str
+            The bounds followed by the metric's unit (``Gy``, ``%`` or ``cc``, cm³).
+        """
         unit = parse_metric(self.metric).unit
         parts = []
         if self.minimum is not None:

@@ -131,7 +131,14 @@ class StructureEntry:
         object.__setattr__(self, "details", _frozen(self.details))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON entry (without the name, which is its key)."""
+        """The JSON entry (without the name, which is its key).
+
+        Returns
+        -------
+        dict of str to Any
+            ``volume_cc`` (cm³), ``made_by``, ``clipped_at_image_edge`` and the ``details``
+            keys at the same level.
+        """
         return {
             "volume_cc": self.volume_cc,
             "made_by": list(self.made_by),
@@ -198,7 +205,15 @@ class LevelEntry:
         set_field(self, "involvement_decisions", FrozenMap(decisions))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON entry."""
+        """The JSON entry.
+
+        Returns
+        -------
+        dict of str to Any
+            ``level``, ``sector_volumes_cc`` (cm³, keyed by the sector number as a string),
+            ``canal``, ``involved_sectors``, ``involvement_decisions`` (keyed likewise),
+            ``abutted_sectors``, ``ctv_sectors`` and ``rows``; plain dicts and lists.
+        """
         return {
             "level": self.level,
             "sector_volumes_cc": {str(k): v for k, v in self.sector_volumes_cc.items()},
@@ -257,7 +272,14 @@ class ReportInputs:
         object.__setattr__(self, "notes", tuple(self.notes))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON section."""
+        """The JSON section.
+
+        Returns
+        -------
+        dict of str to Any
+            ``image``, ``rtstruct``, ``sources``, ``read_warnings`` and ``notes``, as plain
+            values.
+        """
         return {
             "image": self.image,
             "rtstruct": self.rtstruct,
@@ -363,7 +385,16 @@ class PlanReport(Mapping[str, Any]):
 
     # ---- JSON ---------------------------------------------------------------------------------
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON document (plain dicts and lists; a new copy each call)."""
+        """The JSON document (plain dicts and lists; a new copy each call).
+
+        Returns
+        -------
+        dict of str to Any
+            ``schema``, ``schema_version``, ``spinetv_version``; the outputs (``inputs``,
+            ``output``, ``output_format``, ``figures``, ``name_suffix``) once
+            :meth:`with_outputs` set them; every plan key (volumes in cm³); ``seconds`` (s)
+            when timed.
+        """
         if not self._document:
             document: dict[str, Any] = {
                 "schema": SCHEMA_ID,
@@ -401,7 +432,18 @@ class PlanReport(Mapping[str, Any]):
         return copy.deepcopy(self._document)
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The JSON text (strict JSON: no NaN or infinity)."""
+        """The JSON text (strict JSON: no NaN or infinity).
+
+        Parameters
+        ----------
+        indent : int or None, default 2
+            Spaces per nesting level; None writes one line.
+
+        Returns
+        -------
+        str
+            :meth:`to_json_dict` as JSON, non-ASCII characters (cm³) kept.
+        """
         return json.dumps(self.to_json_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     @classmethod
@@ -465,7 +507,28 @@ class PlanReport(Mapping[str, Any]):
         name_suffix: str = "",
         seconds: float | None = None,
     ) -> PlanReport:
-        """This report completed with what the case was read from and what was written."""
+        """This report completed with what the case was read from and what was written.
+
+        Parameters
+        ----------
+        inputs : ReportInputs
+            What the case was read from.
+        output : str
+            The RTSTRUCT or mask folder written.
+        output_format : str
+            ``"rtstruct"`` or ``"nifti"``.
+        figures : tuple of str, default ()
+            QA figures written.
+        name_suffix : str, default ""
+            Appended to every new ROI name.
+        seconds : float or None, default None
+            Wall time of planning and writing, s.
+
+        Returns
+        -------
+        PlanReport
+            A new report; this one is unchanged.
+        """
         return replace(
             self,
             inputs=inputs,
@@ -477,7 +540,23 @@ class PlanReport(Mapping[str, Any]):
         )
 
     def level(self, name: str) -> LevelEntry:
-        """The entry of one level (KeyError naming the levels present)."""
+        """The entry of one level (KeyError naming the levels present).
+
+        Parameters
+        ----------
+        name : str
+            The canonical level ("L2", "S1"), matched exactly.
+
+        Returns
+        -------
+        LevelEntry
+            The level's entry.
+
+        Raises
+        ------
+        KeyError
+            When the report has no entry for ``name``.
+        """
         for entry in self.levels:
             if entry.level == name:
                 return entry
