@@ -84,7 +84,9 @@ def test_json_round_trip_keeps_every_value(report: PlanReport) -> None:
     again = PlanReport.from_json_dict(json.loads(json.dumps(document)))
     assert again.to_json_dict() == document
     assert again == report
-    with pytest.raises(ValueError, match="schema_version"):
+    from spinetv.errors import SpinetvError
+
+    with pytest.raises(SpinetvError, match="schema_version"):
         PlanReport.from_json_dict({**document, "schema_version": SCHEMA_VERSION + 1})
-    with pytest.raises(ValueError, match="structures"):
+    with pytest.raises(SpinetvError, match="structures"):
         PlanReport.from_json_dict({k: v for k, v in document.items() if k != "structures"})

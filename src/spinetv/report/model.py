@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from spinetv.errors import SpinetvError
 from spinetv.frozen import FrozenMap, frozen_json
 
 __all__ = [
@@ -381,7 +382,9 @@ class PlanReport(Mapping[str, Any]):
         set_field(self, "levels", tuple(self.levels))
         set_field(self, "structures", FrozenMap(dict(self.structures)))
         if self.output_format not in (None, "rtstruct", "nifti"):
-            raise ValueError(f"output_format {self.output_format!r}: expected rtstruct or nifti")
+            raise SpinetvError(
+                f"output_format {self.output_format!r}: expected rtstruct or nifti"
+            )
 
     # ---- JSON ---------------------------------------------------------------------------------
     def to_json_dict(self) -> dict[str, Any]:
@@ -450,19 +453,29 @@ class PlanReport(Mapping[str, Any]):
     def from_json_dict(cls, document: Mapping[str, Any]) -> PlanReport:
         """Read a JSON document back (as written by :meth:`to_json_dict`).
 
+        Parameters
+        ----------
+        document : mapping
+            The JSON document (``json.load`` of a ``report.json``).
+
+        Returns
+        -------
+        PlanReport
+            The report.
+
         Raises
         ------
-        ValueError
+        SpinetvError
             The document is from a newer, unknown schema version, or lacks a required key.
         """
         version = document.get("schema_version", SCHEMA_VERSION)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ValueError(
+            raise SpinetvError(
                 f"plan report schema_version {version!r}: this spinetv reads up to {SCHEMA_VERSION}"
             )
         missing = [k for k in (*_PLAN_KEYS[:3], "structures", "levels") if k not in document]
         if missing:
-            raise ValueError(f"plan report lacks {', '.join(missing)}")
+            raise SpinetvError(f"plan report lacks {', '.join(missing)}")
         raw_inputs = document.get("inputs")
         inputs = None
         if isinstance(raw_inputs, Mapping):
