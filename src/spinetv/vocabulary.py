@@ -27,6 +27,7 @@ from spinetv.errors import AnatomyError
 
 __all__ = [
     "BodyClass",
+    "TextEnum",
     "Side",
     "LEVELS",
     "SACRUM",
@@ -355,7 +356,7 @@ _ALIASES = {
     OrganRole.SACRAL_FORAMINA: ("SacralForamina", "Sacral_Foramina"),
 }
 
-class _StrEnum(str, enum.Enum):
+class TextEnum(str, enum.Enum):
     """A string enum that prints and formats as its value (as ``enum.StrEnum`` of 3.11)."""
 
     def __str__(self) -> str:
@@ -365,14 +366,14 @@ class _StrEnum(str, enum.Enum):
         return format(str(self.value), spec)
 
 
-class Side(_StrEnum):
+class Side(TextEnum):
     """A side of the patient (never of the image)."""
 
     LEFT = "left"
     RIGHT = "right"
 
 
-class BodyClass(_StrEnum):
+class BodyClass(TextEnum):
     """How a GTV involves the vertebral body (ISRC 2012): its class decides the CTV's rows."""
 
     FOCAL = "focal"

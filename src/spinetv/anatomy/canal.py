@@ -21,8 +21,10 @@ from scipy import ndimage
 from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, patient_frame
 from spinetv.anatomy.levels import adjacent_levels, level_order, parse_level, region_of
 from spinetv.errors import AnatomyError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.mask import Mask
+from spinetv.vocabulary import TextEnum
 
 __all__ = [
     "CanalOptions",
@@ -32,6 +34,7 @@ __all__ = [
     "extend_canal_to",
     "project_canal",
     "prism_box",
+    "CanalMethod",
     "METHOD_CONTOURED",
     "METHOD_CORD_RING",
     "METHOD_RING",
@@ -41,12 +44,26 @@ __all__ = [
 ]
 
 _AXIS_GAIN = 1.05
-METHOD_CONTOURED = "contoured"
-METHOD_CORD_RING = "cord-seeded ring closure"
-METHOD_RING = "ring closure"
-METHOD_ARCH = "estimated from arch"
-METHOD_CORD = "estimated from cord"
-METHOD_CARRIED = "carried from the closed segment"
+
+
+class CanalMethod(TextEnum):
+    """How a level's canal was obtained (strings as the report writes them)."""
+
+    GIVEN = "given"
+    CONTOURED = "contoured"
+    CORD_RING = "cord-seeded ring closure"
+    RING = "ring closure"
+    ARCH = "estimated from arch"
+    CORD = "estimated from cord"
+    CARRIED = "carried from the closed segment"
+
+
+METHOD_CONTOURED = CanalMethod.CONTOURED
+METHOD_CORD_RING = CanalMethod.CORD_RING
+METHOD_RING = CanalMethod.RING
+METHOD_ARCH = CanalMethod.ARCH
+METHOD_CORD = CanalMethod.CORD
+METHOD_CARRIED = CanalMethod.CARRIED
 
 
 @dataclass(frozen=True)
@@ -247,8 +264,8 @@ class CanalResult:
     method : str
         Summary of the methods used ("contoured", "cord-seeded ring closure", "ring closure",
         "estimated from arch", "estimated from cord"; several are joined with "; ").
-    per_level : dict of str to str
-        Method per level.
+    per_level : mapping of str to CanalMethod
+        Method per level (read-only, as every mapping of the result).
     centreline_lps : ndarray, shape (n, 3)
         Canal centre per level (at mid-height of each vertebra), top to bottom, LPS mm.
     bridged_gap_mm : dict of str to float
@@ -267,13 +284,18 @@ class CanalResult:
 
     mask: Mask
     method: str
-    per_level: dict[str, str]
+    per_level: Mapping[str, str]
     centreline_lps: NDArray[np.float64]
-    bridged_gap_mm: dict[str, float] = field(default_factory=dict)
-    axis_source: dict[str, str] = field(default_factory=dict)
-    cross_sections: dict[str, ProjectedCanal] = field(default_factory=dict)
-    extension_mm: dict[str, tuple[float, float]] = field(default_factory=dict)
-    unresolved: dict[str, str] = field(default_factory=dict)
+    bridged_gap_mm: Mapping[str, float] = field(default_factory=FrozenMap)
+    axis_source: Mapping[str, str] = field(default_factory=FrozenMap)
+    cross_sections: Mapping[str, ProjectedCanal] = field(default_factory=FrozenMap)
+    extension_mm: Mapping[str, tuple[float, float]] = field(default_factory=FrozenMap)
+    unresolved: Mapping[str, str] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        for name in ("per_level", "bridged_gap_mm", "axis_source", "cross_sections",
+                     "extension_mm", "unresolved"):
+            object.__setattr__(self, name, FrozenMap(getattr(self, name)))
 
 
 def _sort_levels(levels: Collection[str]) -> list[str]:

@@ -127,6 +127,7 @@ from scipy import ndimage
 
 from spinetv.anatomy.canal import (
     METHOD_ARCH,
+    CanalMethod,
     CanalOptions,
     CanalResult,
     ProjectedCanal,
@@ -160,7 +161,7 @@ __all__ = [
 SECTOR_NAMES: Mapping[int, str] = sector_names()
 SACRAL_SECTOR_NAMES: Mapping[int, str] = sector_names(sacral=True)
 
-METHOD_GIVEN = "given"
+METHOD_GIVEN = CanalMethod.GIVEN
 # Points within this distance of a wall count as beyond it (posterior to a or c): a row of voxel
 # centres lying exactly on a wall of an axis-aligned grid then goes to one side, not to
 # whichever side rounding picks (the phantom's ground truth uses the same tie rule).
@@ -1663,9 +1664,8 @@ def label_sectors(
     canal_mask = result.mask if result is not None else canal
     assert isinstance(canal_mask, Mask)
     vertebra.grid.require_same(canal_mask.grid, what=f"{name} vertebra and canal")
-    if result is None:
-        method = METHOD_GIVEN
-    else:
+    method: str = METHOD_GIVEN
+    if result is not None:
         method = result.per_level.get(key, result.per_level.get(name, result.method))
     section = None if result is None else result.cross_sections.get(key)
     # A sacral segment's canal curves within it: its axis is fitted through the canal.
