@@ -27,8 +27,9 @@ from spinetv.anatomy.sectors import VertebraSectors
 __all__ = ["QualityCheck", "LevelQuality", "QualityBounds", "assess_level"]
 
 ERROR = "error"
-# C7's foramen is small or absent, and C1's and C2's do not border a pedicle the same way.
-_FORAMEN_LEVELS = ("C3", "C4", "C5", "C6")
+# Levels whose sectors use their transverse foramina: C2-C6 to tell the transverse process from
+# the pedicle, C1 also to turn its frame. C7's foramen is small or absent.
+_FORAMEN_LEVELS = ("C1", "C2", "C3", "C4", "C5", "C6")
 WARNING = "warning"
 
 
