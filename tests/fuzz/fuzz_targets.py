@@ -61,6 +61,9 @@ def write_inputs(folder: Path) -> dict[str, Any]:
     labels[gtv] = 30
     labels[cord] = 79
     label_map = write_label_image(LabelMap.from_array(grid, labels), folder / "labels.nii.gz")
+    from dicom_checks import write_rtdose_on
+
+    dose = write_rtdose_on(grid, 30.0 + ramp / 100.0, folder / "RD.dcm")
     manifest = folder / "cohort.csv"
     manifest.write_text(
         "case_id,image,rtstruct,gtv,vertebrae,protocols\n"
@@ -75,6 +78,7 @@ def write_inputs(folder: Path) -> dict[str, Any]:
         "rtstruct": rtstruct,
         "label_map": label_map,
         "manifest": manifest,
+        "dose": dose,
     }
 
 
@@ -168,6 +172,26 @@ def _judge_type(kind: type) -> fh.Judge:
     return judge
 
 
+def _read_dose(root: Path, copies: list[Path], out: Path) -> Any:
+    from spinetv.io.rtdose import read_rtdose
+
+    return read_rtdose(copies[0])
+
+
+def _judge_dose(result: Any, baseline: Any, label: str) -> str:
+    from spinetv.io.rtdose import DoseGrid
+
+    if not isinstance(result, DoseGrid):
+        return f"returned {type(result).__name__}"
+    if result.values.shape != result.grid.shape or not np.isfinite(result.values).all():
+        return "dose values that do not fill the grid, or are not finite"
+    # A file cut short must not read as a smaller or different dose.
+    cut = label.startswith(("truncate", "empty")) and baseline is not None
+    if cut and result.grid.shape != baseline.grid.shape:
+        return f"read a {result.grid.shape} dose from a file cut short"
+    return ""
+
+
 def _judge_nothing(result: Any, baseline: Any, label: str) -> str:
     return ""
 
@@ -224,6 +248,8 @@ def build_targets(folder: Path, shared_data: Path | None) -> list[fh.Target]:
                   _read_protocol, _judge_type(Protocol), fh.TOML_MUTATORS),
         fh.Target("batch manifest", (written["manifest"],), _read_manifest, _judge_type(tuple),
                   fh.CSV_MUTATORS),
+        fh.Target("rtdose (written)", (written["dose"],), _read_dose, _judge_dose,
+                  fh.DICOM_MUTATORS),
         fh.Target("cli convert rtstruct->nifti", (*series_files, written["rtstruct"]),
                   _convert_to_masks, _judge_nothing, fh.RTSTRUCT_MUTATORS,
                   mutable=(len(series_files),)),
@@ -264,6 +290,9 @@ def _real_targets(shared: Path) -> list[fh.Target]:
                   _read_rtstruct_only, _judge_same_on_truncation, fh.RTSTRUCT_MUTATORS),
         fh.Target("label map totalsegmentator (real)", (segmentator / "example_seg.nii.gz",),
                   _read_labels, _judge_labels, fh.NIFTI_MUTATORS),
+        fh.Target("rtdose dicompyler (real)",
+                  (shared / "rtstruct_pairs" / "dicompyler_breast" / "rtdose.dcm",),
+                  _read_dose, _judge_dose, fh.DICOM_MUTATORS),
     ]
 
 

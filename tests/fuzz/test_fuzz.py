@@ -40,8 +40,8 @@ def test_fuzz_written_files(tmp_path: Path) -> None:
 
 
 def test_fuzz_real_files(tmp_path: Path, shared_data: Path) -> None:
-    targets = ft.build_targets(tmp_path / "inputs", shared_data)[8:]
-    assert len(targets) == 7
+    targets = ft.build_targets(tmp_path / "inputs", shared_data)[9:]
+    assert len(targets) == 8
     counts = fh.run_fuzz(targets, PER_TARGET, SEED, tmp_path / "runs")
     _assert_clean(counts)
 

@@ -104,6 +104,16 @@ def _text(ds: pydicom.Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _whole(ds: pydicom.Dataset, keyword: str, default: int, source: Path) -> int:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DicomInputError(f"{source}: {keyword} {value!r} is not a whole number") from None
+
+
 def _numbers(ds: pydicom.Dataset, keyword: str, count: int | None, source: Path) -> list[float]:
     value = ds.get(keyword)
     if value is None:
@@ -175,8 +185,8 @@ def read_rtdose(path: str | os.PathLike[str]) -> DoseGrid:
         raise DicomInputError(f"{source}: Modality {modality or 'missing'}, expected RTDOSE")
     if "PixelData" not in ds:
         raise DicomInputError(f"{source}: RTDOSE without dose values (no PixelData)")
-    rows, columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, columns = _whole(ds, "Rows", 0, source), _whole(ds, "Columns", 0, source)
+    frames = _whole(ds, "NumberOfFrames", 1, source)
     if rows < 1 or columns < 1 or frames < 1:
         raise DicomInputError(f"{source}: {frames} x {rows} x {columns} dose voxels")
     position = np.asarray(_numbers(ds, "ImagePositionPatient", 3, source))
@@ -342,13 +352,11 @@ def read_plan_fractionation(path: str | os.PathLike[str]) -> PlanFractionation:
     fractions = None
     groups = ds.get("FractionGroupSequence")
     if groups:
-        value = groups[0].get("NumberOfFractionsPlanned")
-        fractions = int(value) if value not in (None, "") else None
-    doses = [
-        float(item.TargetPrescriptionDose)
-        for item in ds.get("DoseReferenceSequence") or []
-        if item.get("TargetPrescriptionDose") not in (None, "")
-    ]
+        fractions = _whole(groups[0], "NumberOfFractionsPlanned", 0, source) or None
+    doses = []
+    for item in ds.get("DoseReferenceSequence") or []:
+        if item.get("TargetPrescriptionDose") not in (None, ""):
+            doses += _numbers(item, "TargetPrescriptionDose", 1, source)
     return PlanFractionation(
         fractions=fractions,
         prescription_gy=max(doses) if doses else None,
