@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order, parse_level
 from spinetv.anatomy.model import Anatomy
-from spinetv.anatomy.quality import LevelQuality, assess_level
+from spinetv.anatomy.quality import LevelQuality, assess_level, sacral_axis_checks
 from spinetv.anatomy.sacrum import (
     SacralSplit,
     derive_sacral_canal,
@@ -494,6 +494,11 @@ def label_case_sectors(
             unlabelled,
             neighbours=spinal,
         )
+    labelled_sacral = {lv: by_level[lv].frame.lr_axis for lv in wanted_sacral if lv in by_level}
+    for lv, check in sacral_axis_checks(labelled_sacral).items():
+        quality[lv] = replace(quality[lv], checks=(*quality[lv].checks, check))
+        if not check.passed:
+            warnings.warn(f"{lv}: {check.describe()}", AnatomyWarning, stacklevel=2)
     for result in (canal_result, sacral_result):
         if result is None:
             continue

@@ -207,3 +207,28 @@ def test_steep_open_or_short_sacra_are_all_labelled(
         for k, floor in floors.items():
             value = dice(sectors.sector(k), model.parts[level][k])
             assert value >= floor, f"{level} compartment {k}: Dice {value:.3f}"
+
+
+def test_a_segment_turned_off_the_sacrum_s_left_axis_is_flagged() -> None:
+    from spinetv.anatomy.quality import sacral_axis_checks
+
+    left = np.array([1.0, 0.0, 0.0])
+    turned = np.array([np.cos(np.radians(20)), np.sin(np.radians(20)), 0.0])
+    checks = sacral_axis_checks({"S1": turned, "S2": left, "S3": left, "S4": left})
+    assert [lv for lv, c in checks.items() if not c.passed] == ["S1"]
+    assert "deg from the sacrum's mean left axis" in checks["S1"].measured
+    assert sacral_axis_checks({"S1": turned, "S2": left}) == {}  # two say nothing of which
+
+
+def test_the_sample_ct_s_turned_sacral_frames_are_flagged(real_spine) -> None:  # type: ignore[no-untyped-def]
+    vertebrae = dict(real_spine.vertebrae)
+    vertebrae["Sacrum"] = real_spine.sacrum
+    anatomy = Anatomy(real_spine.grid, vertebrae, cord=real_spine.cord)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnatomyWarning)
+        result = label_case_sectors(anatomy, ["S1", "S2", "S3", "S4", "S5"], required=())
+    flagged = [lv for lv, q in result.quality.items()
+               if any(c.name == "sacral left axis" and not c.passed for c in q.checks)]
+    # S1's frame is turned about 20 deg axially on this CT (the sacrum itself is not): it must
+    # not pass silently.
+    assert "S1" in flagged
