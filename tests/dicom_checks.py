@@ -75,8 +75,17 @@ def dicompyler_volumes(rtstruct: Path, grid: ImageGrid, workdir: Path) -> dict[s
     return volumes
 
 
-def write_rtdose_on(grid, values_gy: np.ndarray, path: Path, *, scaling: float = 1e-4) -> Path:  # type: ignore[no-untyped-def]
-    """An RTDOSE on an axial image grid (one frame per slice, offsets relative)."""
+def write_rtdose_on(  # type: ignore[no-untyped-def]
+    grid,
+    values_gy: np.ndarray,
+    path: Path,
+    *,
+    scaling: float = 1e-4,
+    summation: str = "PLAN",
+    absolute: bool = False,
+) -> Path:
+    """An RTDOSE on an axial image grid, one frame per slice: GridFrameOffsetVector relative
+    to the first frame, or (``absolute``, head-first grids) the frames' z."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS_UID
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -91,9 +100,11 @@ def write_rtdose_on(grid, values_gy: np.ndarray, path: Path, *, scaling: float =
     ds.ImagePositionPatient = [float(v) for v in grid.origin_lps_mm]
     ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 2], *direction[:, 1])]
     ds.PixelSpacing = [grid.spacing_mm[1], grid.spacing_mm[2]]
-    ds.GridFrameOffsetVector = [float(i * grid.spacing_mm[0]) for i in range(frames)]
+    offsets = [float(i * grid.spacing_mm[0]) for i in range(frames)]
+    start = float(grid.origin_lps_mm[2]) if absolute else 0.0
+    ds.GridFrameOffsetVector = [start + offset for offset in offsets]
     ds.DoseGridScaling = scaling
-    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", "PLAN"
+    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", summation
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 32, 32, 31, 0
     ds.PixelData = np.round(values_gy / scaling).astype("<u4").tobytes()

@@ -70,6 +70,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from _anatomy_synthetic import _rotation
 from numpy.typing import NDArray
 
 from spinetv.geometry import ImageGrid, Mask
@@ -298,17 +299,6 @@ def axis_sectors(u: FloatArray, v: FloatArray, s: FloatArray) -> NDArray[np.uint
     body = parts.pop("body") | parts.pop("dens")
     truth = _sectors_of(parts | {"body": body}, u, v)
     return truth
-
-
-def _rotation(tilt_deg: float, rotation_deg: float) -> FloatArray:
-    """Rows: the local u, v, s axes in LPS (tilt about LR, then axial rotation about s)."""
-    t, r = np.radians(tilt_deg), np.radians(rotation_deg)
-    s_axis = np.array([0.0, -np.sin(t), np.cos(t)])
-    v0 = np.array([0.0, np.cos(t), np.sin(t)])
-    u0 = np.cross(v0, s_axis)
-    u_axis = np.cos(r) * u0 + np.sin(r) * v0
-    v_axis = np.cross(s_axis, u_axis)
-    return np.stack([u_axis, v_axis, s_axis])
 
 
 def make_cervical_column(

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from dicom_checks import write_rtdose_on
 from spinetv.errors import DicomInputError, GeometryMismatchError
-from spinetv.io.rtdose import RTDOSE_SOP_CLASS_UID, read_rtdose, sum_doses
+from spinetv.geometry.grid import ImageGrid
+from spinetv.io.rtdose import read_rtdose, sum_doses
 
 
 def _write_rtdose(
@@ -24,31 +24,11 @@ def _write_rtdose(
     absolute: bool = False,
     summation: str = "PLAN",
     frame_uid: str = "1.2.3.4",
-    scaling: float = 1e-4,
 ) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS_UID
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = RTDOSE_SOP_CLASS_UID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "RTDOSE"
-    ds.FrameOfReferenceUID = frame_uid
-    frames, rows, columns = values_gy.shape
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
-    ds.ImagePositionPatient = list(position)
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PixelSpacing = list(spacing)
-    offsets = np.arange(frames) * frame_step
-    ds.GridFrameOffsetVector = list(offsets + position[2] if absolute else offsets)
-    ds.DoseGridScaling = scaling
-    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", summation
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 32, 32, 31, 0
-    ds.PixelData = np.round(values_gy / scaling).astype("<u4").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    grid = ImageGrid(
+        values_gy.shape, (frame_step, *spacing), position, frame_of_reference_uid=frame_uid
+    )
+    return write_rtdose_on(grid, values_gy, path, summation=summation, absolute=absolute)
 
 
 def test_the_real_sample_is_read_on_its_grid(shared_data: Path) -> None:

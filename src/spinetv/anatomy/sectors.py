@@ -1292,17 +1292,7 @@ def _walls_from_section(
         return constant
     edges = np.asarray(low + slab_mm * np.arange(n_slabs + 1), dtype=np.float64)
     edges[-1] = max(edges[-1], high)
-    canal_slab = np.clip(np.searchsorted(edges, wide_local[:, 2], side="right") - 1, 0, n_slabs - 1)
-    bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
-    gaps: dict[float, list[tuple[float, float] | None]] = {
-        -1.0: [None] * n_slabs,
-        1.0: [None] * n_slabs,
-    }
-    for slab in np.unique(canal_slab):
-        canal_uv = wide_local[canal_slab == slab, :2]
-        bone_uv = bone_near[bone_slab == slab, :2]
-        for sign, found in gaps.items():
-            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice)
+    gaps = _slab_gaps(wide_local, bone_near, edges, lr_centre, lattice)
     return CanalWalls(
         edges,
         _steady_walls(gaps[-1.0], -1.0, a, _STEADY_DEADBAND * lattice),
@@ -1338,6 +1328,33 @@ def _prism_points(
     inside = (in_section[:, 2] >= low) & (in_section[:, 2] <= high)
     inside[inside] = section.contains(in_section[inside])
     return frame.to_local(points[inside])
+
+
+def _slab_gaps(
+    canal_local: NDArray[np.float64],
+    bone_local: NDArray[np.float64],
+    edges: NDArray[np.float64],
+    lr_centre: float,
+    lattice_mm: float,
+) -> dict[float, list[tuple[float, float] | None]]:
+    """Per slab between ``edges`` (local SI, mm), the anterior (-1) and posterior (+1) gap
+    between the canal's points and the bone beyond them (see :func:`_bounded_gap`)."""
+    n_slabs = len(edges) - 1
+
+    def slab_of(points: NDArray[np.float64]) -> NDArray[np.intp]:
+        return np.clip(np.searchsorted(edges, points[:, 2], side="right") - 1, 0, n_slabs - 1)
+
+    canal_slab, bone_slab = slab_of(canal_local), slab_of(bone_local)
+    gaps: dict[float, list[tuple[float, float] | None]] = {
+        -1.0: [None] * n_slabs,
+        1.0: [None] * n_slabs,
+    }
+    for slab in np.unique(canal_slab):
+        canal_uv = canal_local[canal_slab == slab, :2]
+        bone_uv = bone_local[bone_slab == slab, :2]
+        for sign, found in gaps.items():
+            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice_mm)
+    return gaps
 
 
 def _bounded_gap(
@@ -1531,7 +1548,6 @@ def _midline_ap_walls(
     poses with a contoured canal scored lower than those with a derived one.
     """
     edges = walls.slab_edges_mm
-    n_slabs = edges.size - 1
     lr_centre = float(np.median(walls.lr_centre_mm))
     half_width = float(np.median(walls.half_width_mm))
     margin = _SLAB_REACH_MM + 2.0 * lattice_mm
@@ -1543,17 +1559,7 @@ def _midline_ap_walls(
     bone_near = bone_local[near]
     within = (canal_local[:, 2] >= edges[0]) & (canal_local[:, 2] <= edges[-1])
     canal = canal_local[within]
-    canal_slab = np.clip(np.searchsorted(edges, canal[:, 2], side="right") - 1, 0, n_slabs - 1)
-    bone_slab = np.clip(np.searchsorted(edges, bone_near[:, 2], side="right") - 1, 0, n_slabs - 1)
-    gaps: dict[float, list[tuple[float, float] | None]] = {
-        -1.0: [None] * n_slabs,
-        1.0: [None] * n_slabs,
-    }
-    for slab in np.unique(canal_slab):
-        canal_uv = canal[canal_slab == slab, :2]
-        bone_uv = bone_near[bone_slab == slab, :2]
-        for sign, found in gaps.items():
-            found[slab] = _bounded_gap(canal_uv, bone_uv, sign, lr_centre, lattice_mm)
+    gaps = _slab_gaps(canal, bone_near, edges, lr_centre, lattice_mm)
     deadband = _STEADY_DEADBAND * lattice_mm
     anterior = _steady_walls(gaps[-1.0], -1.0, np.nan, deadband)
     posterior = _steady_walls(gaps[1.0], 1.0, np.nan, deadband)

@@ -125,6 +125,19 @@ def reformat(
     )
 
 
+def _section_box(grid: ImageGrid, plane: str, point_lps: ArrayLike) -> BoundingBox:
+    """The one-slice box of ``grid`` holding the ``plane`` through ``point_lps`` (the nearest
+    slice; outside the grid, its edge slice)."""
+    _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
+    index = int(
+        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
+    )
+    start = [0, 0, 0]
+    stop = list(grid.shape)
+    start[fixed_axis], stop[fixed_axis] = index, index + 1
+    return BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
+
+
 def mask_plane(mask: Mask, plane: str, point_lps: ArrayLike) -> PlaneImage:
     """The ``plane`` of a mask through ``point_lps``, read from its box (no full-grid array).
 
@@ -148,16 +161,8 @@ def mask_plane(mask: Mask, plane: str, point_lps: ArrayLike) -> PlaneImage:
     ValueError
         As for :func:`reformat`.
     """
-    grid = mask.grid
-    _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
-    index = int(
-        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
-    )
-    start = [0, 0, 0]
-    stop = list(grid.shape)
-    start[fixed_axis], stop[fixed_axis] = index, index + 1
-    box = BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
-    return reformat(mask.in_box(box), grid.crop(box), plane, point_lps)
+    box = _section_box(mask.grid, plane, point_lps)
+    return reformat(mask.in_box(box), mask.grid.crop(box), plane, point_lps)
 
 
 def _draw(
@@ -408,15 +413,7 @@ def dose_plane(dose: DoseGrid, grid: ImageGrid, plane: str, point_lps: ArrayLike
     """
     from scipy import ndimage
 
-    _, _, fixed_axis, _, _ = _plane_axes(grid, plane)
-    index = int(
-        np.clip(np.rint(grid.lps_to_index(point_lps)[fixed_axis]), 0, grid.shape[fixed_axis] - 1)
-    )
-    start = [0, 0, 0]
-    stop = list(grid.shape)
-    start[fixed_axis], stop[fixed_axis] = index, index + 1
-    box = BoundingBox(tuple(start), tuple(stop))  # type: ignore[arg-type]
-    section = grid.crop(box)
+    section = grid.crop(_section_box(grid, plane, point_lps))
     ijk = np.indices(section.shape).reshape(3, -1).T
     at = dose.grid.lps_to_index(section.index_to_lps(ijk))
     upper = np.asarray(dose.grid.shape) - 0.5
