@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "outputs": 8,
     "dose_outputs": 8,
     "batch": 9,
+    "node": 9,
     "commands": 10,
     "cli": 10,
     "__main__": 11,

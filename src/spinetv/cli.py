@@ -31,14 +31,16 @@ COMMANDS: dict[str, str] = {
     "batch": "batch",
     "info": "info",
     "evaluate": "evaluate",
+    "serve": "serve",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 #: Commands whose finished outputs stay when interrupted: a batch keeps its completed cases,
-#: so that a re-run resumes. Every other command removes the outputs it made (Ctrl-C).
-_KEEP_OUTPUTS_ON_INTERRUPT = frozenset({"batch"})
+#: so that a re-run resumes; a node keeps its spool. Every other command removes the outputs it
+#: made (Ctrl-C).
+_KEEP_OUTPUTS_ON_INTERRUPT = frozenset({"batch", "serve"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

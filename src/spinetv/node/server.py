@@ -1,0 +1,400 @@
+"""The running node: a pynetdicom Storage SCP, a planner thread and a sender thread.
+
+The association threads only check and spool objects (fast, see :mod:`spinetv.node.receive`);
+planning runs on the planner thread and sending on the sender thread, so that associations
+are answered while a case is planned or a destination is down. Both threads work from the
+spool's state on disk and are woken when something arrives; they also look every
+``poll_s`` seconds (quiet periods, retries).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spinetv.errors import SpinetvError
+from spinetv.node.config import NodeConfig
+from spinetv.node.receive import (
+    STATUS_CANNOT_UNDERSTAND,
+    STATUS_OUT_OF_RESOURCES,
+    check_object,
+)
+from spinetv.node.spool import (
+    ACCEPTED_SOP_CLASSES,
+    CaseRecord,
+    CaseState,
+    Spool,
+    read_structure_set_info,
+    readiness,
+    write_durable,
+)
+from spinetv.node.work import SendError, plan_case, send_files
+
+__all__ = ["Node", "require_pynetdicom"]
+
+log = logging.getLogger("spinetv.node")
+
+#: A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
+_REJECT_CALLING_AE = (0x01, 0x01, 0x03)
+
+
+def require_pynetdicom() -> None:
+    """Raise a one-line :class:`SpinetvError` naming the extra when pynetdicom is missing."""
+    try:
+        import pynetdicom  # noqa: F401
+    except ImportError:
+        raise SpinetvError(
+            'the DICOM node needs pynetdicom: pip install "spinetv[node]"'
+        ) from None
+
+
+@dataclass
+class _AssociationTally:
+    peer: str
+    stored: dict[str, int] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+
+
+def _short(uid: str) -> str:
+    """The last 12 characters of a UID: enough to tell cases apart in a log."""
+    return uid if len(uid) <= 16 else f"...{uid[-12:]}"
+
+
+class Node:
+    """A DICOM node that plans the cases sent to it and sends the structures back.
+
+    Parameters
+    ----------
+    config : NodeConfig
+        The settings.
+    poll_s : float, default 0.5
+        How often the planner and sender look at the spool when not woken, s.
+    """
+
+    def __init__(self, config: NodeConfig, *, poll_s: float = 0.5) -> None:
+        require_pynetdicom()
+        self.config = config
+        self.spool = Spool(config.store)
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._plan_wake = threading.Event()
+        self._send_wake = threading.Event()
+        self._lock = threading.Lock()
+        self._tallies: dict[int, _AssociationTally] = {}
+        self._next_try: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._paused: set[str] = set()
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen on the configured address and port, and start planning and sending."""
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+        ae = AE(ae_title=self.config.ae_title)
+        for sop_class in ACCEPTED_SOP_CLASSES:
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification)
+        ae.require_called_aet = True
+        ae.maximum_associations = 16
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
+        handlers = [
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_C_ECHO, lambda event: 0x0000),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_RELEASED, self._on_closed),
+            (evt.EVT_ABORTED, self._on_closed),
+        ]
+        try:
+            self._server = ae.start_server(
+                (self.config.bind, self.config.port), block=False, evt_handlers=handlers
+            )
+        except OSError as error:
+            raise SpinetvError(
+                f"cannot listen on {self.config.bind}:{self.config.port} ({error.strerror or error})"
+            ) from None
+        for name, target in (("spinetv-planner", self._planner), ("spinetv-sender", self._sender)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "listening as %s on %s:%d; store %s; allowed %s; results to %s",
+            self.config.ae_title,
+            self.config.bind,
+            self.config.port,
+            self.config.store,
+            ", ".join(str(p) for p in self.config.allow),
+            ", ".join(str(d) for d in self.config.return_to) or "nowhere (kept in the store)",
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop listening and let the threads finish their step (at most ``timeout_s`` each)."""
+        self._stop.set()
+        self._plan_wake.set()
+        self._send_wake.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._threads = []
+
+    def wait(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` is set (by a signal handler), then stop."""
+        while not stop.wait(1.0):
+            if not all(thread.is_alive() for thread in self._threads):
+                log.error("a worker thread ended; stopping")
+                break
+        self.stop()
+
+    # -- associations ---------------------------------------------------------------------
+
+    def _on_requested(self, event: Any) -> None:
+        assoc = event.assoc
+        calling = str(assoc.requestor.primitive.calling_ae_title).strip()
+        address = str(assoc.requestor.address)
+        if not self.config.admits(calling, address):
+            log.warning(
+                "association from %s@%s rejected: calling AE title not allowed from that host",
+                calling,
+                address,
+            )
+            assoc.acse.send_reject(*_REJECT_CALLING_AE)
+            # As pynetdicom's own rejection does: wait until the A-ASSOCIATE-RJ is out and the
+            # peer has closed, else the connection is dropped before it is sent.
+            assoc.kill()
+            return
+        with self._lock:
+            self._tallies[id(assoc)] = _AssociationTally(f"{calling}@{address}")
+
+    def _on_rejected(self, event: Any) -> None:
+        assoc = event.assoc
+        with self._lock:
+            self._tallies.pop(id(assoc), None)
+        called = str(assoc.requestor.primitive.called_ae_title).strip()
+        log.warning(
+            "association from %s@%s rejected: called AE title %r is not %r",
+            str(assoc.requestor.primitive.calling_ae_title).strip(),
+            assoc.requestor.address,
+            called,
+            self.config.ae_title,
+        )
+
+    def _on_closed(self, event: Any) -> None:
+        with self._lock:
+            tally = self._tallies.pop(id(event.assoc), None)
+        if tally is None:
+            return
+        how = "released" if event.event.name == "EVT_RELEASED" else "aborted"
+        stored = ", ".join(f"{n} {kind}" for kind, n in sorted(tally.stored.items())) or "nothing"
+        refused = f"; {len(tally.refused)} refused ({tally.refused[0]})" if tally.refused else ""
+        log.info("association from %s %s: stored %s%s", tally.peer, how, stored, refused)
+
+    def _tally(self, event: Any) -> _AssociationTally:
+        with self._lock:
+            return self._tallies.setdefault(id(event.assoc), _AssociationTally("?"))
+
+    def _on_store(self, event: Any) -> int:
+        tally = self._tally(event)
+        raw = event.encoded_dataset()
+        context = event.context
+        try:
+            dataset = event.dataset
+            for _ in dataset.iterall():  # decode every element now: damage shows here
+                pass
+            checked = check_object(
+                dataset,
+                context_sop_class=str(context.abstract_syntax),
+                request_sop_instance=str(event.request.AffectedSOPInstanceUID),
+                transfer_syntax=str(context.transfer_syntax),
+            )
+        except Exception as error:  # a damaged dataset raises anything from pydicom
+            return self._refuse(tally, raw, STATUS_CANNOT_UNDERSTAND, f"cannot be decoded ({type(error).__name__}: {error})")
+        if not checked.accepted:
+            return self._refuse(tally, raw, checked.status, checked.reason)
+        path = self.spool.object_path(
+            checked.study, checked.series, checked.sop_class, checked.sop_instance
+        )
+        try:
+            write_durable(path, raw)
+        except OSError as error:
+            log.error("cannot write %s: %s", path, error.strerror or error)
+            return STATUS_OUT_OF_RESOURCES
+        kind = ACCEPTED_SOP_CLASSES[checked.sop_class]
+        with self._lock:
+            tally.stored[kind] = tally.stored.get(kind, 0) + 1
+        self._plan_wake.set()
+        return 0x0000
+
+    def _refuse(self, tally: _AssociationTally, raw: bytes, status: int, reason: str) -> int:
+        try:
+            where = str(self.spool.set_aside(raw, f"from {tally.peer}: {reason}"))
+        except OSError as error:
+            where = f"not kept ({error.strerror or error})"
+        log.warning(
+            "object from %s refused (status 0x%04X): %s; set aside: %s", tally.peer, status, reason, where
+        )
+        with self._lock:
+            tally.refused.append(reason)
+        return status
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, unless stopped; True when stopped."""
+        return self._stop.wait(seconds)
+
+    def _loop(self, wake: threading.Event, step: Callable[[], None], what: str) -> None:
+        while not self._stop.is_set():
+            try:
+                step()
+            except Exception:  # the thread must outlive any one case's surprise
+                log.exception("%s: unexpected error; carrying on", what)
+            wake.wait(self.poll_s)
+            wake.clear()
+
+    def _planner(self) -> None:
+        self._loop(self._plan_wake, self._plan_step, "planner")
+
+    def _sender(self) -> None:
+        self._loop(self._send_wake, self._send_step, "sender")
+
+    def _keys(self) -> list[str]:
+        return [d.key for d in self.config.return_to]
+
+    def _plan_step(self) -> None:
+        self._receive_complete_cases()
+        for case_id in self.spool.case_ids():
+            if self._stop.is_set():
+                return
+            if self.spool.state(case_id, self._keys()) is CaseState.RECEIVED:
+                self._plan(case_id)
+
+    def _receive_complete_cases(self) -> None:
+        now = time.time()
+        for path in self.spool.structure_sets():
+            case_id = path.name[3:-4]
+            if self.spool.state(case_id, self._keys()) is not None:
+                continue
+            try:
+                info = read_structure_set_info(path)
+            except SpinetvError as error:
+                self._fail(case_id, str(error))
+                continue
+            candidates = self.spool.candidates(info)
+            present = self.spool.images_in(candidates[0]) if len(candidates) == 1 else []
+            last = self.spool.last_arrival([path, *candidates])
+            verdict = readiness(info, candidates, present, quiet=now - last >= self.config.quiet_s)
+            if verdict.failed:
+                self._fail(case_id, verdict.reason)
+            elif verdict.ready and verdict.series is not None:
+                protocols, gtv, why = self.config.choose(info.roi_names, info.label)
+                record = CaseRecord(
+                    case_id=case_id,
+                    rtstruct=str(path),
+                    series=str(verdict.series),
+                    protocols=protocols,
+                    gtv=gtv,
+                    reason=why,
+                    slices=len(self.spool.images_in(verdict.series)),
+                    ready=verdict.reason,
+                    received_at=now,
+                )
+                self.spool.write_record(record)
+                log.info(
+                    "case %s received: %d images of series %s (%s); protocols %s (%s)",
+                    _short(case_id),
+                    record.slices,
+                    _short(verdict.series.name),
+                    verdict.reason,
+                    ", ".join(protocols),
+                    why,
+                )
+
+    def _fail(self, case_id: str, reason: str) -> None:
+        self.spool.mark_failed(case_id, reason)
+        log.error("case %s failed: %s", _short(case_id), reason)
+
+    def _plan(self, case_id: str) -> None:
+        if self.config.pause_before_plan_s and self._sleep(self.config.pause_before_plan_s):
+            return
+        try:
+            record = self.spool.record(case_id)
+            assert record is not None
+            planned = plan_case(self.spool, record, self.config)
+        except SpinetvError as error:
+            self._fail(case_id, str(error))
+            return
+        except Exception as error:  # a bug must fail one case, not the node
+            log.debug("case %s: planning raised", case_id, exc_info=True)
+            self._fail(case_id, f"internal error: {type(error).__name__}: {error}")
+            return
+        log.info(
+            "case %s planned: %s; levels %s (%.1f s)",
+            _short(case_id),
+            ", ".join(planned.rtstructs),
+            ", ".join(planned.levels) or "none",
+            planned.seconds,
+        )
+        self._send_wake.set()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _send_step(self) -> None:
+        if not self.config.return_to:
+            return
+        for case_id in self.spool.case_ids():
+            if self._stop.is_set():
+                return
+            if self.spool.state(case_id, self._keys()) is not CaseState.PLANNED:
+                continue
+            if time.monotonic() < self._next_try.get(case_id, 0.0):
+                continue
+            if self.config.pause_before_send_s and case_id not in self._paused:
+                self._paused.add(case_id)
+                if self._sleep(self.config.pause_before_send_s):
+                    return
+            self._send(case_id)
+
+    def _send(self, case_id: str) -> None:
+        files = self.spool.results(case_id)
+        for destination in self.config.return_to:
+            if self.spool.is_sent(case_id, destination.key):
+                continue
+            try:
+                statuses = send_files(
+                    files, destination, ae_title=self.config.ae_title, retry=self.config.retry
+                )
+            except (SendError, RuntimeError, ValueError, OSError) as error:
+                failures = self._failures.get(case_id, 0) + 1
+                self._failures[case_id] = failures
+                delay = self.config.retry.delay_s(failures)
+                self._next_try[case_id] = time.monotonic() + delay
+                log.warning(
+                    "case %s not sent to %s (attempt %d): %s; retry in %.0f s",
+                    _short(case_id),
+                    destination,
+                    failures,
+                    error,
+                    delay,
+                )
+                return
+            self.spool.mark_sent(
+                case_id,
+                destination.key,
+                {"to": str(destination), "files": [p.name for p in files], "at": time.time(),
+                 "statuses": statuses},
+            )
+            log.info(
+                "case %s sent to %s: %s", _short(case_id), destination, ", ".join(p.name for p in files)
+            )
+        self._failures.pop(case_id, None)
+        self._next_try.pop(case_id, None)

@@ -1,0 +1,511 @@
+"""The node's store on disk: the spool of received objects, the cases and their state.
+
+Layout under the store folder::
+
+    incoming/<StudyInstanceUID>/<SeriesInstanceUID>/CT.<SOPInstanceUID>.dcm   (or MR., RS.)
+    cases/<RTSTRUCT SOPInstanceUID>/case.json      received: the case is complete
+                                     result/        planned: RTSTRUCT(s) and reports
+                                     sent-<AE@host_port>.json   delivered there
+                                     failed.json    planning failed (the reason)
+    rejected/<time>-<n>.dcm and .txt              objects set aside, with the reason
+
+Every file is written to a temporary name in its folder, flushed to disk and renamed, so a
+crash leaves either the whole file or none; ``result/`` is filled under ``result.part/`` and
+renamed when complete. The state of a case is therefore what is on disk, and a restarted node
+carries on from there: nothing lives only in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from spinetv.errors import SpinetvError
+
+__all__ = [
+    "CT_IMAGE_STORAGE",
+    "MR_IMAGE_STORAGE",
+    "RT_STRUCTURE_SET_STORAGE",
+    "ACCEPTED_SOP_CLASSES",
+    "CaseRecord",
+    "CaseState",
+    "Readiness",
+    "Spool",
+    "StructureSetInfo",
+    "is_uid",
+    "read_structure_set_info",
+    "readiness",
+    "write_durable",
+]
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+#: SOP class UID -> file name prefix in the spool.
+ACCEPTED_SOP_CLASSES: dict[str, str] = {
+    CT_IMAGE_STORAGE: "CT",
+    MR_IMAGE_STORAGE: "MR",
+    RT_STRUCTURE_SET_STORAGE: "RS",
+}
+
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+#: Prefixes tolerated on reading a spool: UIDs with leading zeros in a component are invalid
+#: but met in the field; they are safe as file names all the same.
+_UID_LOOSE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def is_uid(text: Any, *, strict: bool = False) -> bool:
+    """Whether ``text`` is a DICOM UID safe to use as a file name (digits and dots, <= 64).
+
+    Parameters
+    ----------
+    text : object
+        The value.
+    strict : bool, default False
+        Also refuse components with a leading zero (PS3.5 9.1).
+
+    Returns
+    -------
+    bool
+        True for a UID.
+    """
+    if not isinstance(text, str) or not 0 < len(text) <= 64:
+        return False
+    return bool((_UID if strict else _UID_LOOSE).match(text))
+
+
+def write_durable(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, flushed to disk and renamed.
+
+    An existing file of that name is replaced (an object sent again under its SOP Instance
+    UID is the same object).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    data : bytes
+        Its content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return path
+
+
+def _write_json(path: Path, value: Any) -> Path:
+    return write_durable(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+class CaseState(Enum):
+    """Where a case stands; each state is a marker on disk."""
+
+    RECEIVED = "received"
+    PLANNED = "planned"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """What a received case is: written once to ``case.json`` when the case is complete.
+
+    Parameters
+    ----------
+    case_id : str
+        The RTSTRUCT's SOP Instance UID.
+    rtstruct : str
+        The spooled RTSTRUCT file.
+    series : str
+        The spooled image series folder.
+    protocols : tuple of str
+        The protocols to run (chosen when received, so a restart plans the same).
+    gtv : tuple of str
+        GTV ROI names to look for, in order.
+    reason : str
+        Why these protocols ("default" or the rule).
+    slices : int
+        Image files in the series folder when the case was received.
+    ready : str
+        Why the case was taken as complete.
+    received_at : float
+        When (seconds since the epoch).
+    """
+
+    case_id: str
+    rtstruct: str
+    series: str
+    protocols: tuple[str, ...]
+    gtv: tuple[str, ...]
+    reason: str
+    slices: int
+    ready: str
+    received_at: float
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path) -> CaseRecord:
+        """Read a record back from ``case.json``'s content."""
+        try:
+            return cls(
+                case_id=str(data["case_id"]),
+                rtstruct=str(data["rtstruct"]),
+                series=str(data["series"]),
+                protocols=tuple(data["protocols"]),
+                gtv=tuple(data["gtv"]),
+                reason=str(data["reason"]),
+                slices=int(data["slices"]),
+                ready=str(data["ready"]),
+                received_at=float(data["received_at"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise SpinetvError(f"{where}: not a case record ({error})") from None
+
+
+@dataclass(frozen=True)
+class StructureSetInfo:
+    """What the node needs of a spooled RTSTRUCT to know whether its case is complete.
+
+    Parameters
+    ----------
+    path : Path
+        The spooled file.
+    sop_instance_uid, study_instance_uid : str
+        Its UIDs.
+    referenced_series : tuple of str
+        SeriesInstanceUIDs it references (RTReferencedSeriesSequence).
+    referenced_images : frozenset of str
+        SOP Instance UIDs of the images it references (every ContourImageSequence).
+    roi_names : tuple of str
+        Its ROI names.
+    label : str
+        StructureSetLabel ("" when absent).
+    """
+
+    path: Path
+    sop_instance_uid: str
+    study_instance_uid: str
+    referenced_series: tuple[str, ...]
+    referenced_images: frozenset[str]
+    roi_names: tuple[str, ...]
+    label: str
+
+
+def _items(dataset: Any, keyword: str) -> Sequence[Any]:
+    value = getattr(dataset, keyword, None)
+    return list(value) if value is not None else []
+
+
+def read_structure_set_info(path: Path) -> StructureSetInfo:
+    """Read the references, ROI names and label of a spooled RTSTRUCT.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    StructureSetInfo
+        Its UIDs, references, ROI names and label.
+
+    Raises
+    ------
+    SpinetvError
+        When the file cannot be parsed; the message names it.
+    """
+    from pydicom import dcmread
+
+    try:
+        dataset = dcmread(path, force=True)
+        series: list[str] = []
+        images: set[str] = set()
+        for frame in _items(dataset, "ReferencedFrameOfReferenceSequence"):
+            for study in _items(frame, "RTReferencedStudySequence"):
+                for item in _items(study, "RTReferencedSeriesSequence"):
+                    uid = str(getattr(item, "SeriesInstanceUID", ""))
+                    if uid and uid not in series:
+                        series.append(uid)
+                    for image in _items(item, "ContourImageSequence"):
+                        images.add(str(getattr(image, "ReferencedSOPInstanceUID", "")))
+        for roi in _items(dataset, "ROIContourSequence"):
+            for contour in _items(roi, "ContourSequence"):
+                for image in _items(contour, "ContourImageSequence"):
+                    images.add(str(getattr(image, "ReferencedSOPInstanceUID", "")))
+        names = tuple(str(getattr(r, "ROIName", "")) for r in _items(dataset, "StructureSetROISequence"))
+        return StructureSetInfo(
+            path=path,
+            sop_instance_uid=str(dataset.SOPInstanceUID),
+            study_instance_uid=str(getattr(dataset, "StudyInstanceUID", "")),
+            referenced_series=tuple(series),
+            referenced_images=frozenset(images - {""}),
+            roi_names=names,
+            label=str(getattr(dataset, "StructureSetLabel", "") or ""),
+        )
+    except SpinetvError:
+        raise
+    except Exception as error:  # pydicom raises many kinds on a damaged file
+        raise SpinetvError(f"{path}: RTSTRUCT cannot be read ({type(error).__name__}: {error})") from None
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a case is complete.
+
+    Parameters
+    ----------
+    ready : bool
+        Plan it now.
+    failed : bool
+        It can never be complete (the reason says why).
+    series : Path or None
+        The image series folder to plan on.
+    reason : str
+        Why, for the log.
+    """
+
+    ready: bool
+    failed: bool
+    series: Path | None
+    reason: str
+
+
+def readiness(
+    info: StructureSetInfo,
+    candidates: Sequence[Path],
+    present: Iterable[str],
+    *,
+    quiet: bool,
+) -> Readiness:
+    """Decide whether the case of ``info`` is complete.
+
+    It is when the RTSTRUCT's referenced series has arrived with every image the RTSTRUCT
+    references. When the RTSTRUCT lists no image, the case is complete once nothing arrived
+    for the quiet period; an RTSTRUCT naming images or a series that are still missing after
+    the quiet period fails, saying what is missing (a case is never planned on part of its
+    images knowingly).
+
+    Parameters
+    ----------
+    info : StructureSetInfo
+        The RTSTRUCT.
+    candidates : sequence of Path
+        The spooled image series folders that could be the case's: the referenced one when it
+        is in the spool, else every image series of the RTSTRUCT's study.
+    present : iterable of str
+        SOP Instance UIDs spooled in ``candidates[0]`` (when exactly one candidate).
+    quiet : bool
+        Nothing of the case arrived for the quiet period.
+
+    Returns
+    -------
+    Readiness
+        Whether to plan, fail or wait, and why.
+    """
+    wait = Readiness(False, False, None, "waiting")
+    referenced = info.referenced_series
+    if len(candidates) != 1:
+        if not quiet:
+            return wait
+        found = f"{len(candidates)} image series of its study" if candidates else "no image series"
+        wanted = f"series {referenced[0]}" if referenced else "no series"
+        return Readiness(False, True, None, f"the RTSTRUCT references {wanted}; the spool holds {found}")
+    series = candidates[0]
+    if info.referenced_images:
+        missing = info.referenced_images - set(present)
+        if not missing:
+            count = len(info.referenced_images)
+            return Readiness(True, False, series, f"all {count} referenced images present")
+        if quiet:
+            return Readiness(
+                False,
+                True,
+                None,
+                f"{len(missing)} of {len(info.referenced_images)} images the RTSTRUCT references "
+                "never arrived",
+            )
+        return wait
+    if quiet:
+        return Readiness(True, False, series, "the RTSTRUCT lists no image; quiet period over")
+    return wait
+
+
+class Spool:
+    """The store folder: where objects, cases and set-aside objects go.
+
+    Parameters
+    ----------
+    root : Path
+        The store folder (created when missing).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.incoming = self.root / "incoming"
+        self.cases = self.root / "cases"
+        self.rejected = self.root / "rejected"
+        for folder in (self.incoming, self.cases, self.rejected):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._counter = 0
+
+    def object_path(self, study: str, series: str, sop_class: str, sop_instance: str) -> Path:
+        """Where an object goes (every UID already checked with :func:`is_uid`)."""
+        prefix = ACCEPTED_SOP_CLASSES[sop_class]
+        return self.incoming / study / series / f"{prefix}.{sop_instance}.dcm"
+
+    def set_aside(self, data: bytes, reason: str) -> Path:
+        """Keep a refused object with the reason beside it; returns the object's path."""
+        self._counter += 1
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        path = self.rejected / f"{stamp}-{os.getpid()}-{self._counter}.dcm"
+        write_durable(path, data)
+        write_durable(path.with_suffix(".txt"), (reason + "\n").encode())
+        return path
+
+    def structure_sets(self) -> list[Path]:
+        """Every spooled RTSTRUCT, oldest first."""
+        found = list(self.incoming.glob("*/*/RS.*.dcm"))
+        return sorted(found, key=_mtime)
+
+    def image_series(self, study: str | None = None) -> list[Path]:
+        """Spooled image series folders (of one study, or all)."""
+        pattern = f"{study}/*" if study else "*/*"
+        return sorted(
+            folder
+            for folder in self.incoming.glob(pattern)
+            if any(folder.glob("CT.*.dcm")) or any(folder.glob("MR.*.dcm"))
+        )
+
+    def candidates(self, info: StructureSetInfo) -> list[Path]:
+        """The image series folders the case of ``info`` could be planned on."""
+        for uid in info.referenced_series:
+            if is_uid(uid):
+                found = [f for f in self.incoming.glob(f"*/{uid}") if f.is_dir()]
+                if found:
+                    return found[:1]
+        if info.referenced_series or not is_uid(info.study_instance_uid):
+            return []
+        return self.image_series(info.study_instance_uid)
+
+    @staticmethod
+    def images_in(series: Path) -> list[str]:
+        """SOP Instance UIDs of the images in a spooled series folder."""
+        return [
+            p.name[3:-4] for p in series.iterdir() if p.name[:3] in ("CT.", "MR.") and p.suffix == ".dcm"
+        ]
+
+    @staticmethod
+    def last_arrival(paths: Iterable[Path]) -> float:
+        """The newest modification time among files and folders (a folder's changes when a
+        file is renamed into it), s since the epoch."""
+        return max((_mtime(p) for p in paths), default=0.0)
+
+    def case_folder(self, case_id: str) -> Path:
+        """The folder of the case of an RTSTRUCT."""
+        return self.cases / case_id
+
+    def record(self, case_id: str) -> CaseRecord | None:
+        """The case's record, None when it was not received yet."""
+        path = self.case_folder(case_id) / "case.json"
+        if not path.is_file():
+            return None
+        return CaseRecord.from_json(json.loads(path.read_text(encoding="utf-8")), path)
+
+    def write_record(self, record: CaseRecord) -> Path:
+        """Mark a case received."""
+        return _write_json(self.case_folder(record.case_id) / "case.json", asdict(record))
+
+    def result_folder(self, case_id: str) -> Path:
+        """The case's finished results (present once planned)."""
+        return self.case_folder(case_id) / "result"
+
+    def results(self, case_id: str) -> list[Path]:
+        """The RTSTRUCTs to send, in protocol order."""
+        folder = self.result_folder(case_id)
+        planned = json.loads((folder / "planned.json").read_text(encoding="utf-8"))
+        return [folder / name for name in planned["rtstructs"]]
+
+    def start_result(self, case_id: str) -> Path:
+        """An empty ``result.part`` folder (a leftover of an interrupted run is removed)."""
+        part = self.case_folder(case_id) / "result.part"
+        if part.exists():
+            shutil.rmtree(part)
+        part.mkdir(parents=True)
+        return part
+
+    def finish_result(self, case_id: str, part: Path, rtstructs: Sequence[str], **facts: Any) -> None:
+        """Mark a case planned: ``planned.json`` into ``part``, renamed to ``result``."""
+        _write_json(part / "planned.json", {"rtstructs": list(rtstructs), **facts})
+        _fsync_folder(part)
+        os.replace(part, self.result_folder(case_id))
+        _fsync_folder(self.case_folder(case_id))
+
+    def mark_failed(self, case_id: str, reason: str) -> None:
+        """Mark a case failed, with the reason."""
+        _write_json(self.case_folder(case_id) / "failed.json", {"reason": reason, "at": time.time()})
+
+    def mark_sent(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
+        """Mark a case delivered to one destination."""
+        _write_json(self.case_folder(case_id) / f"sent-{destination_key}.json", facts)
+
+    def is_sent(self, case_id: str, destination_key: str) -> bool:
+        """Whether the case was delivered to that destination."""
+        return (self.case_folder(case_id) / f"sent-{destination_key}.json").is_file()
+
+    def state(self, case_id: str, destination_keys: Sequence[str]) -> CaseState | None:
+        """Where a case stands (None: not received yet)."""
+        folder = self.case_folder(case_id)
+        if (folder / "failed.json").is_file():
+            return CaseState.FAILED
+        if not (folder / "case.json").is_file():
+            return None
+        if not self.result_folder(case_id).is_dir():
+            return CaseState.RECEIVED
+        if all(self.is_sent(case_id, key) for key in destination_keys):
+            return CaseState.SENT
+        return CaseState.PLANNED
+
+    def case_ids(self) -> list[str]:
+        """Every case folder's id, oldest first."""
+        return [p.name for p in sorted(self.cases.iterdir(), key=_mtime) if p.is_dir()]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
