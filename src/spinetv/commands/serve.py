@@ -113,7 +113,8 @@ def check(config: Any) -> list[str]:
     lines = [
         f"node {config.ae_title} on {config.bind}:{config.port}, store {store}",
         f"allowed: {', '.join(str(p) for p in config.allow)}",
-        f"results to: {', '.join(str(d) for d in config.return_to) or 'nowhere (kept in the store)'}",
+        "results to: "
+        + (", ".join(str(d) for d in config.return_to) or "nowhere (kept in the store)"),
         f"protocols: {', '.join(config.protocols)}; GTV: {', '.join(config.gtv)}; "
         f"quiet period {config.quiet_s:g} s",
     ]
@@ -159,4 +160,6 @@ def _log_to_stderr(verbosity: int) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     logger.propagate = False
-    logging.getLogger("pynetdicom").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    # The node's own lines give each failure's reason; pynetdicom's are for debugging.
+    levels = {0: logging.CRITICAL, 1: logging.WARNING}
+    logging.getLogger("pynetdicom").setLevel(levels.get(verbosity, logging.DEBUG))

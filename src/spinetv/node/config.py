@@ -275,7 +275,13 @@ class ProtocolRule:
         return True
 
     def describe(self) -> str:
-        """The rule's conditions as text, for the log."""
+        """The rule's conditions as text, for the log.
+
+        Returns
+        -------
+        str
+            E.g. ``roi_name='GTV_S*'``.
+        """
         parts = []
         if self.roi_name is not None:
             parts.append(f"roi_name={self.roi_name!r}")
@@ -311,7 +317,18 @@ class RetryPolicy:
             raise NodeConfigError("send.max_delay_s: must not be less than send.first_delay_s")
 
     def delay_s(self, failures: int) -> float:
-        """The wait after ``failures`` consecutive failures (1 or more), s."""
+        """The wait after some consecutive failures.
+
+        Parameters
+        ----------
+        failures : int
+            Failures so far (1 or more).
+
+        Returns
+        -------
+        float
+            The wait, s.
+        """
         return float(min(self.max_delay_s, self.first_delay_s * 2 ** max(failures - 1, 0)))
 
 
@@ -599,13 +616,13 @@ def _read_file(path: Path) -> dict[str, Any]:
         table = _Table(
             item, where, f"rule #{number}", {"roi_name", "structure_set_label", "protocols", "gtv"}
         )
-        values = (
+        rule = (
             table.names("protocols") or (),
             table.get("roi_name", str),
             table.get("structure_set_label", str),
             table.names("gtv"),
         )
-        rules.append(_entry(where, "rule", number, lambda v=values: ProtocolRule(*v)))
+        rules.append(_entry(where, "rule", number, lambda v=rule: ProtocolRule(*v)))
     fields["rules"] = tuple(rules)
     send = _Table(data.get("send", {}), where, "send", _SEND_KEYS)
     retry: dict[str, float] = {}

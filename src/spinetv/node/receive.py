@@ -6,7 +6,8 @@ Statuses answered (PS3.4 Annex B.2.3, PS3.7 Annex C):
 
 - ``0x0000`` stored in the spool;
 - ``0xA900`` the dataset does not match its SOP class: another SOP class than the presentation
-  context's (an RT Dose sent as CT), a SOP class the node does not plan on, a SOP Instance UID
+  context's, a Modality that is not the SOP class's (an RT Dose sent as CT), a SOP class the
+  node does not plan on, a SOP Instance UID
   that is not the request's, or a missing attribute the node needs (UIDs, image geometry,
   pixel data, the structure set's sequences);
 - ``0xC000`` cannot understand: the dataset cannot be decoded, or its pixel data is shorter
@@ -25,6 +26,8 @@ from typing import Any
 
 from spinetv.node.spool import (
     ACCEPTED_SOP_CLASSES,
+    CT_IMAGE_STORAGE,
+    MR_IMAGE_STORAGE,
     RT_STRUCTURE_SET_STORAGE,
     is_uid,
 )
@@ -53,6 +56,8 @@ _IMAGE_ATTRIBUTES = (
     "PixelSpacing",
 )
 _STRUCTURE_SET_ATTRIBUTES = ("StructureSetROISequence", "ROIContourSequence")
+#: The Modality each accepted SOP class must carry (an enumerated value of its IOD's modules).
+_MODALITY = {CT_IMAGE_STORAGE: "CT", MR_IMAGE_STORAGE: "MR", RT_STRUCTURE_SET_STORAGE: "RTSTRUCT"}
 
 #: Transfer syntaxes whose pixel data is stored uncompressed, so its length can be checked.
 _NATIVE_SYNTAXES = frozenset(
@@ -141,11 +146,19 @@ def check_object(
             f"SOP Instance UID {sop_instance or '(none)'} is not the request's "
             f"{request_sop_instance}",
         )
+    modality = _text(dataset, "Modality")
+    expected_modality = _MODALITY[sop_class]
+    if modality != expected_modality:
+        return refuse(
+            STATUS_DOES_NOT_MATCH,
+            f"Modality {modality or '(none)'} in a {expected_modality} object",
+        )
     for name, value in (("SOP Instance", sop_instance), ("Study Instance", study),
                         ("Series Instance", series)):
         if not is_uid(value):
             return refuse(STATUS_DOES_NOT_MATCH, f"{name} UID {value!r} is not a valid UID")
-    needed = _STRUCTURE_SET_ATTRIBUTES if sop_class == RT_STRUCTURE_SET_STORAGE else _IMAGE_ATTRIBUTES
+    structure_set = sop_class == RT_STRUCTURE_SET_STORAGE
+    needed = _STRUCTURE_SET_ATTRIBUTES if structure_set else _IMAGE_ATTRIBUTES
     missing = [keyword for keyword in needed if keyword not in dataset]
     if missing:
         return refuse(STATUS_DOES_NOT_MATCH, f"missing {', '.join(missing)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ def require_pynetdicom() -> None:
 class _AssociationTally:
     peer: str
     stored: dict[str, int] = field(default_factory=dict)
+    echoes: int = 0
     refused: list[str] = field(default_factory=list)
 
 
@@ -105,10 +107,10 @@ class Node:
         ae.require_called_aet = True
         ae.maximum_associations = 16
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_REJECTED, self._on_rejected),
-            (evt.EVT_C_ECHO, lambda event: 0x0000),
+            (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_RELEASED, self._on_closed),
             (evt.EVT_ABORTED, self._on_closed),
@@ -119,7 +121,8 @@ class Node:
             )
         except OSError as error:
             raise SpinetvError(
-                f"cannot listen on {self.config.bind}:{self.config.port} ({error.strerror or error})"
+                f"cannot listen on {self.config.bind}:{self.config.port} "
+                f"({error.strerror or error})"
             ) from None
         for name, target in (("spinetv-planner", self._planner), ("spinetv-sender", self._sender)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -136,7 +139,13 @@ class Node:
         )
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop listening and let the threads finish their step (at most ``timeout_s`` each)."""
+        """Stop listening and let the planner and sender finish their step.
+
+        Parameters
+        ----------
+        timeout_s : float, default 30
+            Longest wait for each thread, s.
+        """
         self._stop.set()
         self._plan_wake.set()
         self._send_wake.set()
@@ -148,7 +157,13 @@ class Node:
         self._threads = []
 
     def wait(self, stop: threading.Event) -> None:
-        """Serve until ``stop`` is set (by a signal handler), then stop."""
+        """Serve until ``stop`` is set (by a signal handler), then stop.
+
+        Parameters
+        ----------
+        stop : threading.Event
+            Set to stop.
+        """
         while not stop.wait(1.0):
             if not all(thread.is_alive() for thread in self._threads):
                 log.error("a worker thread ended; stopping")
@@ -196,7 +211,14 @@ class Node:
         how = "released" if event.event.name == "EVT_RELEASED" else "aborted"
         stored = ", ".join(f"{n} {kind}" for kind, n in sorted(tally.stored.items())) or "nothing"
         refused = f"; {len(tally.refused)} refused ({tally.refused[0]})" if tally.refused else ""
-        log.info("association from %s %s: stored %s%s", tally.peer, how, stored, refused)
+        echoes = f"; {tally.echoes} C-ECHO" if tally.echoes else ""
+        log.info("association from %s %s: stored %s%s%s", tally.peer, how, stored, refused, echoes)
+
+    def _on_echo(self, event: Any) -> int:
+        tally = self._tally(event)
+        with self._lock:
+            tally.echoes += 1
+        return 0x0000
 
     def _tally(self, event: Any) -> _AssociationTally:
         with self._lock:
@@ -217,7 +239,8 @@ class Node:
                 transfer_syntax=str(context.transfer_syntax),
             )
         except Exception as error:  # a damaged dataset raises anything from pydicom
-            return self._refuse(tally, raw, STATUS_CANNOT_UNDERSTAND, f"cannot be decoded ({type(error).__name__}: {error})")
+            reason = f"cannot be decoded ({type(error).__name__}: {error})"
+            return self._refuse(tally, raw, STATUS_CANNOT_UNDERSTAND, reason)
         if not checked.accepted:
             return self._refuse(tally, raw, checked.status, checked.reason)
         path = self.spool.object_path(
@@ -240,7 +263,11 @@ class Node:
         except OSError as error:
             where = f"not kept ({error.strerror or error})"
         log.warning(
-            "object from %s refused (status 0x%04X): %s; set aside: %s", tally.peer, status, reason, where
+            "object from %s refused (status 0x%04X): %s; set aside: %s",
+            tally.peer,
+            status,
+            reason,
+            where,
         )
         with self._lock:
             tally.refused.append(reason)
@@ -329,7 +356,12 @@ class Node:
         try:
             record = self.spool.record(case_id)
             assert record is not None
-            planned = plan_case(self.spool, record, self.config)
+            # The pipeline's warnings are also the report's notes: counted on the case's log
+            # line rather than printed apart from it. (catch_warnings is process-wide: a
+            # warning of an association thread meanwhile is counted here, never lost.)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                planned = plan_case(self.spool, record, self.config)
         except SpinetvError as error:
             self._fail(case_id, str(error))
             return
@@ -338,10 +370,11 @@ class Node:
             self._fail(case_id, f"internal error: {type(error).__name__}: {error}")
             return
         log.info(
-            "case %s planned: %s; levels %s (%.1f s)",
+            "case %s planned: %s; levels %s; %d warnings (notes in the report) (%.1f s)",
             _short(case_id),
             ", ".join(planned.rtstructs),
             ", ".join(planned.levels) or "none",
+            len(caught),
             planned.seconds,
         )
         self._send_wake.set()
@@ -379,7 +412,7 @@ class Node:
                 delay = self.config.retry.delay_s(failures)
                 self._next_try[case_id] = time.monotonic() + delay
                 log.warning(
-                    "case %s not sent to %s (attempt %d): %s; retry in %.0f s",
+                    "case %s not sent to %s (attempt %d): %s; retry in %.3g s",
                     _short(case_id),
                     destination,
                     failures,
@@ -394,7 +427,10 @@ class Node:
                  "statuses": statuses},
             )
             log.info(
-                "case %s sent to %s: %s", _short(case_id), destination, ", ".join(p.name for p in files)
+                "case %s sent to %s: %s",
+                _short(case_id),
+                destination,
+                ", ".join(p.name for p in files),
             )
         self._failures.pop(case_id, None)
         self._next_try.pop(case_id, None)

@@ -253,7 +253,8 @@ def read_structure_set_info(path: Path) -> StructureSetInfo:
             for contour in _items(roi, "ContourSequence"):
                 for image in _items(contour, "ContourImageSequence"):
                     images.add(str(getattr(image, "ReferencedSOPInstanceUID", "")))
-        names = tuple(str(getattr(r, "ROIName", "")) for r in _items(dataset, "StructureSetROISequence"))
+        rois = _items(dataset, "StructureSetROISequence")
+        names = tuple(str(getattr(r, "ROIName", "")) for r in rois)
         return StructureSetInfo(
             path=path,
             sop_instance_uid=str(dataset.SOPInstanceUID),
@@ -266,7 +267,9 @@ def read_structure_set_info(path: Path) -> StructureSetInfo:
     except SpinetvError:
         raise
     except Exception as error:  # pydicom raises many kinds on a damaged file
-        raise SpinetvError(f"{path}: RTSTRUCT cannot be read ({type(error).__name__}: {error})") from None
+        raise SpinetvError(
+            f"{path}: RTSTRUCT cannot be read ({type(error).__name__}: {error})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,8 @@ def readiness(
             return wait
         found = f"{len(candidates)} image series of its study" if candidates else "no image series"
         wanted = f"series {referenced[0]}" if referenced else "no series"
-        return Readiness(False, True, None, f"the RTSTRUCT references {wanted}; the spool holds {found}")
+        reason = f"the RTSTRUCT references {wanted}; the spool holds {found}"
+        return Readiness(False, True, None, reason)
     series = candidates[0]
     if info.referenced_images:
         missing = info.referenced_images - set(present)
@@ -370,12 +374,38 @@ class Spool:
         self._counter = 0
 
     def object_path(self, study: str, series: str, sop_class: str, sop_instance: str) -> Path:
-        """Where an object goes (every UID already checked with :func:`is_uid`)."""
+        """Where an object goes.
+
+        Parameters
+        ----------
+        study, series, sop_instance : str
+            Its UIDs, already checked with :func:`is_uid`.
+        sop_class : str
+            Its SOP class, one of :data:`ACCEPTED_SOP_CLASSES`.
+
+        Returns
+        -------
+        Path
+            ``incoming/<study>/<series>/<CT|MR|RS>.<sop_instance>.dcm``.
+        """
         prefix = ACCEPTED_SOP_CLASSES[sop_class]
         return self.incoming / study / series / f"{prefix}.{sop_instance}.dcm"
 
     def set_aside(self, data: bytes, reason: str) -> Path:
-        """Keep a refused object with the reason beside it; returns the object's path."""
+        """Keep a refused object, with the reason in a text file beside it.
+
+        Parameters
+        ----------
+        data : bytes
+            The object as received.
+        reason : str
+            Why it was refused.
+
+        Returns
+        -------
+        Path
+            The object's file in ``rejected/`` (the reason: same name, ``.txt``).
+        """
         self._counter += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         path = self.rejected / f"{stamp}-{os.getpid()}-{self._counter}.dcm"
@@ -384,12 +414,29 @@ class Spool:
         return path
 
     def structure_sets(self) -> list[Path]:
-        """Every spooled RTSTRUCT, oldest first."""
+        """Every spooled RTSTRUCT.
+
+        Returns
+        -------
+        list of Path
+            Their files, oldest first.
+        """
         found = list(self.incoming.glob("*/*/RS.*.dcm"))
         return sorted(found, key=_mtime)
 
     def image_series(self, study: str | None = None) -> list[Path]:
-        """Spooled image series folders (of one study, or all)."""
+        """Spooled image series folders.
+
+        Parameters
+        ----------
+        study : str, optional
+            Only this study's (default: every study's).
+
+        Returns
+        -------
+        list of Path
+            The folders holding CT or MR images.
+        """
         pattern = f"{study}/*" if study else "*/*"
         return sorted(
             folder
@@ -398,7 +445,19 @@ class Spool:
         )
 
     def candidates(self, info: StructureSetInfo) -> list[Path]:
-        """The image series folders the case of ``info`` could be planned on."""
+        """The image series folders the case of an RTSTRUCT could be planned on.
+
+        Parameters
+        ----------
+        info : StructureSetInfo
+            The RTSTRUCT.
+
+        Returns
+        -------
+        list of Path
+            The referenced series' folder when it has arrived; when the RTSTRUCT references
+            no series, every image series of its study; else none.
+        """
         for uid in info.referenced_series:
             if is_uid(uid):
                 found = [f for f in self.incoming.glob(f"*/{uid}") if f.is_dir()]
@@ -410,71 +469,224 @@ class Spool:
 
     @staticmethod
     def images_in(series: Path) -> list[str]:
-        """SOP Instance UIDs of the images in a spooled series folder."""
+        """SOP Instance UIDs of the images in a spooled series folder.
+
+        Parameters
+        ----------
+        series : Path
+            The folder.
+
+        Returns
+        -------
+        list of str
+            One UID per image file.
+        """
         return [
-            p.name[3:-4] for p in series.iterdir() if p.name[:3] in ("CT.", "MR.") and p.suffix == ".dcm"
+            p.name[3:-4]
+            for p in series.iterdir()
+            if p.name[:3] in ("CT.", "MR.") and p.suffix == ".dcm"
         ]
 
     @staticmethod
     def last_arrival(paths: Iterable[Path]) -> float:
-        """The newest modification time among files and folders (a folder's changes when a
-        file is renamed into it), s since the epoch."""
+        """The newest modification time among files and folders.
+
+        A folder's changes when a file is renamed into it, so a series folder's time is its
+        last arrival.
+
+        Parameters
+        ----------
+        paths : iterable of Path
+            Files and folders (missing ones count as never).
+
+        Returns
+        -------
+        float
+            Seconds since the epoch (0 for none).
+        """
         return max((_mtime(p) for p in paths), default=0.0)
 
     def case_folder(self, case_id: str) -> Path:
-        """The folder of the case of an RTSTRUCT."""
+        """The folder of a case.
+
+        Parameters
+        ----------
+        case_id : str
+            The RTSTRUCT's SOP Instance UID.
+
+        Returns
+        -------
+        Path
+            ``cases/<case_id>``.
+        """
         return self.cases / case_id
 
     def record(self, case_id: str) -> CaseRecord | None:
-        """The case's record, None when it was not received yet."""
+        """The record of a received case.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        CaseRecord or None
+            None when the case was not received yet.
+        """
         path = self.case_folder(case_id) / "case.json"
         if not path.is_file():
             return None
         return CaseRecord.from_json(json.loads(path.read_text(encoding="utf-8")), path)
 
     def write_record(self, record: CaseRecord) -> Path:
-        """Mark a case received."""
+        """Mark a case received: its ``case.json``.
+
+        Parameters
+        ----------
+        record : CaseRecord
+            The case.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
         return _write_json(self.case_folder(record.case_id) / "case.json", asdict(record))
 
     def result_folder(self, case_id: str) -> Path:
-        """The case's finished results (present once planned)."""
+        """The folder of a case's finished results (present once planned).
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        Path
+            ``cases/<case_id>/result``.
+        """
         return self.case_folder(case_id) / "result"
 
     def results(self, case_id: str) -> list[Path]:
-        """The RTSTRUCTs to send, in protocol order."""
+        """The result RTSTRUCTs of a planned case.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        list of Path
+            The files to send, in protocol order.
+        """
         folder = self.result_folder(case_id)
         planned = json.loads((folder / "planned.json").read_text(encoding="utf-8"))
         return [folder / name for name in planned["rtstructs"]]
 
     def start_result(self, case_id: str) -> Path:
-        """An empty ``result.part`` folder (a leftover of an interrupted run is removed)."""
+        """An empty ``result.part`` folder to plan into.
+
+        A leftover of an interrupted run is removed first.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        Path
+            The folder.
+        """
         part = self.case_folder(case_id) / "result.part"
         if part.exists():
             shutil.rmtree(part)
         part.mkdir(parents=True)
         return part
 
-    def finish_result(self, case_id: str, part: Path, rtstructs: Sequence[str], **facts: Any) -> None:
-        """Mark a case planned: ``planned.json`` into ``part``, renamed to ``result``."""
+    def finish_result(
+        self, case_id: str, part: Path, rtstructs: Sequence[str], **facts: Any
+    ) -> None:
+        """Mark a case planned: ``planned.json`` into ``part``, then ``part`` renamed ``result``.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        part : Path
+            Its filled ``result.part`` folder.
+        rtstructs : sequence of str
+            The result RTSTRUCTs' file names, in the order they are sent.
+        **facts
+            More to record in ``planned.json`` (protocols, levels, time).
+        """
         _write_json(part / "planned.json", {"rtstructs": list(rtstructs), **facts})
         _fsync_folder(part)
         os.replace(part, self.result_folder(case_id))
         _fsync_folder(self.case_folder(case_id))
 
     def mark_failed(self, case_id: str, reason: str) -> None:
-        """Mark a case failed, with the reason."""
-        _write_json(self.case_folder(case_id) / "failed.json", {"reason": reason, "at": time.time()})
+        """Mark a case failed: ``failed.json`` with the reason.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        reason : str
+            Why.
+        """
+        failed = {"reason": reason, "at": time.time()}
+        _write_json(self.case_folder(case_id) / "failed.json", failed)
 
     def mark_sent(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
-        """Mark a case delivered to one destination."""
+        """Mark a case delivered to one destination.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            :attr:`Destination.key <spinetv.node.config.Destination.key>`.
+        facts : dict
+            What to record (files, statuses, time).
+        """
         _write_json(self.case_folder(case_id) / f"sent-{destination_key}.json", facts)
 
     def is_sent(self, case_id: str, destination_key: str) -> bool:
-        """Whether the case was delivered to that destination."""
+        """Whether a case was delivered to a destination.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+
+        Returns
+        -------
+        bool
+            True once its ``sent-<key>.json`` is written.
+        """
         return (self.case_folder(case_id) / f"sent-{destination_key}.json").is_file()
 
     def state(self, case_id: str, destination_keys: Sequence[str]) -> CaseState | None:
-        """Where a case stands (None: not received yet)."""
+        """Where a case stands, from its markers.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_keys : sequence of str
+            The destinations it must reach.
+
+        Returns
+        -------
+        CaseState or None
+            None when it was not received yet.
+        """
         folder = self.case_folder(case_id)
         if (folder / "failed.json").is_file():
             return CaseState.FAILED
@@ -487,7 +699,13 @@ class Spool:
         return CaseState.PLANNED
 
     def case_ids(self) -> list[str]:
-        """Every case folder's id, oldest first."""
+        """Every case's id.
+
+        Returns
+        -------
+        list of str
+            Oldest first.
+        """
         return [p.name for p in sorted(self.cases.iterdir(), key=_mtime) if p.is_dir()]
 
 

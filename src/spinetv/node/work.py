@@ -62,7 +62,7 @@ def choose_gtv(wanted: Sequence[str], roi_names: Sequence[str]) -> str:
     SpinetvError
         When none is present.
     """
-    by_lower = {}
+    by_lower: dict[str, str] = {}
     for name in roi_names:
         by_lower.setdefault(name.strip().lower(), name)
     for name in wanted:
@@ -165,21 +165,24 @@ def send_files(
         The association is refused or breaks, or a status is a failure.
     """
     from pydicom import dcmread
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
     from pynetdicom import AE
     from pynetdicom.sop_class import RTStructureSetStorage  # type: ignore[attr-defined]
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     ae = AE(ae_title=ae_title)
-    ae.add_requested_context(RTStructureSetStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    ae.add_requested_context(RTStructureSetStorage, syntaxes)
     for name in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
         setattr(ae, name, retry.timeout_s)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
     if not assoc.is_established:
-        what = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "not established"
-        raise SendError(f"{destination}: association {what}")
+        why = "association rejected" if assoc.is_rejected else "no answer or connection refused"
+        raise SendError(f"{destination}: cannot associate ({why})")
     statuses: list[int] = []
     try:
         for path in files:
+            if not assoc.is_established:
+                raise SendError(f"{destination}: association lost before {path.name}")
             dataset = dcmread(path)
             response: Any = assoc.send_c_store(dataset)
             status = getattr(response, "Status", None)

@@ -1,0 +1,238 @@
+"""``spinetv serve`` with real peers on 127.0.0.1: a case in, the planned RTSTRUCT back, refusals.
+
+The node runs in this process (its own threads); the planning system is pynetdicom's storescu
+(the application, and its API where a status is checked), the import node a storage SCP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dicom_peers import (
+    CTImageStorage,
+    ResultSCP,
+    RTDoseStorage,
+    free_port,
+    send,
+    storescu,
+    wait_until,
+)
+from pydicom import dcmread
+
+from dicom_checks import dciodvfy_errors, write_rtdose_on
+from spinetv.cli import main
+from spinetv.node import Node, load_node_config, parse_destination, parse_peer
+from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom
+
+
+def _write_case(folder: Path, seed: int) -> Path:
+    phantom = make_spine_phantom(
+        levels=("L1", "L2"),
+        spacing_mm=(3.0, 1.5, 1.5),
+        gtv=GtvSpec(level="L1", sectors=(1, 2), body_side="left"),
+        seed=seed,
+    )
+    write_phantom(phantom, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three small phantom cases (CT/ and RTSTRUCT.dcm each), new UIDs each."""
+    root = tmp_path_factory.mktemp("cases")
+    return [_write_case(root / f"case{i}", seed=i) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def dest():  # type: ignore[no-untyped-def]
+    scp = ResultSCP()
+    yield scp
+    scp.stop()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, dest: ResultSCP):  # type: ignore[no-untyped-def]
+    config = load_node_config(
+        None,
+        ae_title="SPINETV",
+        port=free_port(),
+        bind="127.0.0.1",
+        store=tmp_path_factory.mktemp("store"),
+        allow=(parse_peer("TPS"), parse_peer("TPS2@10.9.9.9")),
+        return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest.port}"),),
+        quiet_s=1.0,
+        html=True,
+    )
+    running = Node(config, poll_s=0.1)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _files(case: Path) -> list[Path]:
+    return [*sorted((case / "CT").iterdir()), case / "RTSTRUCT.dcm"]
+
+
+def _contours(dataset) -> dict[str, list[list[float]]]:  # type: ignore[no-untyped-def]
+    names = {r.ROINumber: r.ROIName for r in dataset.StructureSetROISequence}
+    return {
+        names[c.ReferencedROINumber]: [list(map(float, s.ContourData)) for s in c.ContourSequence]
+        for c in dataset.ROIContourSequence
+        if "ContourSequence" in c
+    }
+
+
+def test_a_case_sent_by_storescu_comes_back_as_plan_writes_it(
+    node: Node, dest: ResultSCP, cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    before = dest.count()
+    done = storescu(node.config.port, cases[0])
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: dest.count() > before, 60, "the planned RTSTRUCT at the import node")
+    received = dest.received[before]
+    path = tmp_path / "received.dcm"
+    path.write_bytes(received)
+    assert dciodvfy_errors(path) == []
+    # The same files through `spinetv plan`.
+    expected_path = tmp_path / "RS_plan.dcm"
+    code = main(["plan", str(cases[0] / "CT"), "--rtstruct", str(cases[0] / "RTSTRUCT.dcm"),
+                 "--gtv", "GTV", "--out", str(expected_path)])
+    assert code == 0
+    got, expected = dcmread(BytesIO(received)), dcmread(expected_path)
+    assert [r.ROIName for r in got.StructureSetROISequence] == [
+        r.ROIName for r in expected.StructureSetROISequence
+    ]
+    assert _contours(got) == _contours(expected)
+    assert {"GTV", "L1", "CTV", "PTV", "PTV_Eval"} <= set(_contours(got))
+    # The input ROIs are kept byte for byte, as plan keeps them.
+    source = dcmread(cases[0] / "RTSTRUCT.dcm")
+    for item in source.ROIContourSequence:
+        kept = next(c for c in got.ROIContourSequence
+                    if c.ReferencedROINumber == item.ReferencedROINumber)
+        assert kept.ContourSequence[0].ContourData == item.ContourSequence[0].ContourData
+    # Reports beside the case; one log line per association and per case step.
+    case_id = str(source.SOPInstanceUID)
+    result = node.spool.result_folder(case_id)
+    report = json.loads((result / "report_sib-sbrt-2025.json").read_text())
+    assert report["involved_levels"] == ["L1"]
+    assert (result / "report_sib-sbrt-2025.html").is_file()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("association from TPS@127.0.0.1 released: stored 36 CT, 1 RS" in m
+               for m in messages) == 1
+    for step in ("received", "planned", "sent to"):
+        assert sum(f"{case_id[-12:]} {step}" in m for m in messages) == 1, step
+
+
+def _truncated(case: Path, tmp_path: Path) -> Path:
+    data = sorted((case / "CT").iterdir())[0].read_bytes()
+    path = tmp_path / "truncated.dcm"
+    path.write_bytes(data[: len(data) - 4000])
+    return path
+
+
+def _rtdose(case: Path, tmp_path: Path, *, as_ct: bool) -> Path:
+    from spinetv.io.dicom_series import read_dicom_series
+
+    grid = read_dicom_series(case / "CT").grid
+    path = write_rtdose_on(grid, np.ones(grid.shape) * 2.0, tmp_path / "RD.dcm")
+    dataset = dcmread(path)
+    ct = dcmread(sorted((case / "CT").iterdir())[0], stop_before_pixels=True)
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID = ct.StudyInstanceUID, "1.2.3.4.5"
+    if as_ct:  # an RT Dose labelled CT
+        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_refused_peers_and_objects_leave_the_node_serving(
+    node: Node, dest: ResultSCP, cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    port = node.config.port
+    # An unknown calling AE, and an allowed one from another host: rejected at association.
+    for calling in ("INTRUDER", "TPS2"):
+        assoc, statuses = send(port, _files(cases[1])[:1], calling=calling)
+        assert assoc.is_rejected and statuses == []
+    assert sum("rejected: calling AE title not allowed" in r.getMessage()
+               for r in caplog.records) == 2
+    # RT Dose: its presentation context is refused; an RT Dose labelled CT is refused 0xA900.
+    assoc, statuses = send(port, [_rtdose(cases[1], tmp_path, as_ct=False)],
+                           contexts=(CTImageStorage, RTDoseStorage))
+    assert statuses == [-1]
+    assert [str(c.abstract_syntax) for c in assoc.rejected_contexts] == [RTDoseStorage]
+    _, statuses = send(port, [_rtdose(cases[1], tmp_path, as_ct=True)])
+    assert statuses == [0xA900]
+    # A truncated CT slice: cannot be understood, set aside with its reason.
+    _, statuses = send(port, [_truncated(cases[1], tmp_path)])
+    assert statuses == [0xC000]
+    reasons = sorted(p.read_text() for p in node.spool.rejected.glob("*.txt"))
+    assert any("Modality RTDOSE in a CT object" in r for r in reasons)
+    assert any("truncated" in r for r in reasons)
+    assert len(list(node.spool.rejected.glob("*.dcm"))) == 2
+    # The node serves the next case.
+    before = dest.count()
+    _, statuses = send(port, _files(cases[1]))
+    assert statuses == [0] * 37
+    wait_until(lambda: dest.count() > before, 60, "the next case's RTSTRUCT")
+    assert dcmread(BytesIO(dest.received[before])).StructureSetLabel
+
+
+def test_a_case_missing_slices_fails_after_the_quiet_period(
+    node: Node, cases: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    files = _files(cases[2])
+    _, statuses = send(node.config.port, files[:10] + files[-1:])
+    assert statuses == [0] * 11
+    case_id = str(dcmread(files[-1], stop_before_pixels=True).SOPInstanceUID)
+    failed = node.spool.case_folder(case_id) / "failed.json"
+    wait_until(failed.is_file, 20, "the incomplete case to fail")
+    reason = json.loads(failed.read_text())["reason"]
+    assert reason == "26 of 36 images the RTSTRUCT references never arrived"
+    assert any(f"{case_id[-12:]} failed: 26 of 36" in r.getMessage() for r in caplog.records)
+
+
+def test_sending_is_retried_until_the_destination_is_up(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    dest_port = free_port()
+    config = load_node_config(
+        None,
+        ae_title="SPINETV",
+        port=free_port(),
+        bind="127.0.0.1",
+        store=tmp_path / "store",
+        allow=(parse_peer("TPS"),),
+        return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest_port}"),),
+        html=False,
+    )
+    from spinetv.node import RetryPolicy
+
+    config = type(config)(**{**config.__dict__, "retry": RetryPolicy(0.2, 0.5, 2.0)})
+    node = Node(config, poll_s=0.1)
+    node.start()
+    dest = None
+    try:
+        _, statuses = send(config.port, _files(cases[0]))
+        assert set(statuses) == {0}
+        wait_until(lambda: any("not sent to" in r.getMessage() for r in caplog.records), 30,
+                   "a failed attempt")
+        dest = ResultSCP(port=dest_port)
+        wait_until(lambda: dest.count() == 1, 30, "the result after the destination came up")
+    finally:
+        node.stop()
+        if dest is not None:
+            dest.stop()
+    attempts = [r.getMessage() for r in caplog.records if "not sent to" in r.getMessage()]
+    assert "attempt 1" in attempts[0] and "cannot associate" in attempts[0]
+    assert "retry in 0.2 s" in attempts[0]
+    delivered = [r.getMessage() for r in caplog.records if "planned" in r.getMessage()
+                 or (" sent to " in r.getMessage() and "not sent" not in r.getMessage())]
+    assert len(delivered) == 2
