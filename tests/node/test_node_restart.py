@@ -88,6 +88,9 @@ def test_killed_node_resumes_and_does_each_step_once(
     assert second.stop() == 0
     assert dest.count() == 1
     assert _count(second, "received") == 0
+    to_plan, to_send = (1, 0) if window == "plan" else (0, 1)
+    assert (f"resuming from the spool: 0 cases waiting for images, {to_plan} to plan, "
+            f"{to_send} to send") in second.text()
     assert _count(first, "planned") + _count(second, "planned") == 1
     assert _count(second, "sent to") == 1
     if planned_before is not None:

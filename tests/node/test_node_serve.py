@@ -183,8 +183,8 @@ def test_refused_peers_and_objects_leave_the_node_serving(
     assert dcmread(BytesIO(dest.received[before])).StructureSetLabel
 
 
-def test_a_case_missing_slices_fails_after_the_quiet_period(
-    node: Node, cases: list[Path], caplog: pytest.LogCaptureFixture
+def test_a_case_missing_slices_fails_and_is_redone_when_sent_again(
+    node: Node, dest: ResultSCP, cases: list[Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="spinetv.node")
     files = _files(cases[2])
@@ -196,6 +196,15 @@ def test_a_case_missing_slices_fails_after_the_quiet_period(
     reason = json.loads(failed.read_text())["reason"]
     assert reason == "26 of 36 images the RTSTRUCT references never arrived"
     assert any(f"{case_id[-12:]} failed: 26 of 36" in r.getMessage() for r in caplog.records)
+    # The planning system sends the whole case again: it is looked at again and planned.
+    before = dest.count()
+    _, statuses = send(node.config.port, files)
+    assert statuses == [0] * 37
+    wait_until(lambda: dest.count() > before, 60, "the case sent again, planned")
+    assert not failed.exists()
+    assert len(list(failed.parent.glob("failed-*.json"))) == 1
+    assert any(f"{case_id[-12:]} sent again after it failed" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_sending_is_retried_until_the_destination_is_up(

@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from spinetv.errors import SpinetvError
@@ -26,6 +27,7 @@ from spinetv.node.receive import (
 )
 from spinetv.node.spool import (
     ACCEPTED_SOP_CLASSES,
+    RT_STRUCTURE_SET_STORAGE,
     CaseRecord,
     CaseState,
     Spool,
@@ -87,6 +89,11 @@ class Node:
         self._send_wake = threading.Event()
         self._lock = threading.Lock()
         self._tallies: dict[int, _AssociationTally] = {}
+        # Work lists, rebuilt from the spool at start (the spool is the truth): RTSTRUCTs whose
+        # case is not complete yet (with when they came), cases to plan, cases to send.
+        self._waiting: dict[str, tuple[Path, float]] = {}
+        self._to_plan: dict[str, None] = {}
+        self._to_send: dict[str, None] = {}
         self._next_try: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._paused: set[str] = set()
@@ -100,6 +107,7 @@ class Node:
         from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
         from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+        self._resume()
         ae = AE(ae_title=self.config.ae_title)
         for sop_class in ACCEPTED_SOP_CLASSES:
             ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
@@ -254,6 +262,8 @@ class Node:
         kind = ACCEPTED_SOP_CLASSES[checked.sop_class]
         with self._lock:
             tally.stored[kind] = tally.stored.get(kind, 0) + 1
+            if checked.sop_class == RT_STRUCTURE_SET_STORAGE:
+                self._waiting[checked.sop_instance] = (path, time.monotonic())
         self._plan_wake.set()
         return 0x0000
 
@@ -297,54 +307,100 @@ class Node:
     def _keys(self) -> list[str]:
         return [d.key for d in self.config.return_to]
 
-    def _plan_step(self) -> None:
-        self._receive_complete_cases()
-        for case_id in self.spool.case_ids():
-            if self._stop.is_set():
-                return
-            if self.spool.state(case_id, self._keys()) is CaseState.RECEIVED:
-                self._plan(case_id)
-
-    def _receive_complete_cases(self) -> None:
-        now = time.time()
+    def _resume(self) -> None:
+        """Rebuild the work lists from the spool: what a previous run left undone."""
+        keys = self._keys()
         for path in self.spool.structure_sets():
             case_id = path.name[3:-4]
-            if self.spool.state(case_id, self._keys()) is not None:
-                continue
-            try:
-                info = read_structure_set_info(path)
-            except SpinetvError as error:
-                self._fail(case_id, str(error))
-                continue
-            candidates = self.spool.candidates(info)
-            present = self.spool.images_in(candidates[0]) if len(candidates) == 1 else []
-            last = self.spool.last_arrival([path, *candidates])
-            verdict = readiness(info, candidates, present, quiet=now - last >= self.config.quiet_s)
-            if verdict.failed:
-                self._fail(case_id, verdict.reason)
-            elif verdict.ready and verdict.series is not None:
-                protocols, gtv, why = self.config.choose(info.roi_names, info.label)
-                record = CaseRecord(
-                    case_id=case_id,
-                    rtstruct=str(path),
-                    series=str(verdict.series),
-                    protocols=protocols,
-                    gtv=gtv,
-                    reason=why,
-                    slices=len(self.spool.images_in(verdict.series)),
-                    ready=verdict.reason,
-                    received_at=now,
-                )
-                self.spool.write_record(record)
-                log.info(
-                    "case %s received: %d images of series %s (%s); protocols %s (%s)",
-                    _short(case_id),
-                    record.slices,
-                    _short(verdict.series.name),
-                    verdict.reason,
-                    ", ".join(protocols),
-                    why,
-                )
+            state = self.spool.state(case_id, keys)
+            if state is None or (state is CaseState.FAILED and self._sent_again(case_id, path)):
+                self._waiting[case_id] = (path, 0.0)
+        for case_id in self.spool.case_ids():
+            state = self.spool.state(case_id, keys)
+            if state is CaseState.RECEIVED:
+                self._to_plan[case_id] = None
+            elif state is CaseState.PLANNED and self.config.return_to:
+                self._to_send[case_id] = None
+        if self._waiting or self._to_plan or self._to_send:
+            log.info(
+                "resuming from the spool: %d cases waiting for images, %d to plan, %d to send",
+                len(self._waiting),
+                len(self._to_plan),
+                len(self._to_send),
+            )
+
+    def _sent_again(self, case_id: str, rtstruct: Path) -> bool:
+        """Whether a failed case's RTSTRUCT arrived again after it failed (a retry by the
+        planning system)."""
+        failed = self.spool.case_folder(case_id) / "failed.json"
+        return self.spool.last_arrival([rtstruct]) > self.spool.last_arrival([failed])
+
+    def _plan_step(self) -> None:
+        with self._lock:
+            waiting = list(self._waiting.items())
+        for case_id, (path, arrived) in waiting:
+            if self._consider(case_id, path):
+                with self._lock:
+                    if self._waiting.get(case_id) == (path, arrived):
+                        del self._waiting[case_id]
+        while self._to_plan and not self._stop.is_set():
+            case_id = next(iter(self._to_plan))
+            self._plan(case_id)
+            self._to_plan.pop(case_id, None)
+
+    def _consider(self, case_id: str, path: Path) -> bool:
+        """Look at a waiting RTSTRUCT; True when its case is decided (no longer waiting)."""
+        state = self.spool.state(case_id, self._keys())
+        if state is CaseState.FAILED and self._sent_again(case_id, path):
+            self.spool.forget_failure(case_id)
+            log.info("case %s sent again after it failed: looking at it again", _short(case_id))
+            state = None
+        if state is not None:
+            log.info(
+                "case %s: RTSTRUCT received again; the case is %s already, not redone",
+                _short(case_id),
+                state.value,
+            )
+            return True
+        try:
+            info = read_structure_set_info(path)
+        except SpinetvError as error:
+            self._fail(case_id, str(error))
+            return True
+        now = time.time()
+        candidates = self.spool.candidates(info)
+        present = self.spool.images_in(candidates[0]) if len(candidates) == 1 else []
+        last = self.spool.last_arrival([path, *candidates])
+        verdict = readiness(info, candidates, present, quiet=now - last >= self.config.quiet_s)
+        if verdict.failed:
+            self._fail(case_id, verdict.reason)
+            return True
+        if not verdict.ready or verdict.series is None:
+            return False
+        protocols, gtv, why = self.config.choose(info.roi_names, info.label)
+        record = CaseRecord(
+            case_id=case_id,
+            rtstruct=str(path),
+            series=str(verdict.series),
+            protocols=protocols,
+            gtv=gtv,
+            reason=why,
+            slices=len(self.spool.images_in(verdict.series)),
+            ready=verdict.reason,
+            received_at=now,
+        )
+        self.spool.write_record(record)
+        self._to_plan[case_id] = None
+        log.info(
+            "case %s received: %d images of series %s (%s); protocols %s (%s)",
+            _short(case_id),
+            record.slices,
+            _short(verdict.series.name),
+            verdict.reason,
+            ", ".join(protocols),
+            why,
+        )
+        return True
 
     def _fail(self, case_id: str, reason: str) -> None:
         self.spool.mark_failed(case_id, reason)
@@ -377,27 +433,26 @@ class Node:
             len(caught),
             planned.seconds,
         )
-        self._send_wake.set()
+        if self.config.return_to:
+            self._to_send[case_id] = None
+            self._send_wake.set()
 
     # -- sending --------------------------------------------------------------------------
 
     def _send_step(self) -> None:
-        if not self.config.return_to:
-            return
-        for case_id in self.spool.case_ids():
+        now = time.monotonic()
+        for case_id in [c for c in list(self._to_send) if now >= self._next_try.get(c, 0.0)]:
             if self._stop.is_set():
                 return
-            if self.spool.state(case_id, self._keys()) is not CaseState.PLANNED:
-                continue
-            if time.monotonic() < self._next_try.get(case_id, 0.0):
-                continue
             if self.config.pause_before_send_s and case_id not in self._paused:
                 self._paused.add(case_id)
                 if self._sleep(self.config.pause_before_send_s):
                     return
-            self._send(case_id)
+            if self._send(case_id):
+                self._to_send.pop(case_id, None)
 
-    def _send(self, case_id: str) -> None:
+    def _send(self, case_id: str) -> bool:
+        """Send a planned case to each destination not yet reached; True when all are."""
         files = self.spool.results(case_id)
         for destination in self.config.return_to:
             if self.spool.is_sent(case_id, destination.key):
@@ -419,7 +474,7 @@ class Node:
                     error,
                     delay,
                 )
-                return
+                return False
             self.spool.mark_sent(
                 case_id,
                 destination.key,
@@ -434,3 +489,4 @@ class Node:
             )
         self._failures.pop(case_id, None)
         self._next_try.pop(case_id, None)
+        return True

@@ -17,6 +17,7 @@ carries on from there: nothing lives only in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -371,7 +372,7 @@ class Spool:
         self.rejected = self.root / "rejected"
         for folder in (self.incoming, self.cases, self.rejected):
             folder.mkdir(parents=True, exist_ok=True)
-        self._counter = 0
+        self._counter = itertools.count(1)
 
     def object_path(self, study: str, series: str, sop_class: str, sop_instance: str) -> Path:
         """Where an object goes.
@@ -406,9 +407,9 @@ class Spool:
         Path
             The object's file in ``rejected/`` (the reason: same name, ``.txt``).
         """
-        self._counter += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        path = self.rejected / f"{stamp}-{os.getpid()}-{self._counter}.dcm"
+        # next() on a count is atomic under the GIL: association threads get distinct names.
+        path = self.rejected / f"{stamp}-{os.getpid()}-{next(self._counter)}.dcm"
         write_durable(path, data)
         write_durable(path.with_suffix(".txt"), (reason + "\n").encode())
         return path
@@ -640,6 +641,22 @@ class Spool:
         """
         failed = {"reason": reason, "at": time.time()}
         _write_json(self.case_folder(case_id) / "failed.json", failed)
+
+    def forget_failure(self, case_id: str) -> None:
+        """Set a failed case back to not received (its RTSTRUCT came again); the reason is
+        kept as ``failed-<time>.json``.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        """
+        folder = self.case_folder(case_id)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        os.replace(folder / "failed.json", folder / f"failed-{stamp}-{time.time_ns()}.json")
+        for name in ("case.json",):
+            if (folder / name).exists():
+                os.replace(folder / name, folder / f"{name}.failed-{time.time_ns()}")
 
     def mark_sent(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
         """Mark a case delivered to one destination.
