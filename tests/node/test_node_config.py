@@ -238,3 +238,12 @@ def test_received_objects_are_checked(
     )
     assert checked.status == status
     assert reason in checked.reason
+
+
+def test_the_documented_configuration_reads(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "node.md").read_text(encoding="utf-8")
+    text = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_node_config(_write(tmp_path, text))
+    assert [str(p) for p in config.allow] == ["ECLIPSE@10.0.0.5", "MIM"]
+    assert config.choose(["GTV_RTOG_1"], "")[:2] == (("rtog-0631",), ("GTV_RTOG",))
+    assert config.retry.max_delay_s == 300
