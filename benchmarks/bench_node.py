@@ -161,7 +161,8 @@ port = {dest_port}
 """,
             encoding="utf-8",
         )
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+        path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+        env = {**os.environ, "PYTHONPATH": path}
         log = (root / "node.log").open("w")
         node = subprocess.Popen(
             [sys.executable, "-m", "spinetv", "serve", "--config", str(config)],
