@@ -31,16 +31,20 @@ from spinetv.node.spool import (
     CaseRecord,
     CaseState,
     Spool,
+    StructureSetInfo,
     read_structure_set_info,
     readiness,
     write_durable,
 )
 from spinetv.node.work import SendError, plan_case, send_files
 
-__all__ = ["Node", "require_pynetdicom"]
+__all__ = ["MAX_PLAN_ATTEMPTS", "Node", "require_pynetdicom"]
 
 log = logging.getLogger("spinetv.node")
 
+#: Starts of planning a case before it is failed: planning that never finishes (the node killed
+#: or crashed meanwhile) is redone at the next start, but not forever.
+MAX_PLAN_ATTEMPTS = 3
 #: A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
 _REJECT_CALLING_AE = (0x01, 0x01, 0x03)
 
@@ -94,6 +98,7 @@ class Node:
         self._waiting: dict[str, tuple[Path, float]] = {}
         self._to_plan: dict[str, None] = {}
         self._to_send: dict[str, None] = {}
+        self._infos: dict[str, tuple[float, StructureSetInfo]] = {}
         self._next_try: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._paused: set[str] = set()
@@ -331,6 +336,17 @@ class Node:
                 len(self._to_send),
             )
 
+    def _structure_set(self, case_id: str, path: Path) -> StructureSetInfo:
+        """The RTSTRUCT's references, read once per arrival (a large structure set waiting
+        for its images is not parsed at every look)."""
+        arrived = self.spool.last_arrival([path])
+        cached = self._infos.get(case_id)
+        if cached is not None and cached[0] == arrived:
+            return cached[1]
+        info = read_structure_set_info(path)
+        self._infos[case_id] = (arrived, info)
+        return info
+
     def _sent_again(self, case_id: str, rtstruct: Path) -> bool:
         """Whether a failed case's RTSTRUCT arrived again after it failed (a retry by the
         planning system)."""
@@ -342,6 +358,7 @@ class Node:
             waiting = list(self._waiting.items())
         for case_id, (path, arrived) in waiting:
             if self._consider(case_id, path):
+                self._infos.pop(case_id, None)
                 with self._lock:
                     if self._waiting.get(case_id) == (path, arrived):
                         del self._waiting[case_id]
@@ -365,7 +382,7 @@ class Node:
             )
             return True
         try:
-            info = read_structure_set_info(path)
+            info = self._structure_set(case_id, path)
         except SpinetvError as error:
             self._fail(case_id, str(error))
             return True
@@ -410,6 +427,16 @@ class Node:
 
     def _plan(self, case_id: str) -> None:
         if self.config.pause_before_plan_s and self._sleep(self.config.pause_before_plan_s):
+            return
+        # A case that kills the node while it is planned (out of memory, a crash in a native
+        # library) would otherwise kill it again at every restart.
+        attempt = self.spool.count_attempt(case_id)
+        if attempt > MAX_PLAN_ATTEMPTS:
+            self._fail(
+                case_id,
+                f"the node stopped while planning this case {attempt - 1} times; not tried "
+                "again (send the case again to retry)",
+            )
             return
         try:
             record = self.spool.record(case_id)

@@ -642,6 +642,27 @@ class Spool:
         failed = {"reason": reason, "at": time.time()}
         _write_json(self.case_folder(case_id) / "failed.json", failed)
 
+    def count_attempt(self, case_id: str) -> int:
+        """Note that planning a case starts; the attempts so far, this one included.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        int
+            1 the first time.
+        """
+        path = self.case_folder(case_id) / "attempts"
+        try:
+            count = int(path.read_text(encoding="ascii")) + 1
+        except (OSError, ValueError):
+            count = 1
+        write_durable(path, str(count).encode("ascii"))
+        return count
+
     def forget_failure(self, case_id: str) -> None:
         """Set a failed case back to not received (its RTSTRUCT came again); the reason is
         kept as ``failed-<time>.json``.
@@ -654,7 +675,7 @@ class Spool:
         folder = self.case_folder(case_id)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         os.replace(folder / "failed.json", folder / f"failed-{stamp}-{time.time_ns()}.json")
-        for name in ("case.json",):
+        for name in ("case.json", "attempts"):
             if (folder / name).exists():
                 os.replace(folder / name, folder / f"{name}.failed-{time.time_ns()}")
 
