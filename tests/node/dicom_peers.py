@@ -88,6 +88,7 @@ def send(
     datasets: Sequence[Any],
     *,
     calling: str = TPS_AE,
+    called: str = NODE_AE,
     contexts: Sequence[str] = (CTImageStorage, RTStructureSetStorage),
 ) -> tuple[Any, list[int]]:
     """Associate with the node and C-STORE each dataset (or file); the association and the
@@ -96,7 +97,7 @@ def send(
     for context in contexts:
         ae.add_requested_context(context)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    assoc = ae.associate("127.0.0.1", port, ae_title=NODE_AE)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
     statuses = []
     if assoc.is_established:
         try:

@@ -164,6 +164,11 @@ def test_refused_peers_and_objects_leave_the_node_serving(
         assert assoc.is_rejected and statuses == []
     assert sum("rejected: calling AE title not allowed" in r.getMessage()
                for r in caplog.records) == 2
+    # An allowed caller that names another node.
+    assoc, _ = send(port, [], called="ANOTHER_NODE")
+    assert assoc.is_rejected
+    assert any("TPS@127.0.0.1 rejected: called AE title 'ANOTHER_NODE' is not 'SPINETV'"
+               in r.getMessage() for r in caplog.records)
     # RT Dose: its presentation context is refused; an RT Dose labelled CT is refused 0xA900.
     assoc, statuses = send(port, [_rtdose(cases[1], tmp_path, as_ct=False)],
                            contexts=(CTImageStorage, RTDoseStorage))

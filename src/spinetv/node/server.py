@@ -36,7 +36,7 @@ from spinetv.node.spool import (
     readiness,
     write_durable,
 )
-from spinetv.node.work import SendError, plan_case, send_files
+from spinetv.node.work import plan_case, send_files
 
 __all__ = ["MAX_PLAN_ATTEMPTS", "Node", "require_pynetdicom"]
 
@@ -206,16 +206,27 @@ class Node:
             self._tallies[id(assoc)] = _AssociationTally(f"{calling}@{address}")
 
     def _on_rejected(self, event: Any) -> None:
+        """pynetdicom's own rejections: another called AE title, too many associations."""
         assoc = event.assoc
         with self._lock:
             self._tallies.pop(id(assoc), None)
-        called = str(assoc.requestor.primitive.called_ae_title).strip()
+        request = assoc.requestor.primitive
+        answer = assoc.acceptor.primitive
+        code = (getattr(answer, "result_source", None), getattr(answer, "diagnostic", None))
+        if code == (1, 7):
+            reason = (
+                f"called AE title {str(request.called_ae_title).strip()!r} is not "
+                f"{self.config.ae_title!r}"
+            )
+        elif code == (3, 2):
+            reason = "too many associations at once"
+        else:
+            reason = f"source {code[0]}, reason {code[1]}"
         log.warning(
-            "association from %s@%s rejected: called AE title %r is not %r",
-            str(assoc.requestor.primitive.calling_ae_title).strip(),
+            "association from %s@%s rejected: %s",
+            str(request.calling_ae_title).strip(),
             assoc.requestor.address,
-            called,
-            self.config.ae_title,
+            reason,
         )
 
     def _on_closed(self, event: Any) -> None:
@@ -490,7 +501,7 @@ class Node:
                 statuses = send_files(
                     files, destination, ae_title=self.config.ae_title, retry=self.config.retry
                 )
-            except (SendError, RuntimeError, ValueError, OSError) as error:
+            except Exception as error:  # whatever stops a delivery, it is retried with back-off
                 failures = self._failures.get(case_id, 0) + 1
                 self._failures[case_id] = failures
                 delay = self.config.retry.delay_s(failures)
