@@ -247,3 +247,36 @@ def test_the_documented_configuration_reads(tmp_path: Path) -> None:
     assert [str(p) for p in config.allow] == ["ECLIPSE@10.0.0.5", "MIM"]
     assert config.choose(["GTV_RTOG_1"], "")[:2] == (("rtog-0631",), ("GTV_RTOG",))
     assert config.retry.max_delay_s == 300
+
+
+def test_mr_images_are_accepted_too() -> None:
+    from spinetv.node.spool import MR_IMAGE_STORAGE
+
+    checked = check_object(
+        _ct(SOPClassUID=MR_IMAGE_STORAGE, Modality="MR"),
+        context_sop_class=MR_IMAGE_STORAGE,
+        request_sop_instance="1.2.3.4",
+        transfer_syntax="1.2.840.10008.1.2",
+    )
+    assert checked.accepted and checked.series == "1.2.3.5"
+
+
+def test_without_pynetdicom_serve_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pynetdicom", None)  # import fails as if not installed
+    code = main(["serve", "--config", str(_write(tmp_path, GOOD)), "--check"])
+    assert code == 2
+    assert 'pip install "spinetv[node]"' in capsys.readouterr().err
+
+
+def test_importing_the_node_does_not_import_pynetdicom() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, spinetv.node, spinetv.cli; print('pynetdicom' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False"

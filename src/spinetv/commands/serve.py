@@ -9,7 +9,6 @@ import sys
 import threading
 from typing import Any
 
-from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 
 __all__ = ["register", "run"]
@@ -63,7 +62,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--check", action="store_true", help="validate the configuration, print it and exit"
     )
-    add_common_options(parser)
+    # No --force: the node never overwrites a result; a case is planned once.
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="pynetdicom's warnings too (-vv: its debugging output)")
     parser.set_defaults(func=run)
 
 
