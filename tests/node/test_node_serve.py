@@ -78,6 +78,13 @@ def _files(case: Path) -> list[Path]:
     return [*sorted((case / "CT").iterdir()), case / "RTSTRUCT.dcm"]
 
 
+def _dataset_bytes(written) -> bytes:  # type: ignore[no-untyped-def]
+    """The file's bytes after its preamble and file meta information."""
+    raw = Path(written.filename).read_bytes()
+    meta_length = int(written.file_meta.FileMetaInformationGroupLength)
+    return raw[132 + 12 + meta_length:]
+
+
 def _contours(dataset) -> dict[str, list[list[float]]]:  # type: ignore[no-untyped-def]
     names = {r.ROINumber: r.ROIName for r in dataset.StructureSetROISequence}
     return {
@@ -116,9 +123,13 @@ def test_a_case_sent_by_storescu_comes_back_as_plan_writes_it(
         kept = next(c for c in got.ROIContourSequence
                     if c.ReferencedROINumber == item.ReferencedROINumber)
         assert kept.ContourSequence[0].ContourData == item.ContourSequence[0].ContourData
-    # Reports beside the case; one log line per association and per case step.
+    # What arrived is the node's result file, byte for byte.
     case_id = str(source.SOPInstanceUID)
     result = node.spool.result_folder(case_id)
+    written = dcmread(result / "RS_sib-sbrt-2025.dcm")
+    sent_bytes = _dataset_bytes(written)
+    assert len(sent_bytes) > 10_000 and received.endswith(sent_bytes)
+    # Reports beside the case; one log line per association and per case step.
     report = json.loads((result / "report_sib-sbrt-2025.json").read_text())
     assert report["involved_levels"] == ["L1"]
     assert (result / "report_sib-sbrt-2025.html").is_file()

@@ -170,8 +170,10 @@ def send_files(
     from pynetdicom.sop_class import RTStructureSetStorage  # type: ignore[attr-defined]
 
     ae = AE(ae_title=ae_title)
-    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
-    ae.add_requested_context(RTStructureSetStorage, syntaxes)
+    # One context per transfer syntax, so that the file's own can be accepted and its bytes
+    # sent as written (the input ROIs byte for byte); the other is the fallback.
+    for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        ae.add_requested_context(RTStructureSetStorage, syntax)
     for name in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
         setattr(ae, name, retry.timeout_s)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
@@ -183,8 +185,11 @@ def send_files(
         for path in files:
             if not assoc.is_established:
                 raise SendError(f"{destination}: association lost before {path.name}")
-            dataset = dcmread(path)
-            response: Any = assoc.send_c_store(dataset)
+            response: Any
+            try:
+                response = assoc.send_c_store(path)  # the file's bytes, as written
+            except ValueError:  # its transfer syntax was not accepted: pynetdicom converts
+                response = assoc.send_c_store(dcmread(path))
             status = getattr(response, "Status", None)
             if status is None:
                 raise SendError(f"{destination}: no answer to the C-STORE of {path.name}")
