@@ -26,7 +26,15 @@ from pydicom import dcmread
 
 from dicom_checks import dciodvfy_errors, write_rtdose_on
 from spinetv.cli import main
-from spinetv.node import Node, load_node_config, parse_destination, parse_peer
+from spinetv.node import (
+    Node,
+    ProtocolRule,
+    RetryPolicy,
+    Spool,
+    load_node_config,
+    parse_destination,
+    parse_peer,
+)
 from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom
 
 
@@ -240,10 +248,8 @@ def test_sending_is_retried_until_the_destination_is_up(
         allow=(parse_peer("TPS"),),
         return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest_port}"),),
         html=False,
+        retry=RetryPolicy(0.2, 0.5, 2.0),
     )
-    from spinetv.node import RetryPolicy
-
-    config = type(config)(**{**config.__dict__, "retry": RetryPolicy(0.2, 0.5, 2.0)})
     node = Node(config, poll_s=0.1)
     node.start()
     dest = None
@@ -272,7 +278,6 @@ def test_sending_is_retried_until_the_destination_is_up(
 def test_a_case_that_keeps_stopping_the_node_is_failed_not_retried_forever(
     cases: list[Path], tmp_path: Path
 ) -> None:
-    from spinetv.node import Spool
     from spinetv.node.server import MAX_PLAN_ATTEMPTS
     from spinetv.node.spool import CaseRecord
 
@@ -303,3 +308,43 @@ def test_a_port_in_use_is_one_line_and_exit_2(
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"spinetv serve: error: cannot listen on 127.0.0.1:{node.config.port}")
+
+
+def test_a_rule_picks_two_protocols_and_a_down_destination_holds_back_no_other(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    down = parse_destination(f"NOBODY@127.0.0.1:{free_port()}")
+    up = ResultSCP()
+    config = load_node_config(
+        None,
+        ae_title="SPINETV",
+        port=free_port(),
+        bind="127.0.0.1",
+        store=tmp_path / "store",
+        allow=(parse_peer("TPS"),),
+        return_to=(down, parse_destination(f"TPS_IMPORT@127.0.0.1:{up.port}")),
+        rules=(ProtocolRule(("sib-sbrt-2025", "rtog-0631"), structure_set_label="*PHANTOM*"),),
+        html=False,
+        retry=RetryPolicy(0.2, 0.5, 2.0),
+    )
+    node = Node(config, poll_s=0.1)
+    node.start()
+    try:
+        _, statuses = send(config.port, _files(cases[1]))
+        assert set(statuses) == {0}
+        wait_until(lambda: up.count() == 2, 60, "both protocols' RTSTRUCTs")
+        case_id = str(dcmread(_files(cases[1])[-1], stop_before_pixels=True).SOPInstanceUID)
+        wait_until(lambda: node.spool.is_sent(case_id, config.return_to[1].key), 10, "marker")
+        state = node.spool.state(case_id, [d.key for d in config.return_to])
+    finally:
+        node.stop()
+        up.stop()
+    result = node.spool.result_folder(case_id)
+    for received, name in zip(up.received, ("RS_sib-sbrt-2025.dcm", "RS_rtog-0631.dcm")):
+        assert received.endswith(_dataset_bytes(dcmread(result / name)))
+    assert state is not None and state.value == "planned"  # the other destination is owed
+    messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
+    assert any("protocols sib-sbrt-2025, rtog-0631 (rule structure_set_label='*PHANTOM*')" in m
+               for m in messages)
+    assert any(f"not sent to {down} (attempt 1)" in m for m in messages)

@@ -136,24 +136,35 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from spinetv.node import Node
 
-    _log_to_stderr(args.verbose)
-    node = Node(config)
+    restore = _log_to_stderr(args.verbose)
     stop = threading.Event()
 
     def on_signal(number: int, frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    node.start()
-    node.wait(stop)
-    logging.getLogger("spinetv.node").info("stopped")
+    previous = {
+        number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        node = Node(config)
+        node.start()
+        node.wait(stop)
+        logging.getLogger("spinetv.node").info("stopped")
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        restore()
     return 0
 
 
-def _log_to_stderr(verbosity: int) -> None:
-    """The node's own log lines (one per association and per case) go to stderr, with time."""
+def _log_to_stderr(verbosity: int) -> Any:
+    """The node's own log lines (one per association and per case) go to stderr, with time.
+
+    Returns a function that puts the loggers back as they were (for a run inside Python).
+    """
     logger = logging.getLogger("spinetv.node")
+    netdicom = logging.getLogger("pynetdicom")
+    before = (logger.level, logger.propagate, netdicom.level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s spinetv serve: %(levelname)s: %(message)s")
@@ -163,4 +174,12 @@ def _log_to_stderr(verbosity: int) -> None:
     logger.propagate = False
     # The node's own lines give each failure's reason; pynetdicom's are for debugging.
     levels = {0: logging.CRITICAL, 1: logging.WARNING}
-    logging.getLogger("pynetdicom").setLevel(levels.get(verbosity, logging.DEBUG))
+    netdicom.setLevel(levels.get(verbosity, logging.DEBUG))
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+        netdicom.setLevel(before[2])
+
+    return restore

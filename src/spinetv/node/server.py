@@ -492,8 +492,13 @@ class Node:
                 self._to_send.pop(case_id, None)
 
     def _send(self, case_id: str) -> bool:
-        """Send a planned case to each destination not yet reached; True when all are."""
+        """Send a planned case to each destination not yet reached; True when all are.
+
+        Each destination is tried on its own (one that is down does not hold back another);
+        the case is tried again after a back-off while any is missing.
+        """
         files = self.spool.results(case_id)
+        missing: list[tuple[Any, Exception]] = []
         for destination in self.config.return_to:
             if self.spool.is_sent(case_id, destination.key):
                 continue
@@ -502,19 +507,8 @@ class Node:
                     files, destination, ae_title=self.config.ae_title, retry=self.config.retry
                 )
             except Exception as error:  # whatever stops a delivery, it is retried with back-off
-                failures = self._failures.get(case_id, 0) + 1
-                self._failures[case_id] = failures
-                delay = self.config.retry.delay_s(failures)
-                self._next_try[case_id] = time.monotonic() + delay
-                log.warning(
-                    "case %s not sent to %s (attempt %d): %s; retry in %.3g s",
-                    _short(case_id),
-                    destination,
-                    failures,
-                    error,
-                    delay,
-                )
-                return False
+                missing.append((destination, error))
+                continue
             self.spool.mark_sent(
                 case_id,
                 destination.key,
@@ -527,6 +521,21 @@ class Node:
                 destination,
                 ", ".join(p.name for p in files),
             )
+        if missing:
+            failures = self._failures.get(case_id, 0) + 1
+            self._failures[case_id] = failures
+            delay = self.config.retry.delay_s(failures)
+            self._next_try[case_id] = time.monotonic() + delay
+            for destination, reason in missing:
+                log.warning(
+                    "case %s not sent to %s (attempt %d): %s; retry in %.3g s",
+                    _short(case_id),
+                    destination,
+                    failures,
+                    reason,
+                    delay,
+                )
+            return False
         self._failures.pop(case_id, None)
         self._next_try.pop(case_id, None)
         return True
