@@ -193,6 +193,15 @@ def test_readiness(info, candidates, present, quiet, expected) -> None:  # type:
     assert verdict.series == (candidates[0] if verdict.ready else None)
 
 
+def test_a_complete_case_waits_for_its_series_to_settle() -> None:
+    info = _info({"a", "b"})
+    verdict = readiness(info, [Path("s")], {"a", "b"}, quiet=False, settled=False)
+    assert (verdict.ready, verdict.failed) == (False, False)
+    verdict = readiness(info, [Path("s")], {"a", "b"}, quiet=True, settled=False)
+    assert (verdict.ready, verdict.failed) == (False, False)  # never failed while complete
+
+
+
 def _ct(**changes: object) -> Dataset:
     dataset = Dataset()
     dataset.SOPClassUID, dataset.SOPInstanceUID = CT_IMAGE_STORAGE, "1.2.3.4"

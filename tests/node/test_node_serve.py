@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from io import BytesIO
 from pathlib import Path
 
@@ -51,9 +52,9 @@ def _write_case(folder: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Three small phantom cases (CT/ and RTSTRUCT.dcm each), new UIDs each."""
+    """Four small phantom cases (CT/ and RTSTRUCT.dcm each), new UIDs each."""
     root = tmp_path_factory.mktemp("cases")
-    return [_write_case(root / f"case{i}", seed=i) for i in range(3)]
+    return [_write_case(root / f"case{i}", seed=i) for i in range(4)]
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +349,22 @@ def test_a_rule_picks_two_protocols_and_a_down_destination_holds_back_no_other(
     assert any("protocols sib-sbrt-2025, rtog-0631 (rule structure_set_label='*PHANTOM*')" in m
                for m in messages)
     assert any(f"not sent to {down} (attempt 1)" in m for m in messages)
+
+
+def test_an_rtstruct_sent_before_its_images_waits_for_them(
+    node: Node, dest: ResultSCP, cases: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    files = _files(cases[3])
+    case_id = str(dcmread(files[-1], stop_before_pixels=True).SOPInstanceUID)
+    before = dest.count()
+    assert send(node.config.port, files[-1:])[1] == [0]
+    assert send(node.config.port, files[:20])[1] == [0] * 20
+    assert node.spool.record(case_id) is None  # 16 images still missing
+    assert send(node.config.port, files[20:-1])[1] == [0] * 16
+    last_image = time.time()
+    wait_until(lambda: dest.count() > before, 60, "the case sent RTSTRUCT first")
+    record = node.spool.record(case_id)
+    assert record is not None and record.slices == 36
+    # It waited for the series to settle after its last image.
+    assert record.received_at - last_image >= 1.5

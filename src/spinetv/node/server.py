@@ -45,6 +45,9 @@ log = logging.getLogger("spinetv.node")
 #: Starts of planning a case before it is failed: planning that never finishes (the node killed
 #: or crashed meanwhile) is redone at the next start, but not forever.
 MAX_PLAN_ATTEMPTS = 3
+#: A series whose images all came but not its RTSTRUCT last is complete once no image came for
+#: this long, s (see :func:`spinetv.node.spool.readiness`).
+SETTLE_S = 2.0
 #: A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
 _REJECT_CALLING_AE = (0x01, 0x01, 0x03)
 
@@ -401,7 +404,11 @@ class Node:
         candidates = self.spool.candidates(info)
         present = self.spool.images_in(candidates[0]) if len(candidates) == 1 else []
         last = self.spool.last_arrival([path, *candidates])
-        verdict = readiness(info, candidates, present, quiet=now - last >= self.config.quiet_s)
+        last_image = self.spool.last_arrival(candidates)
+        settled = self.spool.last_arrival([path]) >= last_image or now - last_image >= SETTLE_S
+        verdict = readiness(
+            info, candidates, present, quiet=now - last >= self.config.quiet_s, settled=settled
+        )
         if verdict.failed:
             self._fail(case_id, verdict.reason)
             return True

@@ -301,11 +301,15 @@ def readiness(
     present: Iterable[str],
     *,
     quiet: bool,
+    settled: bool = True,
 ) -> Readiness:
     """Decide whether the case of ``info`` is complete.
 
     It is when the RTSTRUCT's referenced series has arrived with every image the RTSTRUCT
-    references. When the RTSTRUCT lists no image, the case is complete once nothing arrived
+    references, and the series has settled: the RTSTRUCT came after its last image (the usual
+    order), or no image came for a moment (an RTSTRUCT sent first that lists only the
+    contoured slices must not start planning while the others still arrive). When the RTSTRUCT
+    lists no image, the case is complete once nothing arrived
     for the quiet period; an RTSTRUCT naming images or a series that are still missing after
     the quiet period fails, saying what is missing (a case is never planned on part of its
     images knowingly).
@@ -321,6 +325,8 @@ def readiness(
         SOP Instance UIDs spooled in ``candidates[0]`` (when exactly one candidate).
     quiet : bool
         Nothing of the case arrived for the quiet period.
+    settled : bool, default True
+        The RTSTRUCT arrived after the series' last image, or the series is idle.
 
     Returns
     -------
@@ -339,10 +345,10 @@ def readiness(
     series = candidates[0]
     if info.referenced_images:
         missing = info.referenced_images - set(present)
-        if not missing:
+        if not missing and settled:
             count = len(info.referenced_images)
             return Readiness(True, False, series, f"all {count} referenced images present")
-        if quiet:
+        if missing and quiet:
             return Readiness(
                 False,
                 True,
