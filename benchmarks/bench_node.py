@@ -17,6 +17,9 @@ Measured:
   the C-STORE back, plus any wait behind the cases before it;
 * the node's resident memory (VmRSS, sampled every 20 ms): idle after start, peak while the
   cases arrive and are planned, and idle again after the last result, MB;
+* how responsive associations stay while cases are received and planned: a second peer
+  opens an association and sends a C-ECHO every 250 ms during the load; the round trip
+  (associate, echo, release), median and maximum, ms, against the same while idle;
 * sending time per case (the node's receiving speed), and the wall time of the whole run.
 
 Writes benchmarks/results/node.json.
@@ -60,6 +63,33 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class Echoer(threading.Thread):
+    """Times associate + C-ECHO + release every 250 ms."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from pynetdicom import AE
+        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+        ae = AE(ae_title="TPS")
+        ae.add_requested_context(Verification)
+        while not self.stop.wait(0.25):
+            start = time.perf_counter()
+            assoc = ae.associate("127.0.0.1", self.port, ae_title="SPINETV")
+            if assoc.is_established:
+                assoc.send_c_echo()
+                assoc.release()
+                self.samples.append((start, (time.perf_counter() - start) * 1000))
+
+    def between(self, start: float, end: float) -> list[float]:
+        return [ms for t, ms in self.samples if start <= t <= end]
 
 
 class Sampler(threading.Thread):
@@ -187,10 +217,13 @@ port = {dest_port}
                 if time.monotonic() > deadline or node.poll() is not None:
                     raise SystemExit("the node did not start; see its log")
                 time.sleep(0.2)
-            time.sleep(2.0)  # idle: started, nothing received
+            echoer = Echoer(port)
+            echoer.start()
+            time.sleep(1.0)  # idle: started, nothing received
             idle_start = time.perf_counter()
-            time.sleep(1.0)
+            time.sleep(2.0)
             idle_rss = statistics.median(v for t, v in sampler.samples if t >= idle_start)
+            idle_echo = echoer.between(idle_start, time.perf_counter())
 
             load_start = time.perf_counter()
             last_object: dict[str, float] = {}
@@ -213,6 +246,8 @@ port = {dest_port}
                     raise SystemExit(f"only {len(arrivals)} of {len(cases)} results arrived")
                 time.sleep(0.05)
             load_end = time.perf_counter()
+            echoer.stop.set()
+            load_echo = echoer.between(load_start, load_end)
             time.sleep(3.0)
             after_start = time.perf_counter()
             time.sleep(1.0)
@@ -244,6 +279,12 @@ port = {dest_port}
         "node_plan_seconds_logged": {
             "median": round(statistics.median(plan_seconds), 3) if plan_seconds else None,
             "max": round(max(plan_seconds), 3) if plan_seconds else None,
+        },
+        "echo_round_trip_ms": {
+            "idle": {"median": round(statistics.median(idle_echo), 1),
+                     "max": round(max(idle_echo), 1), "n": len(idle_echo)},
+            "under_load": {"median": round(statistics.median(load_echo), 1),
+                           "max": round(max(load_echo), 1), "n": len(load_echo)},
         },
         "send_case_s": {"median": round(statistics.median(send_seconds), 3),
                         "max": round(max(send_seconds), 3)},
