@@ -116,6 +116,9 @@ def test_nothing_allowed_or_no_store_is_refused(tmp_path: Path) -> None:
         parse_destination("ECLIPSE@10.0.0.5")
     with pytest.raises(NodeConfigError, match="--allow-ae 'TOO_LONG_FOR_AN_AE_TITLE'"):
         parse_peer("TOO_LONG_FOR_AN_AE_TITLE")
+    with pytest.raises(NodeConfigError, match="expected an IP address"):
+        parse_peer("ECLIPSE@eclipse.hospital.local")
+    assert parse_peer("ECLIPSE@::1").admits("ECLIPSE", "::1")
 
 
 def test_check_accepts_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

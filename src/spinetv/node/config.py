@@ -7,6 +7,7 @@ Every problem is a :class:`NodeConfigError` naming the file (or option) and the 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import re
 import sys
@@ -108,7 +109,7 @@ class Peer:
     ae_title : str
         The calling AE title.
     host : str, optional
-        IP address the association must come from (None: any).
+        IP address the association must come from (None: any); not a host name.
     """
 
     ae_title: str
@@ -117,7 +118,15 @@ class Peer:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, what="allowed AE"))
         if self.host is not None:
-            object.__setattr__(self, "host", _check_host(self.host, what="allowed host"))
+            # Compared with the address the association comes from: a name would never match.
+            try:
+                address = ipaddress.ip_address(str(self.host).strip())
+            except ValueError:
+                raise NodeConfigError(
+                    f"allowed host: expected an IP address (as associations come from), "
+                    f"got {self.host!r}"
+                ) from None
+            object.__setattr__(self, "host", str(address))
 
     def admits(self, ae_title: str, address: str) -> bool:
         """Whether a calling ``ae_title`` from ``address`` is this peer.
