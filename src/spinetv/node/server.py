@@ -312,12 +312,14 @@ class Node:
 
     def _loop(self, wake: threading.Event, step: Callable[[], None], what: str) -> None:
         while not self._stop.is_set():
+            # Cleared before the step: a wake-up during the step makes the next one start at
+            # once rather than after the poll interval.
+            wake.clear()
             try:
                 step()
             except Exception:  # the thread must outlive any one case's surprise
                 log.exception("%s: unexpected error; carrying on", what)
             wake.wait(self.poll_s)
-            wake.clear()
 
     def _planner(self) -> None:
         self._loop(self._plan_wake, self._plan_step, "planner")
