@@ -292,3 +292,13 @@ def test_importing_the_node_does_not_import_pynetdicom() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_gtv_is_the_first_configured_name_present() -> None:
+    from spinetv.errors import SpinetvError
+    from spinetv.node.work import choose_gtv
+
+    assert choose_gtv(["GTV_Spine", "GTV"], ["L1", "gtv", "GTV_SPINE"]) == "GTV_SPINE"
+    assert choose_gtv(["GTV_Spine", "GTV"], ["L1", "gtv"]) == "gtv"
+    with pytest.raises(SpinetvError, match=r"no GTV: none of the ROIs is named 'GTV' \(ROIs: L1\)"):
+        choose_gtv(["GTV"], ["L1"])
