@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,20 @@ def test_killed_node_resumes_and_does_each_step_once(
     assert _count(first, "sent to") == 0 and dest.count() == 0
     planned_before = (folder / "result").stat().st_mtime_ns if window == "send" else None
 
+    # A slice whose write the kill interrupted, as write_durable leaves it.
+    series = next((store / "incoming").glob("*/*/CT.*.dcm")).parent
+    leftover = series / ".CT.1.2.3.dcm.abc123.part"
+    leftover.write_bytes(b"half a slice")
+    if window == "plan":  # and a planning the kill interrupted
+        (folder / "result.part").mkdir()
+        (folder / "result.part" / "RS_sib-sbrt-2025.dcm").write_bytes(b"half an RTSTRUCT")
+
     second = processes(plain, tmp_path / "second.log", port)
     wait_until(lambda: dest.count() == 1, 60, "the result after the restart")
     wait_until(lambda: _count(second, "sent to") == 1, 10, "the sent line")
     assert second.stop() == 0
     assert dest.count() == 1
+    assert dcmread(BytesIO(dest.received[0])).Modality == "RTSTRUCT"
     assert _count(second, "received") == 0
     to_plan, to_send = (1, 0) if window == "plan" else (0, 1)
     assert (f"resuming from the spool: 0 cases waiting for images, {to_plan} to plan, "
@@ -96,6 +106,8 @@ def test_killed_node_resumes_and_does_each_step_once(
     if planned_before is not None:
         assert (folder / "result").stat().st_mtime_ns == planned_before
     assert not (folder / "result.part").exists()
+    assert not leftover.exists()
+    assert "removed 1 partly written files of an interrupted run" in second.text()
     sent = json.loads(next(folder.glob("sent-*.json")).read_text())
     assert sent["files"] == ["RS_sib-sbrt-2025.dcm"] and sent["statuses"] == [0]
     assert "stopped" in second.text()

@@ -332,6 +332,9 @@ class Node:
 
     def _resume(self) -> None:
         """Rebuild the work lists from the spool: what a previous run left undone."""
+        leftovers = self.spool.remove_leftovers()
+        if leftovers:
+            log.info("removed %d partly written files of an interrupted run", len(leftovers))
         keys = self._keys()
         for path in self.spool.structure_sets():
             case_id = path.name[3:-4]

@@ -380,6 +380,23 @@ class Spool:
             folder.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count(1)
 
+    def remove_leftovers(self) -> list[Path]:
+        """Remove the temporary files of writes a crash interrupted (call before serving).
+
+        Returns
+        -------
+        list of Path
+            The files removed.
+        """
+        found = [
+            *self.incoming.glob("*/*/.*.part"),
+            *self.cases.glob("*/.*.part"),
+            *self.rejected.glob(".*.part"),
+        ]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return found
+
     def object_path(self, study: str, series: str, sop_class: str, sop_instance: str) -> Path:
         """Where an object goes.
 
