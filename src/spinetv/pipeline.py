@@ -331,7 +331,7 @@ def _sacral_segments(anatomy: Anatomy) -> dict[str, Mask]:
     """S1..S5 from the vertebrae given (a whole sacrum, or S1 plus the rest, or segments)."""
     if not any(is_sacral(lv) for lv in anatomy.vertebrae):
         return {}
-    return _sacral_split(anatomy).segments
+    return dict(_sacral_split(anatomy).segments)
 
 
 def _sacral_split(anatomy: Anatomy) -> SacralSplit:

@@ -21,6 +21,7 @@ from spinetv.anatomy.frame import local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
 from spinetv.errors import AnatomyError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.mask import Mask
 
 __all__ = [
@@ -115,8 +116,8 @@ class SacralSplit:
 
     Parameters
     ----------
-    segments : dict of str to Mask
-        "S1".. top to bottom (only the segments the sacrum holds).
+    segments : mapping of str to Mask
+        "S1".. top to bottom (only the segments the sacrum holds); kept read-only.
     borders_mm : tuple of float
         Arc length (mm from the top of the part that was cut) of each cut, top to bottom.
     border_methods : tuple of str
@@ -131,11 +132,16 @@ class SacralSplit:
         shorter than a whole sacrum of its S1's size), or None.
     """
 
-    segments: dict[str, Mask]
+    segments: Mapping[str, Mask]
     borders_mm: tuple[float, ...]
     border_methods: tuple[str, ...]
     arc_length_mm: float
     truncated: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", FrozenMap(self.segments))
+        object.__setattr__(self, "borders_mm", tuple(float(b) for b in self.borders_mm))
+        object.__setattr__(self, "border_methods", tuple(self.border_methods))
 
     def describe(self) -> str:
         """One line for reports.
@@ -185,7 +191,7 @@ def split_sacrum(
     GeometryMismatchError
         When ``s1`` is on another grid than ``sacrum``.
     """
-    return split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments
+    return dict(split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments)
 
 
 def split_sacrum_detailed(

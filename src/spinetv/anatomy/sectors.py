@@ -137,6 +137,7 @@ from spinetv.anatomy.canal import (
 from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.errors import AnatomyError, AnatomyWarning
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
@@ -476,8 +477,8 @@ class VertebraSectors:
         How that canal was obtained ("contoured", "ring closure", ..., "given").
     frame : LocalFrame
         The vertebra's local frame.
-    volumes_cc : dict of int to float
-        Volume of each sector 1..6 in cc (0.0 for an absent sector).
+    volumes_cc : mapping of int to float
+        Volume of each sector 1..6 in cc (0.0 for an absent sector); kept read-only.
     walls : CanalWalls
         The canal walls the sectors were cut at.
     options : SectorOptions
@@ -498,12 +499,15 @@ class VertebraSectors:
     canal: Mask
     canal_method: str
     frame: LocalFrame
-    volumes_cc: dict[int, float]
+    volumes_cc: Mapping[int, float]
     walls: CanalWalls
     options: SectorOptions
     scheme: str = "vertebra"
     foramina_mm: tuple[float | None, float | None] = (None, None)
     frame_turn_deg: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "volumes_cc", FrozenMap(self.volumes_cc))
 
     def sector(self, number: int) -> Mask:
         """The mask of one sector (1..6).
