@@ -359,8 +359,15 @@ def _call_checked(fn: Callable[[T], R], task: T, expected: str) -> R:
 def _lost_cause(error: BaseException) -> str:
     name = type(error).__name__
     if name == "KilledWorker":
-        # distributed's message names the task key, the attempts and the last worker.
-        return f"the Dask workers running this case died (killed, out of memory?): {error}"
+        attempts = getattr(error, "allowed_failures", None)
+        last = getattr(getattr(error, "last_worker", None), "address", None)
+        if attempts is None or last is None:
+            return f"the Dask workers running this case died (killed, out of memory?): {error}"
+        return (
+            f"the Dask worker running this case died on each of {attempts + 1} attempts "
+            f"(killed, out of memory?), the last on {last}; not retried further "
+            "(distributed.scheduler.allowed-failures)"
+        )
     return f"Dask could not run this case: {_one_line(error)}"
 
 
