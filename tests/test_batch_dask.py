@@ -8,6 +8,7 @@ runs on is retried a bounded number of times and reported; resuming works across
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -32,11 +33,11 @@ from spinetv.batch import (  # noqa: E402
     BatchCase,
     BatchStatus,
     Shard,
+    executors,
     merge_shard_summaries,
     read_manifest,
     run_batch,
 )
-from spinetv.batch import executors  # noqa: E402
 from spinetv.cli import main  # noqa: E402
 from spinetv.errors import SpinetvError  # noqa: E402
 from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom  # noqa: E402
@@ -139,10 +140,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
     else:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # children left by a dead parent
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # children left by a dead parent
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 class Cluster:
@@ -335,6 +334,7 @@ def test_a_worker_killed_mid_case_loses_only_that_attempt(
         if not killed:
             # the victim is half-way through writing RS.dcm on some worker: kill that process
             pid = int(_wait_for(cluster.hooks / "killme00.writing", START_TIMEOUT_S))
+            assert _partial_files(tmp_path / "killme00")  # the half-written RS.dcm
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 

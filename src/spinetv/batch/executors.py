@@ -376,7 +376,7 @@ def run_on_dask(
     tasks: Sequence[T],
     client: Any,
     *,
-    key: Callable[[T], str] = str,
+    key: Callable[[T], str] | None = None,
 ) -> Generator[tuple[T, R | WorkerLost], None, None]:
     """Run the tasks on a Dask cluster, one Dask task each.
 
@@ -394,8 +394,8 @@ def run_on_dask(
         The tasks.
     client : distributed.Client
         A connected client.
-    key : callable, default str
-        A readable name of a task (it prefixes the Dask key shown on the dashboard).
+    key : callable, optional
+        A readable name of a task, shown in its Dask key on the dashboard (default ``str``).
 
     Yields
     ------
@@ -417,7 +417,7 @@ def run_on_dask(
             fn,
             task,
             __version__,
-            key=f"spinetv-{key(task)}-{uuid.uuid4().hex[:8]}",
+            key=f"spinetv-{(key or str)(task)}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=0,
         )
