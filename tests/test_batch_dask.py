@@ -3,7 +3,8 @@
 The outputs of the Dask workers are compared with the local process pool's; a worker is killed
 mid-case (SIGKILL) and the case finishes on the other worker; a case that kills every worker it
 runs on is retried a bounded number of times and reported; resuming works across executors;
-``--shard K/N`` parts merge back into the summary of a whole run.
+a worker of another spinetv version is refused. (Shards and the missing extra:
+test_batch_shards.py.)
 """
 
 from __future__ import annotations
@@ -32,14 +33,11 @@ from spinetv.batch import (  # noqa: E402
     DONE_MARKER,
     BatchCase,
     BatchStatus,
-    Shard,
     executors,
-    merge_shard_summaries,
     read_manifest,
     run_batch,
 )
 from spinetv.cli import main  # noqa: E402
-from spinetv.errors import SpinetvError  # noqa: E402
 from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -386,58 +384,3 @@ def test_a_local_dask_cluster_from_the_scheduler_option(
     assert summary.count(BatchStatus.OK) == 2 * len(PROTOCOLS)
     for path in tmp_path.glob("*/*/RS.dcm"):
         assert _contours(path) == _contours(pool_run / path.relative_to(tmp_path))
-
-
-def test_without_the_extra_a_one_line_error_names_it(
-    cohort: Path, cases: tuple[BatchCase, ...], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
-    with pytest.raises(SpinetvError, match=r'pip install "spinetv\[cluster\]"'):
-        run_batch(cases[:1], tmp_path, scheduler="local:2")
-    code = main(["batch", str(cohort), "--out", str(tmp_path), "--scheduler", "local:2"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert err.count("\n") == 0 and 'spinetv[cluster]' in err and "Traceback" not in err
-    assert not list(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize("bad", ["local:0", "local:x", ""])
-def test_bad_scheduler_values(bad: str) -> None:
-    with pytest.raises(SpinetvError, match="scheduler"):
-        executors.parse_scheduler(bad)
-
-
-# ---- shards ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("count", [1, 3, 5, 11])
-def test_shards_partition_the_manifest(count: int) -> None:
-    items = list(range(8))
-    parts = [Shard(k, count).select(items) for k in range(1, count + 1)]
-    assert sorted(i for part in parts for i in part) == items
-    assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    assert Shard.parse(f" 2 / {count + 1}") == Shard(2, count + 1)
-
-
-@pytest.mark.parametrize("bad", ["0/3", "4/3", "1/0", "1", "a/b", "-1/3"])
-def test_bad_shards(bad: str) -> None:
-    with pytest.raises(SpinetvError, match="shard"):
-        Shard.parse(bad)
-
-
-def test_shards_then_merge_give_the_whole_run(
-    cohort: Path, pool_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = str(tmp_path)
-    for k in (1, 2):
-        main(["batch", str(cohort), "--out", out, "--jobs", "1", "--shard", f"{k}/3"])
-    assert main(["batch-merge", out]) == 2  # part 3 missing
-    assert "3/3 missing" in capsys.readouterr().err
-    assert not (tmp_path / "summary.csv").exists()
-    main(["batch", str(cohort), "--out", out, "--jobs", "1", "--shard", "3/3"])
-    parts = sorted(p.name for p in tmp_path.glob("summary.shard-*.csv"))
-    assert parts == [f"summary.shard-{k}-of-3.csv" for k in (1, 2, 3)]
-    assert main(["batch-merge", out]) == 1  # the broken rows
-    assert "failed" in capsys.readouterr().out
-    _assert_same_outputs(pool_run, tmp_path)
-    merged = merge_shard_summaries(tmp_path)
-    assert merged == tmp_path / "summary.csv"
