@@ -378,9 +378,20 @@ def test_workers_of_another_version_are_refused(
 
 
 def test_a_local_dask_cluster_from_the_scheduler_option(
-    cases: tuple[BatchCase, ...], pool_run: Path, tmp_path: Path
+    cohort: Path, pool_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    summary = run_batch(cases[:2], tmp_path, scheduler="local:1")
-    assert summary.count(BatchStatus.OK) == 2 * len(PROTOCOLS)
-    for path in tmp_path.glob("*/*/RS.dcm"):
-        assert _contours(path) == _contours(pool_run / path.relative_to(tmp_path))
+    out = tmp_path / "out"
+    # two good cases and a broken one
+    lines = cohort.read_text(encoding="utf-8").splitlines()
+    manifest = cohort.parent / "three.csv"
+    manifest.write_text("\n".join([*lines[:3], lines[-2]]) + "\n", encoding="utf-8")
+    code = main(["batch", str(manifest), "--out", str(out), "--scheduler", "local:1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "1 worker(s), dashboard http://" in err  # the local cluster serves one
+    assert "INFO" not in err  # distributed's chatter stays quiet without -vv
+    rows = _summary(out / "summary.csv")
+    assert [r["status"] for r in rows].count("ok") == 2 * len(PROTOCOLS)
+    for path in out.glob("*/*/RS.dcm"):
+        assert _contours(path) == _contours(pool_run / path.relative_to(out))
+    assert len(list(out.glob("*/*/RS.dcm"))) == 2 * len(PROTOCOLS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +20,12 @@ from spinetv.batch import (
     read_manifest,
     run_batch,
 )
-from spinetv.batch.executors import dashboard_link, open_client, worker_slots
+from spinetv.batch.executors import (
+    dashboard_link,
+    import_distributed,
+    open_client,
+    worker_slots,
+)
 from spinetv.commands._common import add_common_options
 from spinetv.errors import SpinetvError
 
@@ -175,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         client = None
         slots: int | None = args.jobs
         if args.scheduler is not None:
+            # distributed sets its loggers to INFO when imported: its chatter only with -vv
+            import_distributed()
+            if args.verbose < 2:
+                logging.getLogger("distributed").setLevel(logging.WARNING)
             client = stack.enter_context(open_client(args.scheduler))
             link = dashboard_link(client)
             workers = len(client.nthreads())
