@@ -124,16 +124,16 @@ def test_the_progress_line_counts_failed_running_and_time_left(cohort: Path) -> 
     bar(2, total, BatchRow("case0", PROTOCOLS[1], BatchStatus.OK))
     bar(3, total, BatchRow("broken", PROTOCOLS[1], BatchStatus.FAILED, error="x"))
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("[") and f" 1/{total}, 0 failed, 2 running" in lines[0]
+    assert lines[0].startswith("[") and f" 1/{total} done, 0 failed, 2 running" in lines[0]
     assert "elapsed" in lines[0] and "left" not in lines[0]  # nothing computed yet
-    assert f" 2/{total}, 0 failed, 2 running" in lines[1] and "left" in lines[1]
+    assert f" 2/{total} done, 0 failed, 2 running" in lines[1] and "left" in lines[1]
     # case0 and broken are done: 3 cases to go, 2 at a time
-    assert f" 3/{total}, 1 failed, 2 running" in lines[2]
+    assert f" 3/{total} done, 1 failed, 2 running" in lines[2]
     assert lines[2].endswith("broken chictr1900023401-whole: failed")
     for done in range(4, total + 1):
         bar(done, total, BatchRow(f"case{1 + (done - 4) // 2}", "p", BatchStatus.OK))
     last = stream.getvalue().splitlines()[-1]
-    assert f" {total}/{total}, 1 failed, 0:0" in last and "running" not in last
+    assert f" {total}/{total} done, 1 failed, 0:0" in last and "running" not in last
 
 
 # ---- the Dask options without Dask ----------------------------------------------------------

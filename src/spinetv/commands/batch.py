@@ -148,7 +148,7 @@ class ProgressBar:
         elapsed = time.perf_counter() - self._start
         filled = self.width * done // max(total, 1)
         bar = "#" * filled + "." * (self.width - filled)
-        parts = [f"[{bar}] {done}/{total}", f"{self._failed} failed"]
+        parts = [f"[{bar}] {done}/{total} done", f"{self._failed} failed"]
         if self.slots is not None and done < total:
             parts.append(f"{min(self.slots, len(self._protocols_left))} running")
         parts.append(f"{_clock(elapsed)} elapsed")
