@@ -38,6 +38,7 @@ from spinetv.batch import (  # noqa: E402
     run_batch,
 )
 from spinetv.cli import main  # noqa: E402
+from spinetv.errors import SpinetvError  # noqa: E402
 from spinetv.phantom import GtvSpec, make_spine_phantom, write_phantom  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -375,6 +376,16 @@ def test_workers_of_another_version_are_refused(
     with pytest.raises(executors.WorkerVersionError, match=r"0\.0\.1-client.*has "):
         run_batch(cases[:1], tmp_path, client=client)
     assert not list(tmp_path.glob("*/*/RS.dcm"))
+
+
+def test_relative_input_paths_are_refused_on_dask(
+    cases: tuple[BatchCase, ...], client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(cases[0].image.parents[1])
+    relative = BatchCase(**{**cases[0].__dict__, "image": Path("case00/CT")})
+    assert run_batch([relative], tmp_path / "local", jobs=1).count(BatchStatus.OK) == 3
+    with pytest.raises(SpinetvError, match="case00/CT relative"):
+        run_batch([relative], tmp_path / "dask", client=client)
 
 
 def test_a_local_dask_cluster_from_the_scheduler_option(

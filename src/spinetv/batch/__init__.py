@@ -890,6 +890,20 @@ def _check_fresh(cases: Sequence[BatchCase], out_dir: Path) -> None:
             )
 
 
+def _check_absolute(tasks: Sequence[_Task]) -> None:
+    """On Dask, a relative input path would be read from the worker's own folder: refuse it."""
+    for task in tasks:
+        case = task.case
+        paths = [case.image, case.rtstruct, case.labelmap, *case.doses.values()]
+        relative = [str(p) for p in paths if p is not None and not Path(p).is_absolute()]
+        if relative:
+            raise SpinetvError(
+                f"case {case.case_id}: {', '.join(relative)} relative; Dask workers run in "
+                "their own folders, so give absolute paths (read_manifest makes a manifest's "
+                "paths absolute)"
+            )
+
+
 def run_batch(
     cases: Sequence[BatchCase],
     out_dir: str | os.PathLike[str],
@@ -928,9 +942,9 @@ def run_batch(
         Called in this process as ``progress(done, total, row)`` after each row is known.
     client : distributed.Client, optional
         Run each case on this Dask cluster's workers (they need the same spinetv version and
-        the case and output paths on shared storage). A case whose worker dies is retried on
-        another one, as often as the scheduler's ``allowed-failures`` permits, then reported
-        failed with the cause.
+        the case and output paths on shared storage; the cases' paths must be absolute). A
+        case whose worker dies is retried on another one, as often as the scheduler's
+        ``allowed-failures`` permits, then reported failed with the cause.
     scheduler : str, optional
         Instead of ``client``: a scheduler address (``tcp://host:8786``) to connect to, or
         ``local:N`` to start a local Dask cluster of N workers for this run.
@@ -950,7 +964,7 @@ def run_batch(
     SpinetvError
         ``jobs`` below 1, two cases with the same id, both ``client`` and ``scheduler``, a bad
         ``shard``; Dask asked for without the ``cluster`` extra, no scheduler at the address,
-        or workers on another spinetv version.
+        workers on another spinetv version, or a relative input path on Dask.
     """
     start = time.perf_counter()
     out = Path(out_dir)
@@ -986,13 +1000,15 @@ def run_batch(
                 record(finished[protocol])
         todo = tuple(p for p in case.protocols if p not in finished)
         if todo:
-            tasks.append(_Task(case, todo, out, figures, html, finished))
+            # Absolute: a worker may run in another folder (or on another machine).
+            tasks.append(_Task(case, todo, out.absolute(), figures, html, finished))
 
     with ExitStack() as stack:
         outcomes: Generator[tuple[_Task, list[BatchRow] | WorkerLost], None, None]
         if scheduler is not None:
             client = stack.enter_context(open_client(scheduler))
         if client is not None:
+            _check_absolute(tasks)
             outcomes = run_on_dask(_run_case, tasks, client, key=lambda t: t.case.case_id)
         elif workers == 1 or len(tasks) <= 1:
             outcomes = run_in_process(_run_case, tasks)
