@@ -233,6 +233,23 @@ def _contours(path: Path) -> dict[str, list[list[float]]]:
     }
 
 
+def _dicom_values(path: Path) -> list[tuple[str, Any]]:
+    """Every element of a written RTSTRUCT but its UIDs, dates and times (new in each run)."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(dataset: Any, prefix: str) -> None:
+        for element in dataset:
+            where = f"{prefix}{element.tag}"
+            if element.VR == "SQ":
+                for i, item in enumerate(element.value):
+                    walk(item, f"{where}[{i}]")
+            elif element.VR not in ("UI", "DA", "TM", "DT"):
+                found.append((where, element.value))
+
+    walk(pydicom.dcmread(path), "")
+    return found
+
+
 def _report(path: Path, out: Path) -> Any:
     """The report without its timing and with the output folder replaced by a placeholder."""
     document = json.loads(path.read_text(encoding="utf-8").replace(str(out), "<OUT>"))
@@ -251,6 +268,7 @@ def _assert_same_outputs(first: Path, second: Path) -> None:
     assert written
     for relative in written:
         assert _contours(first / relative) == _contours(second / relative), relative
+        assert _dicom_values(first / relative) == _dicom_values(second / relative), relative
         report = relative.parent / "report.json"
         assert _report(first / report, first) == _report(second / report, second), report
 
