@@ -42,6 +42,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("spinetv.evaluation", "a dose against a protocol's limits"),
     ("spinetv.phantom", "synthetic spine CT phantoms with ground truth"),
     ("spinetv.batch", "cohorts: a manifest in, a folder per case and a summary out"),
+    ("spinetv.batch.executors", "where a batch runs: this process, a process pool, Dask"),
     ("spinetv.report.model", "the typed plan report, its JSON form and schema"),
     ("spinetv.report.html", "self-contained HTML report"),
     ("spinetv.report.json_report", "JSON report"),

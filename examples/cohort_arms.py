@@ -6,7 +6,7 @@ CSV naming both arms of ChiCTR1900023401 for each case, runs the batch engine (t
 
 Usage::
 
-    python examples/cohort_arms.py [OUT_DIR] [--cases 4] [--jobs 2]
+    python examples/cohort_arms.py [OUT_DIR] [--cases 4] [--jobs 2] [--scheduler local:2]
 
 With your own data, write the manifest by hand and run ``spinetv batch manifest.csv --out DIR``
 (see docs/quickstart.md).
@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", default="cohort_arms_out", help="output folder")
     parser.add_argument("--cases", type=int, default=4, help="number of phantom cases")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--scheduler",
+        help='a Dask scheduler (tcp://host:8786) or local:N; needs pip install "spinetv[cluster]"',
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     cohort = out / "cohort"
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         cases,
         out / "results",
         jobs=args.jobs,
+        scheduler=args.scheduler,
         progress=lambda done, total, row: print(
             f"  [{done}/{total}] {row.case_id} {row.protocol}: {row.status.value}"
         ),

@@ -68,3 +68,34 @@ def test_a_bare_word_is_a_shipped_name_and_a_path_is_a_file() -> None:
     assert v.OrganRole.from_tg263("ThecalSac") is v.OrganRole.THECAL_SAC
     with pytest.raises(ValueError, match="known: SpinalCord"):
         v.OrganRole.from_tg263("Liver")
+
+
+@pytest.mark.parametrize(
+    ("text", "member"),
+    [("CT", v.Modality.CT), ("mr", v.Modality.MR), (" MR ", v.Modality.MR),
+     ("PT", v.Modality.OTHER), ("OT", v.Modality.OTHER), ("", v.Modality.UNKNOWN)],
+)
+def test_modality_parses_dicom_values(text: str, member: v.Modality) -> None:
+    assert v.Modality.parse(text) is member
+
+
+def test_images_and_series_references_hold_a_modality_and_read_only_identity() -> None:
+    import numpy as np
+
+    from spinetv.geometry import ImageGrid
+    from spinetv.io.image import Image
+    from spinetv.io.reference import SeriesReference
+
+    grid = ImageGrid((2, 3, 4), (2.0, 1.0, 1.0), (0.0, 0.0, 0.0), frame_of_reference_uid="1.2.3")
+    image = Image.from_array(np.zeros(grid.shape, dtype=np.int16), grid, modality="mr")
+    assert image.modality is v.Modality.MR and f"{image.modality}" == "MR"
+    assert Image.from_array(np.zeros(grid.shape), grid).modality is v.Modality.UNKNOWN
+
+    patient = {"PatientID": "A"}
+    reference = SeriesReference(grid, ("1", "2"), "1.2.840.10008.5.1.4.1.1.2", "9", "8",
+                                modality="ct", patient=patient)
+    patient["PatientID"] = "changed"
+    assert reference.modality is v.Modality.CT
+    assert reference.patient["PatientID"] == "A"
+    with pytest.raises(TypeError):
+        reference.patient["PatientID"] = "B"  # type: ignore[index]

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "phantom": "phantom",
     "batch": "batch",
+    "batch-merge": "batch_merge",
     "info": "info",
     "evaluate": "evaluate",
     "serve": "serve",

@@ -2,7 +2,7 @@
 
 Pure functions over :class:`~spinetv.geometry.mask.Mask` values, so that a planning-system
 plugin can call them on arrays without any file; :mod:`spinetv.case` reads the files and
-:mod:`spinetv.commands` writes the outputs.
+:mod:`spinetv.outputs` writes the outputs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
 from spinetv.anatomy.levels import is_sacral, level_order, parse_level
@@ -22,6 +23,7 @@ from spinetv.anatomy.sacrum import (
     SacralSplit,
     derive_sacral_canal,
     derive_sacral_foramina,
+    sacral_left_axis,
     split_sacrum_detailed,
 )
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
@@ -329,7 +331,7 @@ def _sacral_segments(anatomy: Anatomy) -> dict[str, Mask]:
     """S1..S5 from the vertebrae given (a whole sacrum, or S1 plus the rest, or segments)."""
     if not any(is_sacral(lv) for lv in anatomy.vertebrae):
         return {}
-    return _sacral_split(anatomy).segments
+    return dict(_sacral_split(anatomy).segments)
 
 
 def _sacral_split(anatomy: Anatomy) -> SacralSplit:
@@ -493,9 +495,13 @@ def label_case_sectors(
             quality,
             unlabelled,
             neighbours=spinal,
+            left_axis=sacral_left_axis(segments) if opts.sacral_common_left_axis else None,
         )
     labelled_sacral = {lv: by_level[lv].frame.lr_axis for lv in wanted_sacral if lv in by_level}
-    for lv, check in sacral_axis_checks(labelled_sacral).items():
+    # On the sacrum's common axis the segments agree by construction; each one's own turn
+    # onto it is in its quality record instead.
+    common = opts.sacral_common_left_axis
+    for lv, check in ({} if common else sacral_axis_checks(labelled_sacral)).items():
         quality[lv] = replace(quality[lv], checks=(*quality[lv].checks, check))
         if not check.passed:
             warnings.warn(f"{lv}: {check.describe()}", AnatomyWarning, stacklevel=2)
@@ -534,10 +540,12 @@ def _label_levels(
     unlabelled: dict[str, str],
     *,
     neighbours: Mapping[str, Mask],
+    left_axis: NDArray[np.float64] | None = None,
 ) -> None:
     """Label each wanted level on the derived canal and check it (fills the three dicts).
 
     A level that fails is an error when needed (``must``), else a warning and a note.
+    ``left_axis``, when given, is the levels' common left axis (the sacrum's).
     """
     for lv in wanted:
         if lv in canal.unresolved:
@@ -550,7 +558,12 @@ def _label_levels(
             continue
         try:
             result = label_sectors(
-                masks[lv], canal=canal, level=lv, neighbours=neighbours, options=options
+                masks[lv],
+                canal=canal,
+                level=lv,
+                neighbours=neighbours,
+                options=options,
+                left_axis=left_axis,
             )
         except AnatomyError as error:
             if lv in must:

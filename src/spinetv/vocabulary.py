@@ -373,6 +373,39 @@ class Side(TextEnum):
     RIGHT = "right"
 
 
+class Modality(TextEnum):
+    """The kind of image a case is planned on (DICOM Modality, C.7.3.1.1.1)."""
+
+    CT = "CT"
+    MR = "MR"
+    #: An image of another DICOM modality (PET, a secondary capture...), kept as DICOM's "other".
+    OTHER = "OT"
+    #: Not known: an image file that does not say (NIfTI, MetaImage).
+    UNKNOWN = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Modality:
+        """The modality a DICOM Modality value (any case, blanks ignored) names.
+
+        Parameters
+        ----------
+        text : str
+            "CT", "MR", another DICOM modality (OTHER), or "" (UNKNOWN).
+
+        Returns
+        -------
+        Modality
+            The member; every modality other than CT and MR is OTHER.
+        """
+        value = str(text).strip().upper()
+        if not value:
+            return cls.UNKNOWN
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls.OTHER
+
+
 class BodyClass(TextEnum):
     """How a GTV involves the vertebral body (ISRC 2012): its class decides the CTV's rows."""
 

@@ -166,6 +166,9 @@ class LevelQuality:
         Sector 1 volume over the vertebra's volume.
     checks : tuple of QualityCheck
         Every check made.
+    frame_turn_deg : float or None
+        How far the level's own frame was turned about its SI axis onto a shared left axis
+        (the sacrum's, for a sacral segment), degrees; None when it kept its own.
     """
 
     level: str
@@ -177,6 +180,7 @@ class LevelQuality:
     canal_area_mm2: float | None
     body_fraction: float
     checks: tuple[QualityCheck, ...]
+    frame_turn_deg: float | None = None
 
     @property
     def trusted(self) -> bool:
@@ -207,13 +211,15 @@ class LevelQuality:
         dict of str to Any
             The fields with ``tilt_deg`` and ``rotation_deg`` in degrees (1 decimal),
             ``bridged_gap_mm`` in mm (2 decimals), ``canal_area_mm2`` in mm² (1 decimal; these
-            two None when absent or not finite), ``body_fraction`` (3 decimals), plus
-            ``trusted``, ``flags`` and each check's plain values.
+            two None when absent or not finite), ``body_fraction`` (3 decimals),
+            ``frame_turn_deg`` (1 decimal, or None), plus ``trusted``, ``flags`` and each
+            check's plain values.
         """
         return {
             "frame_source": self.frame_source,
             "tilt_deg": round(self.tilt_deg, 1),
             "rotation_deg": round(self.rotation_deg, 1),
+            "frame_turn_deg": _rounded(self.frame_turn_deg, 1),
             "canal_method": self.canal_method,
             "bridged_gap_mm": _rounded(self.bridged_gap_mm, 2),
             "canal_area_mm2": _rounded(self.canal_area_mm2, 1),
@@ -451,5 +457,14 @@ def assess_level(
                 )
             )
     return LevelQuality(
-        level, source, tilt, rotation, method, bridged, area, body_fraction, tuple(checks)
+        level,
+        source,
+        tilt,
+        rotation,
+        method,
+        bridged,
+        area,
+        body_fraction,
+        tuple(checks),
+        sectors.frame_turn_deg,
     )

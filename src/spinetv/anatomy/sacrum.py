@@ -21,6 +21,7 @@ from spinetv.anatomy.frame import local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.anatomy.sectors import SectorOptions, VertebraSectors, label_sectors
 from spinetv.errors import AnatomyError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.mask import Mask
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "SacralSplit",
     "derive_sacral_canal",
     "label_sacral_segment",
+    "sacral_left_axis",
     "derive_sacral_foramina",
     "SacralBodyBorders",
     "sacral_body_borders",
@@ -114,8 +116,8 @@ class SacralSplit:
 
     Parameters
     ----------
-    segments : dict of str to Mask
-        "S1".. top to bottom (only the segments the sacrum holds).
+    segments : mapping of str to Mask
+        "S1".. top to bottom (only the segments the sacrum holds); kept read-only.
     borders_mm : tuple of float
         Arc length (mm from the top of the part that was cut) of each cut, top to bottom.
     border_methods : tuple of str
@@ -130,11 +132,16 @@ class SacralSplit:
         shorter than a whole sacrum of its S1's size), or None.
     """
 
-    segments: dict[str, Mask]
+    segments: Mapping[str, Mask]
     borders_mm: tuple[float, ...]
     border_methods: tuple[str, ...]
     arc_length_mm: float
     truncated: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", FrozenMap(self.segments))
+        object.__setattr__(self, "borders_mm", tuple(float(b) for b in self.borders_mm))
+        object.__setattr__(self, "border_methods", tuple(self.border_methods))
 
     def describe(self) -> str:
         """One line for reports.
@@ -184,7 +191,7 @@ def split_sacrum(
     GeometryMismatchError
         When ``s1`` is on another grid than ``sacrum``.
     """
-    return split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments
+    return dict(split_sacrum_detailed(sacrum, s1=s1, canal=canal, n_segments=n_segments).segments)
 
 
 def split_sacrum_detailed(
@@ -431,6 +438,35 @@ def _column_centreline(rest: Mask, s1: Mask | None) -> NDArray[np.float64]:
 _AXIS_DEGREE = 3
 
 
+def sacral_left_axis(segments: Mapping[str, Mask]) -> NDArray[np.float64]:
+    """The sacrum's own left axis: the normal of its mid-sagittal plane, towards patient left.
+
+    The whole bone (every segment given, with S1) is halved by its mid-sagittal plane and the
+    axis taken between the halves' centroids, refined a few times (see
+    :func:`split_sacrum_detailed`, which cuts the segments on planes holding this axis).
+
+    Parameters
+    ----------
+    segments : mapping of str to Mask
+        The sacral segments (or the sacrum and S1), on one grid.
+
+    Returns
+    -------
+    ndarray, shape (3,)
+        Unit vector, LPS.
+
+    Raises
+    ------
+    AnatomyError
+        When every mask is empty.
+    """
+    masks = [m for m in segments.values() if not m.is_empty]
+    if not masks:
+        raise AnatomyError("sacrum: no bone given; cannot find its left axis")
+    points = np.concatenate([m.points_lps() for m in masks])
+    return _bilateral_axis(points)[0]
+
+
 def _bilateral_axis(
     bone_lps: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -616,6 +652,7 @@ def label_sacral_segment(
     cord: Mask | None = None,
     neighbours: Mapping[str, Mask] | None = None,
     options: SectorOptions = SectorOptions(),
+    left_axis: NDArray[np.float64] | None = None,
 ) -> VertebraSectors:
     """Compartments 1..6 of one sacral segment (1 body, 2/6 left/right ala, 3/5 left/right
     lamina, 4 median crest); see :mod:`spinetv.anatomy.sectors` for the rule.
@@ -634,6 +671,9 @@ def label_sacral_segment(
         Neighbouring segments or vertebrae by level name (for the canal's SI direction).
     options : SectorOptions
         Tunables (default ``SectorOptions()``).
+    left_axis : ndarray, shape (3,), optional
+        The sacrum's own left axis (:func:`sacral_left_axis` of every segment), onto which
+        the segment's frame is turned; None keeps the segment's own.
 
     Returns
     -------
@@ -652,7 +692,13 @@ def label_sacral_segment(
     if canonical is None or canonical == "Sacrum" or not is_sacral(canonical):
         raise AnatomyError(f"level {level!r} is not a sacral segment; expected S1..S5")
     return label_sectors(
-        segment, canal=canal, cord=cord, level=canonical, neighbours=neighbours, options=options
+        segment,
+        canal=canal,
+        cord=cord,
+        level=canonical,
+        neighbours=neighbours,
+        options=options,
+        left_axis=left_axis,
     )
 
 

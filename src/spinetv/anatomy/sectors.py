@@ -137,6 +137,7 @@ from spinetv.anatomy.canal import (
 from spinetv.anatomy.frame import LocalFrame, fit_axis_through_slices, local_frame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.errors import AnatomyError, AnatomyWarning
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
@@ -303,6 +304,12 @@ class SectorOptions:
         processes add to the body's sides); None: off.
     frame_iterations : int
         Refinements of the AP axis of the local frame (default 3).
+    sacral_common_left_axis : bool
+        The sacral segments are one fused bone: each segment's frame is turned about its SI
+        axis onto the whole sacrum's bilateral left axis (see
+        :func:`~spinetv.anatomy.sacrum.sacral_left_axis`) rather than kept on the axis of its
+        own cross-section, which a short segment defines poorly (on the sample CT, S1's own
+        frame lay 20 deg off the sacrum's). The turn is reported per segment. Default True.
     canal : CanalOptions
         Options of the canal derivation used when no canal is given.
     """
@@ -327,6 +334,7 @@ class SectorOptions:
     cervical_rotation_by_symmetry: bool = True
     cervical_body_min_height_fraction: float | None = 0.7
     frame_iterations: int = 3
+    sacral_common_left_axis: bool = True
     canal: CanalOptions = field(default_factory=CanalOptions)
 
     def __post_init__(self) -> None:
@@ -469,8 +477,8 @@ class VertebraSectors:
         How that canal was obtained ("contoured", "ring closure", ..., "given").
     frame : LocalFrame
         The vertebra's local frame.
-    volumes_cc : dict of int to float
-        Volume of each sector 1..6 in cc (0.0 for an absent sector).
+    volumes_cc : mapping of int to float
+        Volume of each sector 1..6 in cc (0.0 for an absent sector); kept read-only.
     walls : CanalWalls
         The canal walls the sectors were cut at.
     options : SectorOptions
@@ -480,6 +488,10 @@ class VertebraSectors:
     foramina_mm : (float or None, float or None)
         Medial edges (local ``u``, mm) of the left and right transverse foramina that moved
         the pedicle/transverse-process border (C2-C7; None where none was found or used).
+    frame_turn_deg : float or None
+        How far (degrees, about the SI axis, towards posterior positive) the level's own
+        frame was turned onto a given left axis (the sacrum's, for a sacral segment); None
+        when no axis was given.
     """
 
     level: str
@@ -487,11 +499,15 @@ class VertebraSectors:
     canal: Mask
     canal_method: str
     frame: LocalFrame
-    volumes_cc: dict[int, float]
+    volumes_cc: Mapping[int, float]
     walls: CanalWalls
     options: SectorOptions
     scheme: str = "vertebra"
     foramina_mm: tuple[float | None, float | None] = (None, None)
+    frame_turn_deg: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "volumes_cc", FrozenMap(self.volumes_cc))
 
     def sector(self, number: int) -> Mask:
         """The mask of one sector (1..6).
@@ -1040,6 +1056,34 @@ def _turned_to_symmetry(frame: LocalFrame, vertebra: Mask) -> LocalFrame:
     lr = np.cos(turn) * frame.lr_axis + np.sin(turn) * frame.ap_axis
     lr /= float(np.linalg.norm(lr))
     return LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
+
+
+#: A frame this close (degrees) to a shared left axis keeps its own: on a grid whose rows run
+#: along the frame's axes, a turn of a hundredth of a degree moves the rows lying on a wall
+#: to its other side (S5's alae lost 0.08 of Dice on a phantom so).
+_LEFT_AXIS_DEADBAND_DEG = 0.5
+
+
+def _turned_to_left_axis(
+    frame: LocalFrame, left_axis: NDArray[np.float64], name: str
+) -> tuple[LocalFrame, float]:
+    """``frame`` turned about its SI axis so that its LR axis points along ``left_axis`` (as
+    projected on the frame's axial plane), and the turn in degrees; a turn under
+    :data:`_LEFT_AXIS_DEADBAND_DEG` is measured but not made."""
+    axis = np.asarray(left_axis, dtype=np.float64)
+    u, v = float(axis @ frame.lr_axis), float(axis @ frame.ap_axis)
+    if np.hypot(u, v) < 0.1 * float(np.linalg.norm(axis)):
+        raise AnatomyError(
+            f"{name}: the given left axis {axis} runs along the level's SI axis; it cannot "
+            "set the level's left-right direction"
+        )
+    turn = float(np.arctan2(v, u))
+    if abs(np.degrees(turn)) < _LEFT_AXIS_DEADBAND_DEG:
+        return frame, float(np.degrees(turn))
+    lr = np.cos(turn) * frame.lr_axis + np.sin(turn) * frame.ap_axis
+    lr /= float(np.linalg.norm(lr))
+    turned = LocalFrame(frame.origin_lps, lr, np.cross(frame.si_axis, lr), frame.si_axis)
+    return turned, float(np.degrees(turn))
 
 
 def _foramen_points(
@@ -1621,6 +1665,7 @@ def label_sectors(
     level: str | None = None,
     neighbours: Mapping[str, Mask] | None = None,
     options: SectorOptions = SectorOptions(),
+    left_axis: NDArray[np.float64] | None = None,
 ) -> VertebraSectors:
     """Label every voxel of a vertebra with its ISRC sector 1..6.
 
@@ -1641,6 +1686,10 @@ def label_sectors(
         Neighbouring vertebrae by level name (used only to derive the canal's SI direction).
     options : SectorOptions
         Tunables.
+    left_axis : ndarray, shape (3,), optional
+        A left axis (LPS, towards patient left) the level shares with its neighbours, as the
+        sacral segments share the sacrum's: the local frame is turned about its SI axis onto
+        it (its component along the SI axis is ignored). None keeps the level's own.
 
     Returns
     -------
@@ -1689,6 +1738,9 @@ def label_sectors(
         level=name,
         axis=given_axis,
     )
+    frame_turn_deg = None
+    if left_axis is not None:
+        frame, frame_turn_deg = _turned_to_left_axis(frame, left_axis, name)
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_from_body_core:
         frame = _turned_to_body_core(frame, vertebra, canal_mask)
     if canonical in _FORAMEN_LEVELS and options.cervical_rotation_by_symmetry:
@@ -1797,6 +1849,7 @@ def label_sectors(
         options,
         "sacral" if sacral else "vertebra",
         foramina,
+        frame_turn_deg,
     )
 
 

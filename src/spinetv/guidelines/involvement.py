@@ -501,28 +501,41 @@ def _cube_distance_sq(
     reach: NDArray[np.intp],
     *,
     gap_voxels: float = 0.5,
+    border: NDArray[np.intp] | None = None,
 ) -> NDArray[np.float64]:
     """Squared distance (mm^2) from every voxel centre to the nearest feature voxel's cube.
 
     Exact, by a separable min-plus convolution with ``((|o| - g) h)^2`` per axis (0 for
-    ``o = 0``), over offsets up to ``reach`` voxels per axis; farther features count as absent
-    (inf). ``g = 1/2`` (``gap_voxels``) measures from the voxel's centre to the feature's cube,
-    ``g = 1`` from the voxel's cube to the feature's cube (touching voxels: 0).
+    ``o = 0``), over offsets up to ``reach`` voxels per axis; farther features, and any beyond
+    the array, count as absent (inf). ``g = 1/2`` (``gap_voxels``) measures from the voxel's
+    centre to the feature's cube, ``g = 1`` from the voxel's cube to the feature's cube
+    (touching voxels: 0).
+
+    ``border`` (voxels per axis, at most ``reach``; default none) leaves that many voxels of
+    each face out of the result, which then has the array's shape less ``2 border``: a caller
+    that needs distances only in the middle of a window padded by ``reach`` skips most of the
+    work (each pass is computed only where a later pass or the result reads it).
     """
-    dist = np.where(features, 0.0, np.inf)
+    edge = np.zeros(3, dtype=np.intp) if border is None else np.asarray(border, dtype=np.intp)
+    padding = [(int(r - e), int(r - e)) for r, e in zip(reach, edge)]
+    dist = np.pad(np.where(features, 0.0, np.inf), padding, constant_values=np.inf)
     for axis in range(3):
-        out = dist.copy()
+        r = int(reach[axis])
         n = dist.shape[axis]
-        for offset in range(1, min(int(reach[axis]), n - 1) + 1):
+        out = _along(dist, axis, r, n - r).copy()
+        for offset in range(1, r + 1):
             cost = (max(offset - gap_voxels, 0.0) * spacing[axis]) ** 2
-            ahead = [slice(None)] * 3
-            behind = [slice(None)] * 3
-            ahead[axis] = slice(offset, None)
-            behind[axis] = slice(None, n - offset)
-            np.minimum(out[tuple(ahead)], dist[tuple(behind)] + cost, out=out[tuple(ahead)])
-            np.minimum(out[tuple(behind)], dist[tuple(ahead)] + cost, out=out[tuple(behind)])
+            np.minimum(out, _along(dist, axis, r + offset, n - r + offset) + cost, out=out)
+            np.minimum(out, _along(dist, axis, r - offset, n - r - offset) + cost, out=out)
         dist = out
     return dist
+
+
+def _along(array: NDArray[np.float64], axis: int, first: int, stop: int) -> NDArray[np.float64]:
+    """A view of ``array`` cut to ``first:stop`` along ``axis``."""
+    index: list[slice] = [slice(None)] * array.ndim
+    index[axis] = slice(first, stop)
+    return array[tuple(index)]
 
 
 def penetration_depth_mm(gtv: Mask, sector: Mask) -> float:
@@ -567,10 +580,12 @@ def penetration_depth_mm(gtv: Mask, sector: Mask) -> float:
     shape = tuple(int(v) for v in points.max(axis=0) - start + reach + 1)
     tumour = _window(gtv, start, shape)
     bone = _window(sector, start, shape)
-    local = tuple((points - start).T)
+    # The window is padded by ``reach`` around the points, which is all the distances need.
+    local = tuple((points - start - reach).T)
     deepest = np.zeros(len(points))
     for features in (tumour & ~bone, ~tumour, ~bone):
-        deepest = np.maximum(deepest, _cube_distance_sq(features, spacing, reach)[local])
+        distance_sq = _cube_distance_sq(features, spacing, reach, border=reach)
+        deepest = np.maximum(deepest, distance_sq[local])
     return float(min(math.sqrt(float(deepest.max())), PENETRATION_CAP_MM))
 
 

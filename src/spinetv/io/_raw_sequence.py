@@ -13,6 +13,11 @@ which path ran.
 The same walk over element and item headers, without decoding any value, tells where a file
 ends before its data set does (:func:`truncation_problem`): pydicom reads a file cut inside a
 sequence without complaint.
+
+Writing goes the other way for the same reason: :func:`encode_element` and
+:func:`encode_item` build a new ROI's contour items as bytes (defined lengths, little endian),
+which pydicom then writes unchanged as one raw sequence element, instead of a Dataset per
+contour that it would build, check and encode again.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ __all__ = [
     "item_elements",
     "truncation_problem",
     "UndecodedSequence",
+    "encode_element",
+    "encode_item",
 ]
 
 ITEM_TAG = 0xFFFEE000
@@ -49,6 +56,9 @@ _LONG_LENGTH_VRS = frozenset(
 )
 _TAG_LENGTH = struct.Struct("<HHI")
 _TAG_VR_SHORT_LENGTH = struct.Struct("<HH2sH")
+_TAG_VR_LONG_LENGTH = struct.Struct("<HH2s2xI")
+#: Explicit VRs whose values are padded with NUL rather than a space (PS3.5 6.2).
+_NUL_PADDED_VRS = frozenset({b"UI", b"OB", b"UN"})
 
 
 class RawWalkError(Exception):
@@ -141,6 +151,60 @@ def item_elements(
     if position != end:
         raise RawWalkError("item not closed")
     return elements, position
+
+
+def encode_element(tag: int, vr: str, value: bytes, implicit: bool) -> bytes:
+    """One little-endian data element: its header and ``value``, padded to an even length.
+
+    Parameters
+    ----------
+    tag : int
+        The element's tag, ``(group << 16) | element``.
+    vr : str
+        Its value representation, two capital letters; written only for explicit VR.
+    value : bytes
+        The encoded value (an encoded sequence's items, for ``"SQ"``).
+    implicit : bool
+        Implicit VR little endian; explicit VR otherwise.
+
+    Returns
+    -------
+    bytes
+        The element as it stands in a file.
+
+    Notes
+    -----
+    A value too long for an explicit VR's 2-byte length field is written as UN, as PS3.5
+    6.2.2 prescribes and pydicom does.
+    """
+    code = vr.encode("ascii")
+    if len(value) % 2:
+        value += b"\0" if code in _NUL_PADDED_VRS else b" "
+    group, element = tag >> 16, tag & 0xFFFF
+    if implicit:
+        return _TAG_LENGTH.pack(group, element, len(value)) + value
+    if code not in _LONG_LENGTH_VRS and len(value) > 0xFFFF:
+        code = b"UN"
+    if code in _LONG_LENGTH_VRS:
+        return _TAG_VR_LONG_LENGTH.pack(group, element, code, len(value)) + value
+    return _TAG_VR_SHORT_LENGTH.pack(group, element, code, len(value)) + value
+
+
+def encode_item(elements: list[bytes]) -> bytes:
+    """A sequence item of defined length holding already encoded ``elements``.
+
+    Parameters
+    ----------
+    elements : list of bytes
+        The item's elements from :func:`encode_element`, in ascending tag order.
+
+    Returns
+    -------
+    bytes
+        The item header (FFFE,E000 and its length) followed by the elements.
+    """
+    body = b"".join(elements)
+    return _TAG_LENGTH.pack(0xFFFE, 0xE000, len(body)) + body
 
 
 def truncation_problem(data: bytes, dataset: Dataset) -> str:

@@ -32,6 +32,7 @@ from spinetv.geometry.grid import ImageGrid
 from spinetv.io._pydicom_errors import PYDICOM_PARSE_ERRORS
 from spinetv.io.image import Image
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
+from spinetv.vocabulary import Modality
 
 __all__ = [
     "DicomInputWarning",
@@ -882,7 +883,7 @@ def _read_series(
         raise DicomInputError(f"{damaged.path}: {damaged.pixel_problem}")
     ordered, grid = _slice_geometry(members, name)
     first = ordered[0].ds
-    modality = _text(first, "Modality")
+    modality = Modality.parse(_text(first, "Modality"))
     study_uid, series_instance_uid, sop_class, sop_uids = _identity(ordered, name)
     reference: SeriesReference | None = None
     if grid.frame_of_reference_uid:

@@ -26,6 +26,7 @@ from spinetv.errors import DicomInputError, OutputExistsError
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
 from spinetv.version import __version__
+from spinetv.vocabulary import Modality
 
 __all__ = ["write_dicom_series", "patient_position_of"]
 
@@ -226,7 +227,7 @@ def write_dicom_series(
     grid: ImageGrid,
     out_dir: str | os.PathLike[str],
     *,
-    modality: str = "CT",
+    modality: Modality | str = Modality.CT,
     patient: Mapping[str, str] | None = None,
     study: Mapping[str, str] | None = None,
     series_description: str = "",
@@ -249,8 +250,8 @@ def write_dicom_series(
         UID is made.
     out_dir : path-like
         Folder to create. An existing non-empty folder is refused unless ``overwrite``.
-    modality : {"CT", "MR"}
-        CT Image Storage or MR Image Storage.
+    modality : Modality or str
+        CT or MR (any case): CT Image Storage or MR Image Storage.
     patient : mapping, optional
         PatientName, PatientID, PatientBirthDate, PatientSex (empty when absent).
     study : mapping, optional
@@ -285,9 +286,10 @@ def write_dicom_series(
     Files are written into a temporary folder beside ``out_dir`` that is renamed onto it once
     complete, so a failure leaves no partial series.
     """
-    modality = modality.upper()
-    if modality not in ("CT", "MR"):
+    kind = Modality.parse(modality)
+    if kind not in (Modality.CT, Modality.MR):
         raise DicomInputError(f"cannot write modality {modality!r}; expected 'CT' or 'MR'")
+    modality = kind.value
     array = np.asarray(voxels)
     out = Path(out_dir)
     if array.shape != grid.shape:
@@ -361,7 +363,7 @@ def write_dicom_series(
         sop_class_uid=str(base.SOPClassUID),
         study_instance_uid=study_uid,
         series_instance_uid=series_uid,
-        modality=modality,
+        modality=kind,
         patient={k: str(base.get(k, "")) for k in PATIENT_KEYWORDS},
         study={k: str(base.get(k, "")) for k in STUDY_KEYWORDS},
         paths=tuple(out / name for name in names),

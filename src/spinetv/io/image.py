@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from spinetv.errors import GeometryError
 from spinetv.geometry.grid import ImageGrid
 from spinetv.io.reference import SeriesReference
+from spinetv.vocabulary import Modality
 
 __all__ = ["Image", "VoxelLoader"]
 
@@ -30,8 +31,9 @@ class Image:
     reference : SeriesReference or None
         The DICOM series identity (UIDs, patient, study, files) when the image was read from a
         DICOM series that names a FrameOfReferenceUID; None otherwise.
-    modality : str
-        "CT", "MR"... ("" when unknown, as for NIfTI).
+    modality : Modality or str
+        CT, MR, OTHER, or UNKNOWN when the file does not say (NIfTI); a string is parsed
+        (:meth:`Modality.parse`).
     loader : callable
         Returns the voxel array; called at most once, on the first access of :attr:`voxels`.
         Build images with :meth:`from_array` or :meth:`lazy` rather than passing it directly.
@@ -46,7 +48,7 @@ class Image:
 
     grid: ImageGrid
     reference: SeriesReference | None = None
-    modality: str = ""
+    modality: Modality = Modality.UNKNOWN
     loader: VoxelLoader | None = field(default=None, repr=False)
     _cache: dict[str, NDArray[np.generic]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -56,6 +58,7 @@ class Image:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "modality", Modality.parse(self.modality))
         if self.reference is not None and not self.reference.grid.matches(self.grid):
             raise GeometryError(
                 f"image grid {self.grid.describe()} differs from its series reference grid "
@@ -71,7 +74,7 @@ class Image:
         voxels: ArrayLike,
         grid: ImageGrid,
         *,
-        modality: str = "",
+        modality: Modality | str = Modality.UNKNOWN,
         reference: SeriesReference | None = None,
     ) -> Image:
         """An image holding a copy of an in-memory array (the caller's array is not kept).
@@ -82,10 +85,15 @@ class Image:
             Voxel values in array order (slice, row, column); CT values in HU.
         grid : ImageGrid
             Where the voxels are.
-        modality : str
-            "CT", "MR"... or "".
+        modality : Modality or str
+            CT, MR... (a DICOM Modality value is parsed); UNKNOWN by default.
         reference : SeriesReference, optional
             The DICOM series the voxels belong to, if any.
+
+        Returns
+        -------
+        Image
+            The image, its voxels read-only.
         """
         array = np.array(voxels, copy=True)
         if array.shape != grid.shape:
@@ -95,7 +103,7 @@ class Image:
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise GeometryError(f"voxels must be numbers, got dtype {array.dtype}")
         array.setflags(write=False)
-        image = cls(grid, reference, modality, loader=lambda: array)
+        image = cls(grid, reference, Modality.parse(modality), loader=lambda: array)
         image._cache["voxels"] = array
         return image
 
@@ -105,11 +113,28 @@ class Image:
         grid: ImageGrid,
         loader: VoxelLoader,
         *,
-        modality: str = "",
+        modality: Modality | str = Modality.UNKNOWN,
         reference: SeriesReference | None = None,
     ) -> Image:
-        """An image whose voxels ``loader()`` returns on first access (checked against ``grid``)."""
-        return cls(grid, reference, modality, loader=loader)
+        """An image whose voxels ``loader()`` returns on first access (checked against ``grid``).
+
+        Parameters
+        ----------
+        grid : ImageGrid
+            Where the voxels are.
+        loader : callable
+            Returns the voxel array, of shape ``grid.shape``; called at most once.
+        modality : Modality or str
+            CT, MR... (a DICOM Modality value is parsed); UNKNOWN by default.
+        reference : SeriesReference, optional
+            The DICOM series the voxels belong to, if any.
+
+        Returns
+        -------
+        Image
+            The image; nothing is read until :attr:`voxels` is.
+        """
+        return cls(grid, reference, Modality.parse(modality), loader=loader)
 
     # ---- voxels ---------------------------------------------------------------------------
     @property

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinetv.errors import DicomInputError
+from spinetv.frozen import FrozenMap
 from spinetv.geometry.grid import ImageGrid
+from spinetv.vocabulary import Modality
 
 __all__ = ["SeriesReference", "PATIENT_KEYWORDS", "STUDY_KEYWORDS"]
 
@@ -40,11 +43,13 @@ class SeriesReference:
         SOPClassUID of the slices (CT Image Storage, MR Image Storage...).
     study_instance_uid, series_instance_uid : str
         The study and series the slices belong to.
-    modality : str
-        "CT" or "MR" (or another image modality).
-    patient : dict
-        PatientName, PatientID, PatientBirthDate, PatientSex as strings (copied into outputs).
-    study : dict
+    modality : Modality
+        CT, MR, or OTHER (another image modality); a string is parsed
+        (:meth:`Modality.parse`).
+    patient : mapping of str to str
+        PatientName, PatientID, PatientBirthDate, PatientSex as strings (copied into outputs);
+        kept as a read-only copy.
+    study : mapping of str to str
         StudyDate, StudyTime, StudyID, AccessionNumber, ReferringPhysicianName, StudyDescription.
     paths : tuple of Path
         The file of each slice, in slice-index order (empty when the series was not read
@@ -56,9 +61,9 @@ class SeriesReference:
     sop_class_uid: str
     study_instance_uid: str
     series_instance_uid: str
-    modality: str = "CT"
-    patient: dict[str, str] = field(default_factory=dict)
-    study: dict[str, str] = field(default_factory=dict)
+    modality: Modality = Modality.CT
+    patient: Mapping[str, str] = field(default_factory=FrozenMap)
+    study: Mapping[str, str] = field(default_factory=FrozenMap)
     paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -73,3 +78,6 @@ class SeriesReference:
             )
         object.__setattr__(self, "sop_instance_uids", tuple(str(u) for u in self.sop_instance_uids))
         object.__setattr__(self, "paths", tuple(Path(p) for p in self.paths))
+        object.__setattr__(self, "modality", Modality.parse(self.modality))
+        object.__setattr__(self, "patient", FrozenMap(self.patient))
+        object.__setattr__(self, "study", FrozenMap(self.study))

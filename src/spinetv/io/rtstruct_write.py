@@ -28,6 +28,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, gen
 
 from spinetv.errors import GeometryMismatchError, RtstructError, RtstructWarning
 from spinetv.geometry.contours import mask_to_polygons
+from spinetv.io._raw_sequence import encode_element, encode_item
 from spinetv.io.atomic import atomic_output, check_writable
 from spinetv.io.reference import PATIENT_KEYWORDS, STUDY_KEYWORDS, SeriesReference
 from spinetv.io.rtstruct_read import RTSTRUCT_SOP_CLASS_UID
@@ -40,6 +41,13 @@ _PYDICOM_3 = int(pydicom.__version__.split(".")[0]) >= 3
 #: PS3.3 C.8.8.5: the RT Referenced Study's ReferencedSOPClassUID (Detached Study Management).
 _STUDY_REFERENCE_CLASS_UID = "1.2.840.10008.3.1.2.3.1"
 _CONTOUR_DATA_TAG = Tag(0x30060050)
+_CONTOUR_SEQUENCE_TAG = Tag(0x30060040)
+_CONTOUR_IMAGE_SEQUENCE_TAG = Tag(0x30060016)
+_CONTOUR_GEOMETRIC_TYPE_TAG = Tag(0x30060042)
+_NUMBER_OF_CONTOUR_POINTS_TAG = Tag(0x30060046)
+_CONTOUR_NUMBER_TAG = Tag(0x30060048)
+_REFERENCED_SOP_CLASS_TAG = Tag(0x00081150)
+_REFERENCED_SOP_INSTANCE_TAG = Tag(0x00081155)
 _LO_MAX = 64
 _SH_MAX = 16
 _ST_MAX = 1024
@@ -97,29 +105,30 @@ def _ds_bytes(points_lps_mm: NDArray[np.float64]) -> bytes:
     return text
 
 
-def _contour_items(
-    structure: Structure, reference: SeriesReference, implicit_vr: bool
-) -> list[Dataset]:
+def _contour_items(structure: Structure, reference: SeriesReference, implicit_vr: bool) -> bytes:
+    """The encoded items of a structure's ContourSequence, one per closed planar contour."""
+    class_uid = reference.sop_class_uid.encode("ascii")
     items = []
     for number, (slice_index, points) in enumerate(contour_data_lps(structure), start=1):
-        image = Dataset()
-        image.ReferencedSOPClassUID = reference.sop_class_uid
-        image.ReferencedSOPInstanceUID = reference.sop_instance_uids[slice_index]
-        item = Dataset()
-        item.ContourImageSequence = Sequence([image])
-        item.ContourGeometricType = "CLOSED_PLANAR"
-        item.NumberOfContourPoints = len(points)
-        item.ContourNumber = number
-        data = _ds_bytes(points)
-        # Kept raw: pydicom would otherwise build and re-print one Python object per value.
-        item[_CONTOUR_DATA_TAG] = RawDataElement(
-            _CONTOUR_DATA_TAG, "DS", len(data), data, 0, implicit_vr, True
-        )
-        item.set_original_encoding(
-            implicit_vr, True, getattr(item, "_character_set", "iso8859")
-        )
-        items.append(item)
-    return items
+        image = encode_item([
+            encode_element(_REFERENCED_SOP_CLASS_TAG, "UI", class_uid, implicit_vr),
+            encode_element(
+                _REFERENCED_SOP_INSTANCE_TAG,
+                "UI",
+                reference.sop_instance_uids[slice_index].encode("ascii"),
+                implicit_vr,
+            ),
+        ])
+        items.append(encode_item([
+            encode_element(_CONTOUR_IMAGE_SEQUENCE_TAG, "SQ", image, implicit_vr),
+            encode_element(_CONTOUR_GEOMETRIC_TYPE_TAG, "CS", b"CLOSED_PLANAR", implicit_vr),
+            encode_element(
+                _NUMBER_OF_CONTOUR_POINTS_TAG, "IS", str(len(points)).encode(), implicit_vr
+            ),
+            encode_element(_CONTOUR_NUMBER_TAG, "IS", str(number).encode(), implicit_vr),
+            encode_element(_CONTOUR_DATA_TAG, "DS", _ds_bytes(points), implicit_vr),
+        ]))
+    return b"".join(items)
 
 
 def _generation(structure: Structure) -> tuple[str, str]:
@@ -153,7 +162,10 @@ def _roi_items(
     contour.ROIDisplayColor = [int(c) for c in structure.color_rgb]
     items = _contour_items(structure, reference, implicit_vr)
     if items:
-        contour.ContourSequence = Sequence(items)
+        # Written as encoded: a Dataset per contour costs more than finding the contours.
+        contour[_CONTOUR_SEQUENCE_TAG] = RawDataElement(
+            _CONTOUR_SEQUENCE_TAG, "SQ", len(items), items, 0, implicit_vr, True
+        )
     else:
         warnings.warn(
             f"structure {structure.name!r} is empty; written as an ROI without contours",

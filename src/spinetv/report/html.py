@@ -401,8 +401,11 @@ def _anatomy_section(anatomy: Mapping[str, Any]) -> str:
             f"{c.get('severity')}: {c.get('name')} ({c.get('measured')})" for c in failed
         )
         css = ' class="warn"' if failed else ""
+        source = str(q.get("frame_source"))
+        if q.get("frame_turn_deg") is not None:
+            source += f"; turned {q.get('frame_turn_deg')} deg onto the shared left axis"
         rows.append(
-            f"<tr{css}><td>{_e(level)}</td><td>{_e(q.get('frame_source'))}</td>"
+            f"<tr{css}><td>{_e(level)}</td><td>{_e(source)}</td>"
             f"<td>{_e(q.get('tilt_deg'))}</td><td>{_e(q.get('canal_method'))}</td>"
             f"<td>{_e(q.get('bridged_gap_mm'))}</td><td>{_e(q.get('body_fraction'))}</td>"
             f"<td>{_e(verdict)}</td></tr>"

@@ -4,9 +4,13 @@ The engine behind ``spinetv batch`` (free of argparse, usable from a script or a
 
 - :func:`read_manifest` reads and checks a CSV manifest (one row per case);
 - :func:`run_batch` reads each case once, plans every protocol of its row on it, in parallel
-  worker processes, isolating failures (a bad case becomes a ``failed`` row with a one-line
-  message, the other cases finish) and resuming a run that was interrupted;
-- :func:`write_summary` writes ``summary.csv``, one row per case and protocol.
+  worker processes (a local pool by default, or the workers of a Dask cluster, see
+  :mod:`spinetv.batch.executors`), isolating failures (a bad case becomes a ``failed`` row with
+  a one-line message, the other cases finish) and resuming a run that was interrupted, whatever
+  executor ran it before;
+- :func:`write_summary` writes ``summary.csv``, one row per case and protocol;
+- :class:`Shard` and :func:`merge_shard_summaries` cut a manifest into deterministic parts (job
+  arrays) and join their summaries (:mod:`spinetv.batch.shards`).
 
 Output layout: ``OUT/<case_id>/<protocol>/RS.dcm`` and ``report.json`` (``figures/`` and
 ``report.html`` on request), a per-case done marker ``OUT/<case_id>/spinetv_done.json`` and
@@ -22,17 +26,23 @@ import json
 import logging
 import os
 import re
-import signal
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from spinetv.anatomy.levels import parse_level
+from spinetv.batch.executors import (
+    WorkerLost,
+    open_client,
+    run_in_pool,
+    run_in_process,
+    run_on_dask,
+)
+from spinetv.batch.shards import Shard, merge_summaries
 from spinetv.errors import AnatomyError, OutputExistsError, SpinetvError, SpinetvWarning
 from spinetv.io.atomic import write_text_atomic
 from spinetv.planning.protocols import load_protocol
@@ -53,7 +63,9 @@ __all__ = [
     "ManifestError",
     "ManifestWarning",
     "SUMMARY_COLUMNS",
+    "Shard",
     "default_jobs",
+    "merge_shard_summaries",
     "parse_vertebrae",
     "protocol_folder",
     "read_manifest",
@@ -676,6 +688,19 @@ def _finished(case: BatchCase, out_dir: Path, *, figures: bool, html: bool) -> d
     return done
 
 
+def _remove_partial_files(case_dir: Path) -> None:
+    """Remove the temporary files of an attempt that died mid-write (killed, out of memory).
+
+    Outputs are written to ``.<name>.*.part`` beside their final name and renamed when whole
+    (:func:`spinetv.io.atomic.atomic_output`); only a killed process leaves one behind.
+    """
+    if not case_dir.is_dir():
+        return
+    for leftover in case_dir.rglob(".*.part"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
 def _write_marker(case: BatchCase, out_dir: Path, rows: Mapping[str, BatchRow]) -> None:
     marker = {
         "spinetv_version": __version__,
@@ -753,6 +778,8 @@ def _run_case(task: _Task) -> list[BatchRow]:
 
     case = task.case
     rows: list[BatchRow] = []
+    # A case runs in one place at a time: leftovers are from an earlier attempt that died.
+    _remove_partial_files(task.out_dir / case.case_id)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -863,6 +890,20 @@ def _check_fresh(cases: Sequence[BatchCase], out_dir: Path) -> None:
             )
 
 
+def _check_absolute(tasks: Sequence[_Task]) -> None:
+    """On Dask, a relative input path would be read from the worker's own folder: refuse it."""
+    for task in tasks:
+        case = task.case
+        paths = [case.image, case.rtstruct, case.labelmap, *case.doses.values()]
+        relative = [str(p) for p in paths if p is not None and not Path(p).is_absolute()]
+        if relative:
+            raise SpinetvError(
+                f"case {case.case_id}: {', '.join(relative)} relative; Dask workers run in "
+                "their own folders, so give absolute paths (read_manifest makes a manifest's "
+                "paths absolute)"
+            )
+
+
 def run_batch(
     cases: Sequence[BatchCase],
     out_dir: str | os.PathLike[str],
@@ -873,6 +914,9 @@ def run_batch(
     figures: bool = False,
     html: bool = False,
     progress: Callable[[int, int, BatchRow], None] | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    shard: Shard | str | None = None,
 ) -> BatchSummary:
     """Plan every protocol of every case; write the outputs and ``summary.csv``.
 
@@ -883,10 +927,11 @@ def run_batch(
     out_dir : path-like
         Output folder (created); ``<case_id>/<protocol>/`` per case and protocol.
     jobs : int, optional
-        Worker processes (default :func:`default_jobs`); 1 runs in this process.
+        Local worker processes (default :func:`default_jobs`); 1 runs in this process. Not used
+        on Dask.
     resume : bool, default True
         Skip a case and protocol an earlier run finished with the same inputs (its outputs and
-        the case's done marker exist); failed ones are retried.
+        the case's done marker exist), whichever executor ran it; failed ones are retried.
     force : bool, default False
         Redo everything and replace the outputs (resuming is then off).
     figures : bool, default False
@@ -895,6 +940,17 @@ def run_batch(
         Also write the self-contained HTML report (``report.html``).
     progress : callable, optional
         Called in this process as ``progress(done, total, row)`` after each row is known.
+    client : distributed.Client, optional
+        Run each case on this Dask cluster's workers (they need the same spinetv version and
+        the case and output paths on shared storage; the cases' paths must be absolute). A
+        case whose worker dies is retried on another one, as often as the scheduler's
+        ``allowed-failures`` permits, then reported failed with the cause.
+    scheduler : str, optional
+        Instead of ``client``: a scheduler address (``tcp://host:8786``) to connect to, or
+        ``local:N`` to start a local Dask cluster of N workers for this run.
+    shard : Shard or str, optional
+        Run only this part of ``cases`` (``"K/N"``, see :class:`Shard`); the summary is then
+        ``summary.shard-K-of-N.csv``, joined by :func:`merge_shard_summaries`.
 
     Returns
     -------
@@ -906,16 +962,23 @@ def run_batch(
     OutputExistsError
         ``resume`` and ``force`` are both false and a case folder already holds outputs.
     SpinetvError
-        ``jobs`` below 1 or two cases with the same id.
+        ``jobs`` below 1, two cases with the same id, both ``client`` and ``scheduler``, a bad
+        ``shard``; Dask asked for without the ``cluster`` extra, no scheduler at the address,
+        workers on another spinetv version, or a relative input path on Dask.
     """
     start = time.perf_counter()
     out = Path(out_dir)
     workers = default_jobs() if jobs is None else int(jobs)
     if workers < 1:
         raise SpinetvError(f"jobs: expected at least 1 worker process, got {jobs}")
+    if client is not None and scheduler is not None:
+        raise SpinetvError("give a Dask client or a scheduler address, not both")
     ids = [c.case_id.lower() for c in cases]
     if len(set(ids)) != len(ids):
         raise SpinetvError("cases: two cases share a case_id (their outputs would collide)")
+    part = Shard.parse(shard) if isinstance(shard, str) else shard
+    if part is not None:
+        cases = part.select(cases)
     resume = resume and not force
     if not resume and not force:
         _check_fresh(cases, out)
@@ -937,50 +1000,58 @@ def run_batch(
                 record(finished[protocol])
         todo = tuple(p for p in case.protocols if p not in finished)
         if todo:
-            tasks.append(_Task(case, todo, out, figures, html, finished))
+            # Absolute: a worker may run in another folder (or on another machine).
+            tasks.append(_Task(case, todo, out.absolute(), figures, html, finished))
 
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            for row in _run_case(task):
+    with ExitStack() as stack:
+        outcomes: Generator[tuple[_Task, list[BatchRow] | WorkerLost], None, None]
+        if scheduler is not None:
+            client = stack.enter_context(open_client(scheduler))
+        if client is not None:
+            _check_absolute(tasks)
+            outcomes = run_on_dask(_run_case, tasks, client, key=lambda t: t.case.case_id)
+        elif workers == 1 or len(tasks) <= 1:
+            outcomes = run_in_process(_run_case, tasks)
+        else:
+            outcomes = run_in_pool(_run_case, tasks, workers)
+        # closing(): an interrupted loop stops the executor (cancels what has not started).
+        for task, outcome in stack.enter_context(closing(outcomes)):
+            if isinstance(outcome, WorkerLost):
+                _remove_partial_files(out / task.case.case_id)
+                outcome = [
+                    BatchRow(task.case.case_id, p, BatchStatus.FAILED, error=outcome.cause)
+                    for p in task.todo
+                ]
+            for row in outcome:
                 record(row)
-    else:
-        # "spawn" behaves the same on every platform and avoids forking a process that holds
-        # threads (BLAS, a test runner); each worker imports spinetv once and is reused.
-        context = get_context("spawn")
-        # Workers ignore Ctrl-C (a terminal sends it to the whole process group): the parent
-        # alone stops, lets the cases in hand finish their atomic writes and cancels the rest.
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(tasks)),
-            mp_context=context,
-            initializer=_ignore_interrupts,
-        )
-        try:
-            futures = {pool.submit(_run_case, task): task for task in tasks}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    rows = future.result()
-                except Exception as error:  # a worker died (memory, signal): fail its case only
-                    message = f"worker process failed: {_one_line(error)}"
-                    rows = [
-                        BatchRow(task.case.case_id, p, BatchStatus.FAILED, error=message)
-                        for p in task.todo
-                    ]
-                for row in rows:
-                    record(row)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
 
     ordered = tuple(results[(c.case_id, p)] for c in cases for p in c.protocols)
-    path = write_summary(ordered, out / SUMMARY_NAME)
+    name = SUMMARY_NAME if part is None else part.summary_name
+    path = write_summary(ordered, out / name)
     return BatchSummary(ordered, path, time.perf_counter() - start)
 
 
-def _ignore_interrupts() -> None:
-    """Worker initializer: leave SIGINT to the parent process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def merge_shard_summaries(out_dir: str | os.PathLike[str]) -> Path:
+    """Join the part summaries of a run split with ``shard`` into ``summary.csv``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The output folder all parts wrote into, holding ``summary.shard-K-of-N.csv`` for every
+        K from 1 to N.
+
+    Returns
+    -------
+    Path
+        ``out_dir/summary.csv`` (replaced), its rows in manifest order.
+
+    Raises
+    ------
+    SpinetvError
+        No part summary, a missing part, parts of different N, a case in two parts.
+    """
+    path, _ = merge_summaries(out_dir, columns=SUMMARY_COLUMNS, name=SUMMARY_NAME)
+    return path
 
 
 def write_summary(rows: Sequence[BatchRow], path: str | os.PathLike[str]) -> Path:
