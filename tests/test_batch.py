@@ -188,6 +188,28 @@ def test_changed_inputs_are_redone_and_force_redoes_all(
     assert forced.count(BatchStatus.OK) == 4
 
 
+def test_an_input_changed_in_place_is_redone(
+    two_cases: tuple[BatchCase, ...], tmp_path: Path
+) -> None:
+    # The same paths, but the RTSTRUCT exported again (a newer modification time): redone, not
+    # resumed.
+    import os
+    import shutil
+
+    source = two_cases[0].rtstruct
+    assert source is not None
+    copy = tmp_path / "RS_copy.dcm"
+    shutil.copy2(source, copy)
+    cases = (BatchCase(**{**two_cases[0].__dict__, "rtstruct": copy}),)
+    out = tmp_path / "out"
+    assert run_batch(cases, out, jobs=1).count(BatchStatus.OK) == 2
+    assert run_batch(cases, out, jobs=1).count(BatchStatus.RESUMED) == 2
+    modified = copy.stat().st_mtime_ns + 10**10
+    os.utime(copy, ns=(modified, modified))
+    again = run_batch(cases, out, jobs=1)
+    assert again.count(BatchStatus.OK) == 2 and again.count(BatchStatus.RESUMED) == 0
+
+
 def test_a_failing_protocol_does_not_stop_the_other(
     two_cases: tuple[BatchCase, ...], tmp_path: Path
 ) -> None:

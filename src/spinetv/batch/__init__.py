@@ -665,10 +665,58 @@ def _read_marker(case_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _input_stamps(case: BatchCase) -> dict[str, str]:
+    """Size and modification time of each input file of a case, for resuming.
+
+    A series folder is stamped by its files (count, total size, latest modification), a
+    protocol given as a file by the file; a path that cannot be read is stamped so.
+
+    Parameters
+    ----------
+    case : BatchCase
+        The case.
+
+    Returns
+    -------
+    dict of str to str
+        ``image``, ``rtstruct``, ``labelmap`` (when given), ``dose:<protocol>`` and
+        ``protocol:<file>`` to their stamps.
+    """
+    paths: dict[str, Path | None] = {
+        "image": case.image, "rtstruct": case.rtstruct, "labelmap": case.labelmap,
+    }
+    paths.update({f"dose:{p}": d for p, d in case.doses.items()})
+    paths.update({f"protocol:{p}": Path(p) for p in case.protocols if _is_protocol_file(p)})
+    return {key: _stamp(path) for key, path in sorted(paths.items()) if path is not None}
+
+
+def _stamp(path: Path) -> str:
+    try:
+        if path.is_dir():
+            count = size = latest = 0
+            for root, _, names in os.walk(path):
+                for name in names:
+                    status = os.stat(os.path.join(root, name))
+                    count += 1
+                    size += status.st_size
+                    latest = max(latest, status.st_mtime_ns)
+            return f"{count} files, {size} bytes, modified {latest} ns"
+        status = path.stat()
+        return f"{status.st_size} bytes, modified {status.st_mtime_ns} ns"
+    except OSError:
+        return "unreadable"
+
+
 def _finished(case: BatchCase, out_dir: Path, *, figures: bool, html: bool) -> dict[str, BatchRow]:
-    """Protocols of ``case`` an earlier run finished with the same inputs, as resumed rows."""
+    """Protocols of ``case`` an earlier run of this version finished with the same inputs (the
+    same paths, and files of the same size and modification time), as resumed rows."""
     marker = _read_marker(out_dir / case.case_id)
-    if marker is None or marker.get("inputs") != case.inputs():
+    if (
+        marker is None
+        or marker.get("inputs") != case.inputs()
+        or marker.get("stamps") != _input_stamps(case)
+        or marker.get("spinetv_version") != __version__
+    ):
         return {}
     done: dict[str, BatchRow] = {}
     for protocol, entry in dict(marker.get("protocols", {})).items():
@@ -701,11 +749,15 @@ def _remove_partial_files(case_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _write_marker(case: BatchCase, out_dir: Path, rows: Mapping[str, BatchRow]) -> None:
+def _write_marker(
+    case: BatchCase, out_dir: Path, rows: Mapping[str, BatchRow], stamps: Mapping[str, str]
+) -> None:
     marker = {
         "spinetv_version": __version__,
         "case_id": case.case_id,
         "inputs": case.inputs(),
+        # Taken before the case was read: an input changed during the run is redone next time.
+        "stamps": dict(stamps),
         "protocols": {p: r.to_json() for p, r in rows.items()},
     }
     write_text_atomic(
@@ -778,6 +830,7 @@ def _run_case(task: _Task) -> list[BatchRow]:
 
     case = task.case
     rows: list[BatchRow] = []
+    stamps = _input_stamps(case)
     # A case runs in one place at a time: leftovers are from an earlier attempt that died.
     _remove_partial_files(task.out_dir / case.case_id)
     with warnings.catch_warnings(record=True) as caught:
@@ -864,7 +917,7 @@ def _run_case(task: _Task) -> list[BatchRow]:
             row = replace(row, warnings=_warning_texts(caught))
             rows.append(row)
             done[protocol] = row
-            _write_marker(case, task.out_dir, done)
+            _write_marker(case, task.out_dir, done, stamps)
     return rows
 
 

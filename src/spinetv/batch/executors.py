@@ -19,6 +19,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, TypeVar
@@ -101,6 +102,11 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: Times the local pool is rebuilt after a worker process died before the tasks it left
+#: unfinished are run one per process, so that a task that kills its process fails alone.
+POOL_RESTARTS = 1
+
+
 def run_in_pool(
     fn: Callable[[T], R], tasks: Sequence[T], workers: int
 ) -> Generator[tuple[T, R | WorkerLost], None, None]:
@@ -121,7 +127,52 @@ def run_in_pool(
         ``(task, result)`` as tasks finish, or ``(task, WorkerLost)`` when its worker process
         died. Closing the generator early cancels the tasks not started and waits for the
         running ones (their outputs are written atomically).
+
+    Notes
+    -----
+    A process that dies (killed, out of memory) breaks the whole pool: every task it had
+    not finished fails with it, whichever task killed it. Those tasks are run again in a new
+    pool (:data:`POOL_RESTARTS` times), then one per process, where a task that kills its
+    process is reported lost on its own and the others finish.
     """
+    pending = list(tasks)
+    restarts = 0
+    while pending:
+        alone = restarts > POOL_RESTARTS
+        groups = [[task] for task in pending] if alone else [pending]
+        unfinished: list[T] = []
+        for group in groups:
+            for task, outcome in _run_pool_once(fn, group, 1 if alone else workers):
+                if not isinstance(outcome, _PoolBroken):
+                    yield task, outcome
+                elif alone:
+                    yield task, WorkerLost(
+                        f"worker process died ({outcome.cause}) in {restarts + 1} attempts, "
+                        "the last one alone"
+                    )
+                else:
+                    unfinished.append(task)
+        pending = unfinished
+        if pending:
+            restarts += 1
+            log.warning(
+                "a worker process died; %d unfinished case(s) run again%s",
+                len(pending),
+                ", one per process" if restarts > POOL_RESTARTS else "",
+            )
+
+
+@dataclass(frozen=True)
+class _PoolBroken:
+    cause: str
+
+
+def _run_pool_once(
+    fn: Callable[[T], R], tasks: Sequence[T], workers: int
+) -> Generator[tuple[T, R | WorkerLost | _PoolBroken], None, None]:
+    """One pool over ``tasks``: ``(task, result)``, ``(task, _PoolBroken)`` for a task a dead
+    worker process left unfinished, or ``(task, WorkerLost)`` for a task that failed
+    otherwise in the pool's machinery."""
     # "spawn" behaves the same on every platform and avoids forking a process that holds
     # threads (BLAS, a test runner); each worker imports spinetv once and is reused.
     # Workers ignore Ctrl-C (a terminal sends it to the whole process group): the parent
@@ -137,8 +188,10 @@ def run_in_pool(
         for future in as_completed(futures):
             task = futures[future]
             try:
-                outcome: R | WorkerLost = future.result()
-            except Exception as error:  # a worker died (memory, signal): fail its task only
+                outcome: R | WorkerLost | _PoolBroken = future.result()
+            except BrokenProcessPool as error:
+                outcome = _PoolBroken(_one_line(error))
+            except Exception as error:  # the pool could not run it (pickling, a lost pipe)
                 outcome = WorkerLost(f"worker process failed: {_one_line(error)}")
             yield task, outcome
         finished = True
