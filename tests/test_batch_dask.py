@@ -390,7 +390,7 @@ def test_a_case_that_kills_every_worker_is_retried_then_reported(
 def test_workers_of_another_version_are_refused(
     cases: tuple[BatchCase, ...], client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(executors, "__version__", "0.0.1-client")
+    monkeypatch.setattr(executors, "build_id", lambda: "0.0.1-client")
     with pytest.raises(executors.WorkerVersionError, match=r"0\.0\.1-client.*has "):
         run_batch(cases[:1], tmp_path, client=client)
     assert not list(tmp_path.glob("*/*/RS.dcm"))

@@ -99,3 +99,40 @@ def test_images_and_series_references_hold_a_modality_and_read_only_identity() -
     assert reference.patient["PatientID"] == "A"
     with pytest.raises(TypeError):
         reference.patient["PatientID"] = "B"  # type: ignore[index]
+
+
+def test_the_build_id_names_the_version_and_a_digest_of_the_code() -> None:
+    import re
+
+    from spinetv.version import __version__, build_id
+
+    build = build_id()
+    assert re.fullmatch(re.escape(__version__) + r"\+[0-9a-f]{12}", build)
+    build_id.cache_clear()
+    assert build_id() == build  # the same files, the same id
+
+
+def test_a_changed_file_changes_the_build_id(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    import spinetv
+
+    copy = tmp_path / "spinetv"
+    shutil.copytree(Path(spinetv.__file__).parent, copy)
+
+    def build() -> str:
+        code = "import spinetv.version as v; print(v.build_id())"
+        return subprocess.run(
+            [sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+
+    before = build()
+    data = copy / "guidelines" / "data"
+    target = next(data.glob("*.toml"))
+    target.write_text(target.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    after = build()
+    assert before.split("+")[0] == after.split("+")[0]
+    assert before != after

@@ -25,7 +25,7 @@ from multiprocessing import get_context
 from typing import Any, TypeVar
 
 from spinetv.errors import SpinetvError, SpinetvWarning
-from spinetv.version import __version__
+from spinetv.version import build_id
 
 __all__ = [
     "ALLOWED_WORKER_DEATHS",
@@ -348,12 +348,12 @@ def worker_slots(client: Any) -> int:
 
 
 def _worker_version() -> str:
-    """Runs on each worker: the spinetv version it imports."""
-    return __version__
+    """Runs on each worker: the spinetv build it imports (version and source digest)."""
+    return build_id()
 
 
 def check_workers(client: Any) -> dict[str, str]:
-    """Check that every current worker runs this spinetv version.
+    """Check that every current worker runs this spinetv build (version and code digest).
 
     Parameters
     ----------
@@ -363,26 +363,27 @@ def check_workers(client: Any) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        Worker address to its spinetv version (all equal to this one).
+        Worker address to its spinetv build id (all equal to this one's).
 
     Raises
     ------
     WorkerVersionError
         A worker cannot import spinetv, or runs another version; the message names the workers.
     """
+    mine = build_id()
     try:
         versions = {str(k): str(v) for k, v in client.run(_worker_version).items()}
     except Exception as error:
         raise WorkerVersionError(
             f"Dask workers at {client.scheduler.address} cannot run spinetv "
-            f"({_one_line(error)}); install spinetv {__version__} on every worker"
+            f"({_one_line(error)}); install spinetv {mine} on every worker"
         ) from None
-    wrong = {address: v for address, v in sorted(versions.items()) if v != __version__}
+    wrong = {address: v for address, v in sorted(versions.items()) if v != mine}
     if wrong:
         listed = ", ".join(f"{address} has {v}" for address, v in wrong.items())
         raise WorkerVersionError(
-            f"Dask workers run another spinetv version than this client ({__version__}): "
-            f"{listed}; install the same version everywhere"
+            f"Dask workers run another spinetv build than this client ({mine}: version and "
+            f"a digest of its code and data): {listed}; install the same one everywhere"
         )
     busy = [address for address, n in client.nthreads().items() if n > 1]
     if busy:
@@ -401,10 +402,11 @@ def _call_checked(fn: Callable[[T], R], task: T, expected: str) -> R:
 
     A worker that joined after :func:`check_workers` is checked here.
     """
-    if __version__ != expected:
+    mine = build_id()
+    if mine != expected:
         raise WorkerVersionError(
-            f"a Dask worker runs spinetv {__version__}, the client {expected}; install the same "
-            "version everywhere"
+            f"a Dask worker runs spinetv {mine}, the client {expected}; install the same "
+            "build everywhere"
         )
     return fn(task)
 
@@ -469,7 +471,7 @@ def run_on_dask(
             _call_checked,
             fn,
             task,
-            __version__,
+            build_id(),
             key=f"spinetv-{(key or str)(task)}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=0,
