@@ -75,6 +75,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, dest: ResultSCP):  # type: ig
         allow=(parse_peer("TPS"), parse_peer("TPS2@10.9.9.9")),
         return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest.port}"),),
         quiet_s=1.0,
+        settle_s=0.3,
         html=True,
     )
     running = Node(config, poll_s=0.1)
@@ -249,6 +250,7 @@ def test_sending_is_retried_until_the_destination_is_up(
         allow=(parse_peer("TPS"),),
         return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest_port}"),),
         html=False,
+        settle_s=0.3,
         retry=RetryPolicy(0.2, 0.5, 2.0),
     )
     node = Node(config, poll_s=0.1)
@@ -271,7 +273,7 @@ def test_sending_is_retried_until_the_destination_is_up(
     # (The module's node may still log its last case meanwhile: only this case's lines count.)
     case_id = str(dcmread(_files(cases[0])[-1], stop_before_pixels=True).SOPInstanceUID)
     mine = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
-    assert sum(" planned: " in m for m in mine) == 1
+    assert sum(" planned on " in m for m in mine) == 1
     assert sum(f"{case_id[-12:]} sent to TPS_IMPORT@127.0.0.1:{dest_port}: " in m
                for m in mine) == 1
 
@@ -327,6 +329,7 @@ def test_a_rule_picks_two_protocols_and_a_down_destination_holds_back_no_other(
         return_to=(down, parse_destination(f"TPS_IMPORT@127.0.0.1:{up.port}")),
         rules=(ProtocolRule(("sib-sbrt-2025", "rtog-0631"), structure_set_label="*PHANTOM*"),),
         html=False,
+        settle_s=0.3,
         retry=RetryPolicy(0.2, 0.5, 2.0),
     )
     node = Node(config, poll_s=0.1)
@@ -367,4 +370,4 @@ def test_an_rtstruct_sent_before_its_images_waits_for_them(
     record = node.spool.record(case_id)
     assert record is not None and record.slices == 36
     # It waited for the series to settle after its last image.
-    assert record.received_at - last_image >= 1.5
+    assert record.received_at - last_image >= node.config.settle_s - 0.1
