@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,11 @@ class StatusSCP:
         ae = AE(ae_title=ae_title)
         ae.add_supported_context(RTStructureSetStorage, [ExplicitVRLittleEndian])
         ae.require_calling_aet = list(require_calling)
-        self._server = ae.start_server(
+        server = ae.start_server(
             ("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
         )
+        assert server is not None  # not blocking: the server is returned
+        self._server = server
 
     def _store(self, event: Any) -> int:
         with self._lock:
@@ -83,7 +85,7 @@ def _planned_case(spool: Spool, names: Sequence[str],
 
 
 @pytest.fixture
-def run_node():  # type: ignore[no-untyped-def]
+def run_node() -> Iterator[Callable[..., Node]]:
     """Start nodes on a store with some destinations; each is stopped at the end."""
     started: list[Node] = []
 
@@ -108,7 +110,7 @@ def _dest(scp: StatusSCP) -> Destination:
 
 
 def test_a_warning_status_is_a_delivery(
-    run_node, tmp_path: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    run_node: Callable[..., Node], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="spinetv.node")
     scp = StatusSCP(lambda n: 0x0107)  # "Warning: attribute list error": stored all the same
@@ -139,7 +141,7 @@ def test_a_warning_status_is_a_delivery(
     ids=["A900-permanent", "C000-permanent", "A700-transient-capped"],
 )
 def test_refusals_end_in_send_failed_not_endless_resending(
-    run_node, tmp_path: Path, caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    run_node: Callable[..., Node], tmp_path: Path, caplog: pytest.LogCaptureFixture,
     answer: Callable[[int], int], stores: int, reason: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="spinetv.node")
@@ -163,7 +165,7 @@ def test_refusals_end_in_send_failed_not_endless_resending(
 
 
 def test_a_rejected_permanent_association_is_not_retried(
-    run_node, tmp_path: Path  # type: ignore[no-untyped-def]
+    run_node: Callable[..., Node], tmp_path: Path
 ) -> None:
     scp = StatusSCP(lambda n: 0, require_calling=["SOMEONE_ELSE"])
     try:
@@ -179,7 +181,7 @@ def test_a_rejected_permanent_association_is_not_retried(
 
 
 def test_accepted_files_are_not_sent_again_on_a_retry(
-    run_node, tmp_path: Path  # type: ignore[no-untyped-def]
+    run_node: Callable[..., Node], tmp_path: Path
 ) -> None:
     # RS_a is stored; RS_b is refused "out of resources" twice, then stored.
     scp = StatusSCP(lambda n: 0xA700 if n in (1, 2) else 0x0000)
@@ -197,7 +199,7 @@ def test_accepted_files_are_not_sent_again_on_a_retry(
 
 
 def test_a_changed_destination_list_does_not_resend_old_cases(
-    run_node, tmp_path: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    run_node: Callable[..., Node], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="spinetv.node")
     old, new = StatusSCP(lambda n: 0), StatusSCP(lambda n: 0, ae_title="NEW_IMPORT")

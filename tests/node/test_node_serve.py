@@ -279,7 +279,7 @@ def test_sending_is_retried_until_the_destination_is_up(
     # (The module's node may still log its last case meanwhile: only this case's lines count.)
     case_id = str(dcmread(_files(cases[0])[-1], stop_before_pixels=True).SOPInstanceUID)
     mine = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
-    assert sum(" planned on " in m for m in mine) == 1
+    assert sum(" planned: " in m for m in mine) == 1
     assert sum(f"{case_id[-12:]} sent to TPS_IMPORT@127.0.0.1:{dest_port}: " in m
                for m in mine) == 1
 
@@ -442,14 +442,14 @@ def test_an_rtstruct_arriving_mid_series_is_planned_on_the_whole_series(
     assert planned["slices"] == 36
     report = json.loads((node.spool.result_folder(case_id) / "report_sib-sbrt-2025.json")
                         .read_text())
-    # Finding: the reports name the result where it is, not the folder it was planned in.
+    # The reports name the result where it is, not the folder it was planned in.
     final = str(node.spool.result_folder(case_id) / "RS_sib-sbrt-2025.dcm")
     assert report["output"] == final
     html = (node.spool.result_folder(case_id) / "report_sib-sbrt-2025.html").read_text()
     assert "result.part" not in html and "result.part" not in json.dumps(report)
     messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
-    assert sum(" planned on 36 slices" in m for m in messages) == 1
-    assert not any(" planned on " in m and " planned on 36 " not in m for m in messages)
+    planned_lines = [m for m in messages if " planned: " in m]
+    assert len(planned_lines) == 1 and " on 36 slices;" in planned_lines[0]
 
 
 def test_slices_arriving_after_planning_make_the_case_planned_again_once(
@@ -486,4 +486,30 @@ def test_slices_arriving_after_planning_make_the_case_planned_again_once(
     assert any("16 more slices of its series arrived after it was planned on 20; planning it "
                "again on all 36 (the earlier result, already sent to 1 destination(s)" in m
                for m in messages)
-    assert sum(" planned on 36 slices" in m for m in messages) == 1
+    assert [" on 36 slices;" in m for m in messages if " planned: " in m] == [False, True]
+
+
+def test_a_case_that_failed_on_part_of_its_series_is_planned_when_the_rest_arrives(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    slices = sorted((cases[1] / "CT").iterdir())
+    rtstruct = _listing_slices(cases[1], tmp_path, slice(0, 10))
+    case_id = str(dcmread(rtstruct, stop_before_pixels=True).SOPInstanceUID)
+    dest = ResultSCP()
+    node = _own_node(tmp_path, dest.port, settle_s=0.2)
+    failed = node.spool.case_folder(case_id) / "failed.json"
+    try:
+        # The first 20 slices hold none of the GTV: planning fails...
+        assert send(node.config.port, [*slices[:20], rtstruct])[1] == [0] * 21
+        wait_until(failed.is_file, 60, "the case to fail on 20 slices")
+        # ... and the rest of the series makes it plannable: planned on all of it.
+        assert send(node.config.port, slices[20:])[1] == [0] * 16
+        wait_until(lambda: dest.count() == 1, 60, "the result")
+    finally:
+        node.stop()
+        dest.stop()
+    assert not failed.exists() and node.spool.planned(case_id)["slices"] == 36
+    messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
+    assert any("failed when its series held 20 slices; 16 more arrived since: planning it "
+               "again on all 36" in m for m in messages)

@@ -352,7 +352,8 @@ class Node:
                 self._to_plan[case_id] = None
             elif state is CaseState.PLANNED:
                 self._to_send[case_id] = None
-            if state in (CaseState.PLANNED, CaseState.SENT, CaseState.SEND_FAILED):
+            if state in (CaseState.PLANNED, CaseState.SENT, CaseState.SEND_FAILED,
+                         CaseState.FAILED):
                 # Slices may have come after planning, before a crash: looked at once settled.
                 try:
                     record = self.spool.record(case_id)
@@ -420,10 +421,16 @@ class Node:
 
         A physicist expects the structures of the whole series: a result planned on part of
         it is replaced, not kept silently; a series that grows again after that is left as it
-        is, with an error in the log.
+        is, with an error in the log. A case whose planning failed on part of its series is
+        planned again too (once).
         """
         record = self.spool.record(case_id)
-        if record is None or not self.spool.result_folder(case_id).is_dir():
+        if record is None:
+            return
+        if (self.spool.case_folder(case_id) / "failed.json").is_file():
+            self._retry_failed(record)
+            return
+        if not self.spool.result_folder(case_id).is_dir():
             return  # not planned yet: planning counts the slices itself
         planned = self.spool.planned(case_id).get("slices")
         now = len(self.spool.images_in(Path(record.series)))
@@ -460,6 +467,24 @@ class Node:
             f"already sent to {len(sent)} destination(s)" if sent else "not sent",
         )
         self._to_plan[case_id] = None
+
+    def _retry_failed(self, record: CaseRecord) -> None:
+        now = len(self.spool.images_in(Path(record.series)))
+        if record.replans >= 1 or now <= record.slices:
+            return
+        self.spool.forget_failure(record.case_id)
+        self.spool.write_record(
+            replace(record, slices=now, replans=record.replans + 1, received_at=time.time())
+        )
+        log.warning(
+            "case %s failed when its series held %d slices; %d more arrived since: planning "
+            "it again on all %d",
+            _short(record.case_id),
+            record.slices,
+            now - record.slices,
+            now,
+        )
+        self._to_plan[record.case_id] = None
 
     def _consider(self, case_id: str, path: Path) -> bool:
         """Look at a waiting RTSTRUCT; True when its case is decided (no longer waiting)."""
@@ -555,11 +580,11 @@ class Node:
             self._fail(case_id, f"internal error: {type(error).__name__}: {error}")
             return
         log.info(
-            "case %s planned on %d slices: %s; levels %s; %d warnings (notes in the report) "
+            "case %s planned: %s on %d slices; levels %s; %d warnings (notes in the report) "
             "(%.1f s)",
             _short(case_id),
-            planned.slices,
             ", ".join(planned.rtstructs),
+            planned.slices,
             ", ".join(planned.levels) or "none",
             len(caught),
             planned.seconds,
