@@ -311,6 +311,7 @@ def test_settle_time_and_send_attempts_read_and_are_checked(tmp_path: Path) -> N
     assert load_node_config(_write(tmp_path, GOOD)).retry.max_attempts == 20
     with pytest.raises(NodeConfigError, match=r"send.max_attempts: expected a whole number >= 1"):
         load_node_config(_write(tmp_path, GOOD + "max_attempts = 0\n"))
-    with pytest.raises(NodeConfigError, match=r"plan.settle_seconds: expected a whole number or a number, got .2."):
+    bad = r"plan.settle_seconds: expected a whole number or a number, got .2."
+    with pytest.raises(NodeConfigError, match=bad):
         load_node_config(_write(tmp_path, GOOD.replace("quiet_seconds = 30",
                                                        'settle_seconds = "2"')))

@@ -10,6 +10,7 @@ Layout under the store folder::
                                      send-failed-<key>.json   not deliverable there (reason)
                                      failed.json    planning failed (the reason)
                                      superseded-<n>/  a result replaced when its series grew
+                                     stale.json     the series grew again after that
     rejected/<time>-<n>.dcm and .txt              objects set aside, with the reason
 
 Every file is written to a temporary name in its folder, flushed to disk and renamed, so a
