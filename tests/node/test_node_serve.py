@@ -513,3 +513,49 @@ def test_a_case_that_failed_on_part_of_its_series_is_planned_when_the_rest_arriv
     messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
     assert any("failed when its series held 20 slices; 16 more arrived since: planning it "
                "again on all 36" in m for m in messages)
+
+
+def test_an_rtstruct_newer_than_the_last_slice_is_not_enough(tmp_path: Path) -> None:
+    """The review's experiment: 20 of 40 slices spooled, then an RTSTRUCT naming 10 of them;
+    the case is not complete while the series has not been idle for the settle time."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from spinetv.node.spool import CT_IMAGE_STORAGE, RT_STRUCTURE_SET_STORAGE
+
+    config = load_node_config(None, ae_title="SPINETV", port=free_port(), bind="127.0.0.1",
+                              store=tmp_path / "store", allow=(parse_peer("TPS"),), settle_s=0.3)
+    node = Node(config)  # not started: _consider is called by hand
+    study, series = "1.2.3", "1.2.3.1"
+    slices = [f"1.2.3.1.{i}" for i in range(1, 41)]
+    for uid in slices[:20]:
+        path = node.spool.object_path(study, series, CT_IMAGE_STORAGE, uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    rs = Dataset()
+    rs.SOPClassUID, rs.SOPInstanceUID = RT_STRUCTURE_SET_STORAGE, "1.2.3.9"
+    rs.StudyInstanceUID = study
+    images = Sequence([Dataset() for _ in slices[:10]])
+    for item, uid in zip(images, slices[:10]):
+        item.ReferencedSOPInstanceUID = uid
+    referenced = Dataset()
+    referenced.SeriesInstanceUID, referenced.ContourImageSequence = series, images
+    in_study = Dataset()
+    in_study.RTReferencedSeriesSequence = Sequence([referenced])
+    frame = Dataset()
+    frame.RTReferencedStudySequence = Sequence([in_study])
+    rs.ReferencedFrameOfReferenceSequence = Sequence([frame])
+    rs.StructureSetROISequence, rs.ROIContourSequence = Sequence([]), Sequence([])
+    rs.file_meta = FileMetaDataset()
+    rs.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = node.spool.object_path(study, "1.2.3.2", RT_STRUCTURE_SET_STORAGE, "1.2.3.9")
+    path.parent.mkdir(parents=True)
+    time.sleep(0.01)
+    rs.save_as(path, enforce_file_format=True)
+    assert node._consider("1.2.3.9", path) is False
+    assert node.spool.record("1.2.3.9") is None
+    time.sleep(0.35)  # idle for the settle time: complete (a later slice would re-plan it)
+    assert node._consider("1.2.3.9", path) is True
+    record = node.spool.record("1.2.3.9")
+    assert record is not None and record.slices == 20

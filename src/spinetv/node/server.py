@@ -649,13 +649,14 @@ class Node:
                     )
 
             try:
-                send_files(
-                    todo,
-                    destination,
-                    ae_title=self.config.ae_title,
-                    retry=self.config.retry,
-                    on_accepted=keep,
-                )
+                if todo:  # none when a crash came after the last file was accepted
+                    send_files(
+                        todo,
+                        destination,
+                        ae_title=self.config.ae_title,
+                        retry=self.config.retry,
+                        on_accepted=keep,
+                    )
             except Exception as error:  # whatever stops a delivery, it is retried with back-off
                 attempts = self._failures.get((case_id, key), 0) + 1
                 self._failures[(case_id, key)] = attempts
