@@ -160,6 +160,8 @@ def test_refusals_end_in_send_failed_not_endless_resending(
     finally:
         scp.stop()
     assert reason in json.loads(failed.read_text())["reason"]
+    attempts = spool.case_folder(case_id) / f"send-attempts-{dest.key}"
+    assert attempts.read_text() == str(stores)  # on disk: the cap holds across restarts
     assert spool.state(case_id, []) is CaseState.SEND_FAILED
     assert sum(f"send failed to {dest}" in r.getMessage() for r in caplog.records) == 1
 

@@ -100,7 +100,6 @@ class Node:
         self._to_send: dict[str, None] = {}
         self._infos: dict[str, tuple[float, StructureSetInfo]] = {}
         self._next_try: dict[str, float] = {}
-        self._failures: dict[tuple[str, str], int] = {}
         self._paused: set[str] = set()
         # Image series folders something arrived in (checked for cases planned on fewer
         # slices once they settle), and the cases planned on each series.
@@ -452,7 +451,6 @@ class Node:
             sent = [p.name[5:-5] for p in self.spool.case_folder(case_id).glob("sent-*.json")]
             self.spool.supersede(case_id)
             self._to_send.pop(case_id, None)
-            self._failures = {k: v for k, v in self._failures.items() if k[0] != case_id}
             self._next_try.pop(case_id, None)
         self.spool.write_record(
             replace(record, slices=now, replans=record.replans + 1, received_at=time.time())
@@ -658,8 +656,7 @@ class Node:
                         on_accepted=keep,
                     )
             except Exception as error:  # whatever stops a delivery, it is retried with back-off
-                attempts = self._failures.get((case_id, key), 0) + 1
-                self._failures[(case_id, key)] = attempts
+                attempts = self.spool.count_send_attempt(case_id, key)
                 if isinstance(error, SendError) and error.permanent:
                     self._give_up(case_id, key, label, f"{error} (permanent)", attempts)
                 elif attempts >= self.config.retry.max_attempts:
@@ -675,7 +672,6 @@ class Node:
                 {"to": label, "files": [p.name for p in files], "at": time.time(),
                  "statuses": [statuses.get(p.name) for p in files]},
             )
-            self._failures.pop((case_id, key), None)
             log.info(
                 "case %s sent to %s: %s",
                 _short(case_id),
@@ -704,12 +700,12 @@ class Node:
         self.spool.mark_send_failed(
             case_id, key, {"to": label, "reason": reason, "attempts": attempts, "at": time.time()}
         )
-        self._failures.pop((case_id, key), None)
         log.error(
-            "case %s send failed to %s: %s; not tried again (delete send-failed-%s.json in "
-            "the case folder and restart the node to retry)",
+            "case %s send failed to %s: %s; not tried again (to retry, delete "
+            "send-failed-%s.json and send-attempts-%s in the case folder and restart the node)",
             _short(case_id),
             label,
             reason,
+            key,
             key,
         )

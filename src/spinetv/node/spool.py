@@ -8,6 +8,7 @@ Layout under the store folder::
                                      sending-<key>.json   files a destination accepted so far
                                      sent-<key>.json      delivered there
                                      send-failed-<key>.json   not deliverable there (reason)
+                                     send-attempts-<key>  failed attempts to deliver there
                                      failed.json    planning failed (the reason)
                                      superseded-<n>/  a result replaced when its series grew
                                      stale.json     the series grew again after that
@@ -793,6 +794,31 @@ class Spool:
             return {}
         return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
+    def count_send_attempt(self, case_id: str, destination_key: str) -> int:
+        """Note a failed attempt to deliver a case to a destination; the failures so far.
+
+        Kept on disk, so that the cap on attempts holds across restarts of the node.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+
+        Returns
+        -------
+        int
+            1 after the first failure.
+        """
+        path = self.case_folder(case_id) / f"send-attempts-{destination_key}"
+        try:
+            count = int(path.read_text(encoding="ascii")) + 1
+        except (OSError, ValueError):
+            count = 1
+        write_durable(path, str(count).encode("ascii"))
+        return count
+
     def mark_send_failed(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
         """Mark a case not deliverable to one destination (a final state, not retried).
 
@@ -844,7 +870,9 @@ class Spool:
         folder = self.case_folder(case_id)
         old = folder / f"superseded-{time.time_ns()}"
         old.mkdir()
-        for pattern in ("sending-*.json", "sent-*.json", "send-failed-*.json", "attempts"):
+        for pattern in (
+            "sending-*.json", "sent-*.json", "send-failed-*.json", "send-attempts-*", "attempts"
+        ):
             for marker in folder.glob(pattern):
                 os.replace(marker, old / marker.name)
         _fsync_folder(folder)
