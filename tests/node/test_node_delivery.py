@@ -230,7 +230,14 @@ def test_a_changed_destination_list_does_not_resend_old_cases(
     assert "no longer in the configuration" in failed.read_text()
 
 
-def test_destination_keys_tell_apart_titles_that_clean_alike() -> None:
+def test_destination_keys_tell_apart_titles_that_clean_alike(tmp_path: Path) -> None:
     first, second = Destination("A B", "h", 104), Destination("A_B", "h", 104)
     assert first.key != second.key
     assert first.key.startswith("A_B_h_104-") and len(first.key) == len("A_B_h_104-") + 8
+    # A case delivered by an earlier version (marker named without the hash) stays delivered.
+    spool = Spool(tmp_path / "store")
+    case_id = _planned_case(spool, ["RS_a"], None)
+    assert not spool.is_sent(case_id, first.key)
+    (spool.case_folder(case_id) / "sent-A_B_h_104.json").write_text("{}")
+    assert spool.is_sent(case_id, first.key)
+    assert spool.state(case_id, [first.key]) is CaseState.SENT

@@ -908,9 +908,12 @@ class Spool:
         Returns
         -------
         bool
-            True once its ``sent-<key>.json`` is written.
+            True once its ``sent-<key>.json`` is written (or the marker of an earlier version,
+            named without the key's hash, so that an upgrade sends no old case again).
         """
-        return (self.case_folder(case_id) / f"sent-{destination_key}.json").is_file()
+        folder = self.case_folder(case_id)
+        legacy = destination_key.rsplit("-", 1)[0]
+        return any((folder / f"sent-{key}.json").is_file() for key in (destination_key, legacy))
 
     def state(self, case_id: str, destination_keys: Sequence[str]) -> CaseState | None:
         """Where a case stands, from its markers.
