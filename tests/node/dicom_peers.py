@@ -167,6 +167,7 @@ port = {dest_port}
 protocols = ["sib-sbrt-2025"]
 gtv = ["GTV"]
 quiet_seconds = 1
+settle_seconds = 0.3
 html = false
 
 [send]

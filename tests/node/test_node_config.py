@@ -302,3 +302,16 @@ def test_the_gtv_is_the_first_configured_name_present() -> None:
     assert choose_gtv(["GTV_Spine", "GTV"], ["L1", "gtv"]) == "gtv"
     with pytest.raises(SpinetvError, match=r"no GTV: none of the ROIs is named 'GTV' \(ROIs: L1\)"):
         choose_gtv(["GTV"], ["L1"])
+
+
+def test_settle_time_and_send_attempts_read_and_are_checked(tmp_path: Path) -> None:
+    text = GOOD.replace("quiet_seconds = 30", "quiet_seconds = 30\nsettle_seconds = 5")
+    config = load_node_config(_write(tmp_path, text + "max_attempts = 4\n"))
+    assert (config.settle_s, config.retry.max_attempts) == (5.0, 4)
+    assert load_node_config(_write(tmp_path, GOOD)).retry.max_attempts == 20
+    with pytest.raises(NodeConfigError, match=r"send.max_attempts: expected a whole number >= 1"):
+        load_node_config(_write(tmp_path, GOOD + "max_attempts = 0\n"))
+    bad = r"plan.settle_seconds: expected a whole number or a number, got .2."
+    with pytest.raises(NodeConfigError, match=bad):
+        load_node_config(_write(tmp_path, GOOD.replace("quiet_seconds = 30",
+                                                       'settle_seconds = "2"')))

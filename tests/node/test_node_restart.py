@@ -77,6 +77,9 @@ def test_killed_node_resumes_and_does_each_step_once(
         wait_until((folder / "case.json").is_file, 30, "the case to be received")
     else:
         wait_until((folder / "result" / "planned.json").is_file, 60, "the case to be planned")
+    # The log line follows the marker: killed before it is out, the count below would be off.
+    step = "received" if window == "plan" else "planned"
+    wait_until(lambda: _count(first, step) == 1, 10, f"the {step} line")
     first.kill()
     assert _count(first, "received") == 1
     assert _count(first, "planned") == (0 if window == "plan" else 1)

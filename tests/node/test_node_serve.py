@@ -75,6 +75,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, dest: ResultSCP):  # type: ig
         allow=(parse_peer("TPS"), parse_peer("TPS2@10.9.9.9")),
         return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest.port}"),),
         quiet_s=1.0,
+        settle_s=0.3,
         html=True,
     )
     running = Node(config, poll_s=0.1)
@@ -182,11 +183,17 @@ def test_refused_peers_and_objects_leave_the_node_serving(
     for calling in ("INTRUDER", "TPS2"):
         assoc, statuses = send(port, _files(cases[1])[:1], calling=calling)
         assert assoc.is_rejected and statuses == []
+        # A-ASSOCIATE-RJ: rejected-permanent (1), by the service user (1), calling AE title
+        # not recognised (3), as docs/node.md says.
+        answer = assoc.acceptor.primitive
+        assert (answer.result, answer.result_source, answer.diagnostic) == (1, 1, 3)
     assert sum("rejected: calling AE title not allowed" in r.getMessage()
                for r in caplog.records) == 2
     # An allowed caller that names another node.
     assoc, _ = send(port, [], called="ANOTHER_NODE")
     assert assoc.is_rejected
+    answer = assoc.acceptor.primitive
+    assert (answer.result, answer.result_source, answer.diagnostic) == (1, 1, 7)
     assert any("TPS@127.0.0.1 rejected: called AE title 'ANOTHER_NODE' is not 'SPINETV'"
                in r.getMessage() for r in caplog.records)
     # RT Dose: its presentation context is refused; an RT Dose labelled CT is refused 0xA900.
@@ -249,6 +256,7 @@ def test_sending_is_retried_until_the_destination_is_up(
         allow=(parse_peer("TPS"),),
         return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest_port}"),),
         html=False,
+        settle_s=0.3,
         retry=RetryPolicy(0.2, 0.5, 2.0),
     )
     node = Node(config, poll_s=0.1)
@@ -327,6 +335,7 @@ def test_a_rule_picks_two_protocols_and_a_down_destination_holds_back_no_other(
         return_to=(down, parse_destination(f"TPS_IMPORT@127.0.0.1:{up.port}")),
         rules=(ProtocolRule(("sib-sbrt-2025", "rtog-0631"), structure_set_label="*PHANTOM*"),),
         html=False,
+        settle_s=0.3,
         retry=RetryPolicy(0.2, 0.5, 2.0),
     )
     node = Node(config, poll_s=0.1)
@@ -348,7 +357,7 @@ def test_a_rule_picks_two_protocols_and_a_down_destination_holds_back_no_other(
     messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
     assert any("protocols sib-sbrt-2025, rtog-0631 (rule structure_set_label='*PHANTOM*')" in m
                for m in messages)
-    assert any(f"not sent to {down} (attempt 1)" in m for m in messages)
+    assert any(f"not sent to {down} (attempt 1 of 20)" in m for m in messages)
 
 
 def test_an_rtstruct_sent_before_its_images_waits_for_them(
@@ -367,4 +376,186 @@ def test_an_rtstruct_sent_before_its_images_waits_for_them(
     record = node.spool.record(case_id)
     assert record is not None and record.slices == 36
     # It waited for the series to settle after its last image.
-    assert record.received_at - last_image >= 1.5
+    assert record.received_at - last_image >= node.config.settle_s - 0.1
+
+
+def _own_node(tmp_path: Path, dest_port: int, **changes: object) -> Node:
+    fields: dict[str, object] = dict(
+        ae_title="SPINETV",
+        port=free_port(),
+        bind="127.0.0.1",
+        store=tmp_path / "store",
+        allow=(parse_peer("TPS"),),
+        return_to=(parse_destination(f"TPS_IMPORT@127.0.0.1:{dest_port}"),),
+        html=True,
+        settle_s=0.5,
+        retry=RetryPolicy(0.1, 0.2, 2.0),
+    )
+    fields.update(changes)
+    node = Node(load_node_config(None, **fields), poll_s=0.1)
+    node.start()
+    return node
+
+
+def _listing_slices(case: Path, tmp_path: Path, listed: slice) -> Path:
+    """The case's RTSTRUCT rewritten to list only some of its slices, as systems that list
+    only the contoured slices write it."""
+    source = dcmread(case / "RTSTRUCT.dcm")
+    first = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+             for p in sorted((case / "CT").iterdir())[listed]}
+    for frame in source.ReferencedFrameOfReferenceSequence:
+        for study in frame.RTReferencedStudySequence:
+            for series in study.RTReferencedSeriesSequence:
+                series.ContourImageSequence = [
+                    item for item in series.ContourImageSequence
+                    if item.ReferencedSOPInstanceUID in first
+                ]
+    for roi in source.ROIContourSequence:
+        for contour in roi.get("ContourSequence", []):
+            if "ContourImageSequence" in contour:
+                del contour.ContourImageSequence
+    path = tmp_path / "RS_subset.dcm"
+    source.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_an_rtstruct_arriving_mid_series_is_planned_on_the_whole_series(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    slices = sorted((cases[2] / "CT").iterdir())
+    rtstruct = _listing_slices(cases[2], tmp_path, slice(0, 10))
+    case_id = str(dcmread(rtstruct, stop_before_pixels=True).SOPInstanceUID)
+    dest = ResultSCP()
+    node = _own_node(tmp_path, dest.port)
+    try:
+        # storescu's order: 20 slices, the RTSTRUCT (naming 10 of them), the other 16.
+        _, statuses = send(node.config.port, [*slices[:20], rtstruct, *slices[20:]])
+        assert statuses == [0] * 37
+        wait_until(lambda: dest.count() == 1, 60, "the result")
+        wait_until(lambda: node.spool.is_sent(case_id, node.config.return_to[0].key), 10,
+                   "the sent marker")
+    finally:
+        node.stop()
+        dest.stop()
+    planned = node.spool.planned(case_id)
+    assert planned["slices"] == 36
+    report = json.loads((node.spool.result_folder(case_id) / "report_sib-sbrt-2025.json")
+                        .read_text())
+    # The reports name the result where it is, not the folder it was planned in.
+    final = str(node.spool.result_folder(case_id) / "RS_sib-sbrt-2025.dcm")
+    assert report["output"] == final
+    html = (node.spool.result_folder(case_id) / "report_sib-sbrt-2025.html").read_text()
+    assert "result.part" not in html and "result.part" not in json.dumps(report)
+    messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
+    planned_lines = [m for m in messages if " planned: " in m]
+    assert len(planned_lines) == 1 and " on 36 slices;" in planned_lines[0]
+
+
+def test_slices_arriving_after_planning_make_the_case_planned_again_once(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    slices = sorted((cases[3] / "CT").iterdir())
+    rtstruct = _listing_slices(cases[3], tmp_path, slice(20, 30))
+    case_id = str(dcmread(rtstruct, stop_before_pixels=True).SOPInstanceUID)
+    dest = ResultSCP()
+    node = _own_node(tmp_path, dest.port, settle_s=0.2)
+    try:
+        assert send(node.config.port, [*slices[16:], rtstruct])[1] == [0] * 21
+        # Planned on part of the series (the sender paused longer than the settle time)...
+        wait_until(lambda: node.spool.result_folder(case_id).is_dir()
+                   or (node.spool.case_folder(case_id) / "failed.json").is_file(), 60,
+                   "the case planned on 20 slices")
+        assert node.spool.planned(case_id)["slices"] == 20
+        wait_until(lambda: dest.count() == 1, 30, "the first result")
+        # ... then the rest of the series arrives: planned again on all of it, and sent.
+        assert send(node.config.port, slices[:16])[1] == [0] * 16
+        wait_until(lambda: dest.count() == 2, 60, "the result planned again")
+        wait_until(lambda: node.spool.is_sent(case_id, node.config.return_to[0].key), 10,
+                   "the sent marker")
+    finally:
+        node.stop()
+        dest.stop()
+    assert node.spool.planned(case_id)["slices"] == 36
+    assert node.spool.record(case_id).replans == 1  # type: ignore[union-attr]
+    superseded = list(node.spool.case_folder(case_id).glob("superseded-*"))
+    assert len(superseded) == 1 and (superseded[0] / "result" / "planned.json").is_file()
+    assert len(list(superseded[0].glob("sent-*.json"))) == 1
+    messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
+    assert any("16 more slices of its series arrived after it was planned on 20; planning it "
+               "again on all 36 (the earlier result, already sent to 1 destination(s)" in m
+               for m in messages)
+    assert [" on 36 slices;" in m for m in messages if " planned: " in m] == [False, True]
+
+
+def test_a_case_that_failed_on_part_of_its_series_is_planned_when_the_rest_arrives(
+    cases: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spinetv.node")
+    slices = sorted((cases[1] / "CT").iterdir())
+    rtstruct = _listing_slices(cases[1], tmp_path, slice(0, 10))
+    case_id = str(dcmread(rtstruct, stop_before_pixels=True).SOPInstanceUID)
+    dest = ResultSCP()
+    node = _own_node(tmp_path, dest.port, settle_s=0.2)
+    failed = node.spool.case_folder(case_id) / "failed.json"
+    try:
+        # The first 20 slices hold none of the GTV: planning fails...
+        assert send(node.config.port, [*slices[:20], rtstruct])[1] == [0] * 21
+        wait_until(failed.is_file, 60, "the case to fail on 20 slices")
+        # ... and the rest of the series makes it plannable: planned on all of it.
+        assert send(node.config.port, slices[20:])[1] == [0] * 16
+        wait_until(lambda: dest.count() == 1, 60, "the result")
+    finally:
+        node.stop()
+        dest.stop()
+    assert not failed.exists() and node.spool.planned(case_id)["slices"] == 36
+    messages = [r.getMessage() for r in caplog.records if case_id[-12:] in r.getMessage()]
+    assert any("failed when its series held 20 slices; 16 more arrived since: planning it "
+               "again on all 36" in m for m in messages)
+
+
+def test_an_rtstruct_newer_than_the_last_slice_is_not_enough(tmp_path: Path) -> None:
+    """The review's experiment: 20 of 40 slices spooled, then an RTSTRUCT naming 10 of them;
+    the case is not complete while the series has not been idle for the settle time."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from spinetv.node.spool import CT_IMAGE_STORAGE, RT_STRUCTURE_SET_STORAGE
+
+    config = load_node_config(None, ae_title="SPINETV", port=free_port(), bind="127.0.0.1",
+                              store=tmp_path / "store", allow=(parse_peer("TPS"),), settle_s=0.3)
+    node = Node(config)  # not started: _consider is called by hand
+    study, series = "1.2.3", "1.2.3.1"
+    slices = [f"1.2.3.1.{i}" for i in range(1, 41)]
+    for uid in slices[:20]:
+        path = node.spool.object_path(study, series, CT_IMAGE_STORAGE, uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    rs = Dataset()
+    rs.SOPClassUID, rs.SOPInstanceUID = RT_STRUCTURE_SET_STORAGE, "1.2.3.9"
+    rs.StudyInstanceUID = study
+    images = Sequence([Dataset() for _ in slices[:10]])
+    for item, uid in zip(images, slices[:10]):
+        item.ReferencedSOPInstanceUID = uid
+    referenced = Dataset()
+    referenced.SeriesInstanceUID, referenced.ContourImageSequence = series, images
+    in_study = Dataset()
+    in_study.RTReferencedSeriesSequence = Sequence([referenced])
+    frame = Dataset()
+    frame.RTReferencedStudySequence = Sequence([in_study])
+    rs.ReferencedFrameOfReferenceSequence = Sequence([frame])
+    rs.StructureSetROISequence, rs.ROIContourSequence = Sequence([]), Sequence([])
+    rs.file_meta = FileMetaDataset()
+    rs.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = node.spool.object_path(study, "1.2.3.2", RT_STRUCTURE_SET_STORAGE, "1.2.3.9")
+    path.parent.mkdir(parents=True)
+    time.sleep(0.01)
+    rs.save_as(path, enforce_file_format=True)
+    assert node._consider("1.2.3.9", path) is False
+    assert node.spool.record("1.2.3.9") is None
+    time.sleep(0.35)  # idle for the settle time: complete (a later slice would re-plan it)
+    assert node._consider("1.2.3.9", path) is True
+    record = node.spool.record("1.2.3.9")
+    assert record is not None and record.slices == 20

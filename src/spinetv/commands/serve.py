@@ -117,7 +117,9 @@ def check(config: Any) -> list[str]:
         "results to: "
         + (", ".join(str(d) for d in config.return_to) or "nowhere (kept in the store)"),
         f"protocols: {', '.join(config.protocols)}; GTV: {', '.join(config.gtv)}; "
-        f"quiet period {config.quiet_s:g} s",
+        f"quiet period {config.quiet_s:g} s, settle time {config.settle_s:g} s",
+        f"sending: up to {config.retry.max_attempts} attempts per destination, back-off "
+        f"{config.retry.first_delay_s:g} s doubling up to {config.retry.max_delay_s:g} s",
     ]
     lines += [f"rule: {rule.describe()} -> {', '.join(rule.protocols)}" for rule in config.rules]
     if config.pause_before_plan_s or config.pause_before_send_s:

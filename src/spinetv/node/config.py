@@ -7,6 +7,7 @@ Every problem is a :class:`NodeConfigError` naming the file (or option) and the 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import ipaddress
 import os
 import re
@@ -174,8 +175,14 @@ class Destination:
 
     @property
     def key(self) -> str:
-        """A file-name-safe name of the destination, for its delivery markers."""
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.ae_title}@{self.host}_{self.port}")
+        """A file-name-safe name of the destination, for its delivery markers.
+
+        The cleaned title, host and port, then a short hash of the exact destination: cleaning
+        alone maps ``'A B'`` and ``'A_B'`` to one name.
+        """
+        readable = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.ae_title}@{self.host}_{self.port}")
+        digest = hashlib.sha256(str(self).encode("utf-8")).hexdigest()[:8]
+        return f"{readable}-{digest}"
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -311,17 +318,26 @@ class RetryPolicy:
         The wait doubles after each failure up to this, s.
     timeout_s : float
         Timeout of connecting and of each DIMSE exchange, s.
+    max_attempts : int
+        Attempts to deliver a case to one destination that fail for a transient reason (no
+        answer, out of resources, rejected-transient) before the case is "send failed" there.
     """
 
     first_delay_s: float = 5.0
     max_delay_s: float = 300.0
     timeout_s: float = 30.0
+    max_attempts: int = 20
 
     def __post_init__(self) -> None:
         for name in ("first_delay_s", "max_delay_s", "timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise NodeConfigError(f"send.{name}: expected a positive number, got {value!r}")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise NodeConfigError(
+                f"send.max_attempts: expected a whole number >= 1, got {attempts!r}"
+            )
         if self.max_delay_s < self.first_delay_s:
             raise NodeConfigError("send.max_delay_s: must not be less than send.first_delay_s")
 
@@ -368,6 +384,10 @@ class NodeConfig:
     quiet_s : float
         A case whose RTSTRUCT does not list every slice it references is planned when nothing
         of it arrived for this long, s.
+    settle_s : float
+        A case whose RTSTRUCT and referenced images have all arrived is planned once nothing of
+        its series arrived for this long, s (the slices the RTSTRUCT does not list may still
+        be coming).
     html : bool
         Write the HTML report beside the JSON one.
     retry : RetryPolicy
@@ -389,6 +409,7 @@ class NodeConfig:
     rules: tuple[ProtocolRule, ...] = ()
     bind: str = "0.0.0.0"
     quiet_s: float = 60.0
+    settle_s: float = 2.0
     html: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     pause_before_plan_s: float = 0.0
@@ -410,7 +431,7 @@ class NodeConfig:
             raise NodeConfigError(f"{where}: plan.protocols is empty")
         if not self.gtv:
             raise NodeConfigError(f"{where}: plan.gtv is empty")
-        for name in ("quiet_s", "pause_before_plan_s", "pause_before_send_s"):
+        for name in ("quiet_s", "settle_s", "pause_before_plan_s", "pause_before_send_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise NodeConfigError(f"{where}: {name}: expected a number >= 0, got {value!r}")
@@ -459,8 +480,9 @@ class NodeConfig:
 
 _TOP_KEYS = {"node", "allow", "return_to", "plan", "rule", "send", "testing"}
 _NODE_KEYS = {"ae_title", "port", "bind", "store"}
-_PLAN_KEYS = {"protocols", "gtv", "quiet_seconds", "html"}
+_PLAN_KEYS = {"protocols", "gtv", "quiet_seconds", "settle_seconds", "html"}
 _SEND_KEYS = {"first_delay_seconds", "max_delay_seconds", "timeout_seconds"}
+_SEND_COUNT_KEYS = {"max_attempts"}
 _TESTING_KEYS = {"pause_before_plan_seconds", "pause_before_send_seconds"}
 
 
@@ -614,9 +636,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         names = plan.names(key)
         if names is not None:
             fields[key] = names
-    quiet = plan.get("quiet_seconds", (int, float))
-    if quiet is not None:
-        fields["quiet_s"] = float(quiet)
+    for key in ("quiet_seconds", "settle_seconds"):
+        value = plan.get(key, (int, float))
+        if value is not None:
+            fields[key.replace("_seconds", "_s")] = float(value)
     html = plan.get("html", bool)
     if html is not None:
         fields["html"] = html
@@ -633,12 +656,15 @@ def _read_file(path: Path) -> dict[str, Any]:
         )
         rules.append(_entry(where, "rule", number, lambda v=rule: ProtocolRule(*v)))
     fields["rules"] = tuple(rules)
-    send = _Table(data.get("send", {}), where, "send", _SEND_KEYS)
-    retry: dict[str, float] = {}
+    send = _Table(data.get("send", {}), where, "send", _SEND_KEYS | _SEND_COUNT_KEYS)
+    retry: dict[str, Any] = {}
     for key in _SEND_KEYS:
         value = send.get(key, (int, float))
         if value is not None:
             retry[key.replace("_seconds", "_s")] = float(value)
+    attempts = send.get("max_attempts", int)
+    if attempts is not None:
+        retry["max_attempts"] = attempts
     try:
         fields["retry"] = RetryPolicy(**retry)
     except NodeConfigError as error:

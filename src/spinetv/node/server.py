@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from spinetv.node.spool import (
     readiness,
     write_durable,
 )
-from spinetv.node.work import plan_case, send_files
+from spinetv.node.work import SendError, plan_case, send_files
 
 __all__ = ["MAX_PLAN_ATTEMPTS", "Node", "require_pynetdicom"]
 
@@ -45,9 +45,6 @@ log = logging.getLogger("spinetv.node")
 #: Starts of planning a case before it is failed: planning that never finishes (the node killed
 #: or crashed meanwhile) is redone at the next start, but not forever.
 MAX_PLAN_ATTEMPTS = 3
-#: A series whose images all came but not its RTSTRUCT last is complete once no image came for
-#: this long, s (see :func:`spinetv.node.spool.readiness`).
-SETTLE_S = 2.0
 #: A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
 _REJECT_CALLING_AE = (0x01, 0x01, 0x03)
 
@@ -103,8 +100,13 @@ class Node:
         self._to_send: dict[str, None] = {}
         self._infos: dict[str, tuple[float, StructureSetInfo]] = {}
         self._next_try: dict[str, float] = {}
-        self._failures: dict[str, int] = {}
         self._paused: set[str] = set()
+        # Image series folders something arrived in (checked for cases planned on fewer
+        # slices once they settle), and the cases planned on each series.
+        self._touched: dict[str, None] = {}
+        self._cases_of: dict[str, set[str]] = {}
+        # Held while a case is sent, and while a case whose series grew is set back.
+        self._case_lock = threading.Lock()
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -285,6 +287,8 @@ class Node:
             tally.stored[kind] = tally.stored.get(kind, 0) + 1
             if checked.sop_class == RT_STRUCTURE_SET_STORAGE:
                 self._waiting[checked.sop_instance] = (path, time.monotonic())
+            else:
+                self._touched[str(path.parent)] = None
         self._plan_wake.set()
         return 0x0000
 
@@ -345,8 +349,19 @@ class Node:
             state = self.spool.state(case_id, keys)
             if state is CaseState.RECEIVED:
                 self._to_plan[case_id] = None
-            elif state is CaseState.PLANNED and self.config.return_to:
+            elif state is CaseState.PLANNED:
                 self._to_send[case_id] = None
+            if state in (CaseState.PLANNED, CaseState.SENT, CaseState.SEND_FAILED,
+                         CaseState.FAILED):
+                # Slices may have come after planning, before a crash: looked at once settled.
+                try:
+                    record = self.spool.record(case_id)
+                except (SpinetvError, OSError, ValueError) as error:
+                    log.warning("case %s: %s; not watched for more slices", case_id, error)
+                    record = None
+                if record is not None:
+                    self._cases_of.setdefault(record.series, set()).add(case_id)
+                    self._touched[record.series] = None
         if self._waiting or self._to_plan or self._to_send:
             log.info(
                 "resuming from the spool: %d cases waiting for images, %d to plan, %d to send",
@@ -381,10 +396,93 @@ class Node:
                 with self._lock:
                     if self._waiting.get(case_id) == (path, arrived):
                         del self._waiting[case_id]
+        self._check_grown_series()
         while self._to_plan and not self._stop.is_set():
             case_id = next(iter(self._to_plan))
             self._plan(case_id)
             self._to_plan.pop(case_id, None)
+
+    def _check_grown_series(self) -> None:
+        """Cases planned on a series that has grown since, once it has settled again."""
+        now = time.time()
+        with self._lock:
+            touched = list(self._touched)
+        for series in touched:
+            if now - self.spool.last_arrival([Path(series)]) < self.config.settle_s:
+                continue
+            with self._lock:
+                self._touched.pop(series, None)
+            for case_id in sorted(self._cases_of.get(series, ())):
+                self._check_grown(case_id)
+
+    def _check_grown(self, case_id: str) -> None:
+        """Plan a case again (once) when its series holds more slices than it was planned on.
+
+        A physicist expects the structures of the whole series: a result planned on part of
+        it is replaced, not kept silently; a series that grows again after that is left as it
+        is, with an error in the log. A case whose planning failed on part of its series is
+        planned again too (once).
+        """
+        record = self.spool.record(case_id)
+        if record is None:
+            return
+        if (self.spool.case_folder(case_id) / "failed.json").is_file():
+            self._retry_failed(record)
+            return
+        if not self.spool.result_folder(case_id).is_dir():
+            return  # not planned yet: planning counts the slices itself
+        planned = self.spool.planned(case_id).get("slices")
+        now = len(self.spool.images_in(Path(record.series)))
+        if planned is None or now <= int(planned):
+            return
+        if record.replans >= 1:
+            stale = self.spool.case_folder(case_id) / "stale.json"
+            if not stale.is_file():
+                write_durable(stale, f'{{"planned_on": {planned}, "slices": {now}}}\n'.encode())
+                log.error(
+                    "case %s: its series grew again, to %d slices, after it was planned again "
+                    "on %d; the result is left as it is: check the case",
+                    _short(case_id),
+                    now,
+                    int(planned),
+                )
+            return
+        with self._case_lock:
+            sent = [p.name[5:-5] for p in self.spool.case_folder(case_id).glob("sent-*.json")]
+            self.spool.supersede(case_id)
+            self._to_send.pop(case_id, None)
+            self._next_try.pop(case_id, None)
+        self.spool.write_record(
+            replace(record, slices=now, replans=record.replans + 1, received_at=time.time())
+        )
+        log.warning(
+            "case %s: %d more slices of its series arrived after it was planned on %d; "
+            "planning it again on all %d (the earlier result, %s, is kept as superseded)",
+            _short(case_id),
+            now - int(planned),
+            int(planned),
+            now,
+            f"already sent to {len(sent)} destination(s)" if sent else "not sent",
+        )
+        self._to_plan[case_id] = None
+
+    def _retry_failed(self, record: CaseRecord) -> None:
+        now = len(self.spool.images_in(Path(record.series)))
+        if record.replans >= 1 or now <= record.slices:
+            return
+        self.spool.forget_failure(record.case_id)
+        self.spool.write_record(
+            replace(record, slices=now, replans=record.replans + 1, received_at=time.time())
+        )
+        log.warning(
+            "case %s failed when its series held %d slices; %d more arrived since: planning "
+            "it again on all %d",
+            _short(record.case_id),
+            record.slices,
+            now - record.slices,
+            now,
+        )
+        self._to_plan[record.case_id] = None
 
     def _consider(self, case_id: str, path: Path) -> bool:
         """Look at a waiting RTSTRUCT; True when its case is decided (no longer waiting)."""
@@ -409,8 +507,9 @@ class Node:
         candidates = self.spool.candidates(info)
         present = self.spool.images_in(candidates[0]) if len(candidates) == 1 else []
         last = self.spool.last_arrival([path, *candidates])
-        last_image = self.spool.last_arrival(candidates)
-        settled = self.spool.last_arrival([path]) >= last_image or now - last_image >= SETTLE_S
+        # Idle, whatever the order: an RTSTRUCT listing only its contoured slices may arrive
+        # in the middle of its series, newer than the last image but not after the last one.
+        settled = now - last >= self.config.settle_s
         verdict = readiness(
             info, candidates, present, quiet=now - last >= self.config.quiet_s, settled=settled
         )
@@ -432,6 +531,7 @@ class Node:
             received_at=now,
         )
         self.spool.write_record(record)
+        self._cases_of.setdefault(record.series, set()).add(case_id)
         self._to_plan[case_id] = None
         log.info(
             "case %s received: %d images of series %s (%s); protocols %s (%s)",
@@ -478,9 +578,11 @@ class Node:
             self._fail(case_id, f"internal error: {type(error).__name__}: {error}")
             return
         log.info(
-            "case %s planned: %s; levels %s; %d warnings (notes in the report) (%.1f s)",
+            "case %s planned: %s on %d slices; levels %s; %d warnings (notes in the report) "
+            "(%.1f s)",
             _short(case_id),
             ", ".join(planned.rtstructs),
+            planned.slices,
             ", ".join(planned.levels) or "none",
             len(caught),
             planned.seconds,
@@ -488,6 +590,8 @@ class Node:
         if self.config.return_to:
             self._to_send[case_id] = None
             self._send_wake.set()
+        # Slices that came while it was planned are seen once the series settles.
+        self._touched[record.series] = None
 
     # -- sending --------------------------------------------------------------------------
 
@@ -504,50 +608,104 @@ class Node:
                 self._to_send.pop(case_id, None)
 
     def _send(self, case_id: str) -> bool:
-        """Send a planned case to each destination not yet reached; True when all are.
+        """Send a planned case to each due destination not reached yet; True when none is left.
 
-        Each destination is tried on its own (one that is down does not hold back another);
-        the case is tried again after a back-off while any is missing.
+        Each destination is tried on its own (one that is down does not hold back another),
+        and only with the files it has not accepted yet. A permanent refusal, or
+        ``max_attempts`` transient failures, make the case "send failed" there; otherwise it is
+        tried again after a back-off.
         """
+        with self._case_lock:
+            if not self.spool.result_folder(case_id).is_dir():
+                return True  # set back to be planned again: queued again once planned
+            return self._send_locked(case_id)
+
+    def _send_locked(self, case_id: str) -> bool:
         files = self.spool.results(case_id)
-        missing: list[tuple[Any, Exception]] = []
-        for destination in self.config.return_to:
-            if self.spool.is_sent(case_id, destination.key):
+        recorded = self.spool.planned(case_id).get("destinations")
+        configured = {d.key: d for d in self.config.return_to}
+        if recorded is None:  # planned before destinations were recorded
+            recorded = [{"to": str(d), "key": d.key} for d in self.config.return_to]
+        missing: list[tuple[str, Exception, int]] = []
+        for item in recorded:
+            key, label = str(item["key"]), str(item["to"])
+            if self.spool.is_sent(case_id, key) or self.spool.is_send_failed(case_id, key):
                 continue
+            destination = configured.get(key)
+            if destination is None:
+                self._give_up(case_id, key, label, "no longer in the configuration", 0)
+                continue
+            accepted = self.spool.accepted(case_id, key)
+            todo = [p for p in files if p.name not in accepted]
+
+            def keep(path: Path, status: int, key: str = key, label: str = label) -> None:
+                self.spool.mark_accepted(case_id, key, path.name, status)
+                if status != 0x0000:
+                    log.warning(
+                        "case %s: %s stored %s with warning status 0x%04X",
+                        _short(case_id), label, path.name, status,
+                    )
+
             try:
-                statuses = send_files(
-                    files, destination, ae_title=self.config.ae_title, retry=self.config.retry
-                )
+                if todo:  # none when a crash came after the last file was accepted
+                    send_files(
+                        todo,
+                        destination,
+                        ae_title=self.config.ae_title,
+                        retry=self.config.retry,
+                        on_accepted=keep,
+                    )
             except Exception as error:  # whatever stops a delivery, it is retried with back-off
-                missing.append((destination, error))
+                attempts = self.spool.count_send_attempt(case_id, key)
+                if isinstance(error, SendError) and error.permanent:
+                    self._give_up(case_id, key, label, f"{error} (permanent)", attempts)
+                elif attempts >= self.config.retry.max_attempts:
+                    self._give_up(case_id, key, label, f"{error}; gave up after {attempts} "
+                                  "attempts", attempts)
+                else:
+                    missing.append((label, error, attempts))
                 continue
+            statuses = self.spool.accepted(case_id, key)
             self.spool.mark_sent(
                 case_id,
-                destination.key,
-                {"to": str(destination), "files": [p.name for p in files], "at": time.time(),
-                 "statuses": statuses},
+                key,
+                {"to": label, "files": [p.name for p in files], "at": time.time(),
+                 "statuses": [statuses.get(p.name) for p in files]},
             )
             log.info(
                 "case %s sent to %s: %s",
                 _short(case_id),
-                destination,
+                label,
                 ", ".join(p.name for p in files),
             )
         if missing:
-            failures = self._failures.get(case_id, 0) + 1
-            self._failures[case_id] = failures
+            failures = max(attempts for _, _, attempts in missing)
             delay = self.config.retry.delay_s(failures)
             self._next_try[case_id] = time.monotonic() + delay
-            for destination, reason in missing:
+            for label, reason, attempts in missing:
                 log.warning(
-                    "case %s not sent to %s (attempt %d): %s; retry in %.3g s",
+                    "case %s not sent to %s (attempt %d of %d): %s; retry in %.3g s",
                     _short(case_id),
-                    destination,
-                    failures,
+                    label,
+                    attempts,
+                    self.config.retry.max_attempts,
                     reason,
                     delay,
                 )
             return False
-        self._failures.pop(case_id, None)
         self._next_try.pop(case_id, None)
         return True
+
+    def _give_up(self, case_id: str, key: str, label: str, reason: str, attempts: int) -> None:
+        self.spool.mark_send_failed(
+            case_id, key, {"to": label, "reason": reason, "attempts": attempts, "at": time.time()}
+        )
+        log.error(
+            "case %s send failed to %s: %s; not tried again (to retry, delete "
+            "send-failed-%s.json and send-attempts-%s in the case folder and restart the node)",
+            _short(case_id),
+            label,
+            reason,
+            key,
+            key,
+        )

@@ -5,8 +5,13 @@ Layout under the store folder::
     incoming/<StudyInstanceUID>/<SeriesInstanceUID>/CT.<SOPInstanceUID>.dcm   (or MR., RS.)
     cases/<RTSTRUCT SOPInstanceUID>/case.json      received: the case is complete
                                      result/        planned: RTSTRUCT(s) and reports
-                                     sent-<AE@host_port>.json   delivered there
+                                     sending-<key>.json   files a destination accepted so far
+                                     sent-<key>.json      delivered there
+                                     send-failed-<key>.json   not deliverable there (reason)
+                                     send-attempts-<key>  failed attempts to deliver there
                                      failed.json    planning failed (the reason)
+                                     superseded-<n>/  a result replaced when its series grew
+                                     stale.json     the series grew again after that
     rejected/<time>-<n>.dcm and .txt              objects set aside, with the reason
 
 Every file is written to a temporary name in its folder, flushed to disk and renamed, so a
@@ -126,6 +131,7 @@ class CaseState(Enum):
     RECEIVED = "received"
     PLANNED = "planned"
     SENT = "sent"
+    SEND_FAILED = "send failed"
     FAILED = "failed"
 
 
@@ -153,6 +159,8 @@ class CaseRecord:
         Why the case was taken as complete.
     received_at : float
         When (seconds since the epoch).
+    replans : int, default 0
+        How often the case was planned again because its series grew after planning.
     """
 
     case_id: str
@@ -164,6 +172,7 @@ class CaseRecord:
     slices: int
     ready: str
     received_at: float
+    replans: int = 0
 
     @classmethod
     def from_json(cls, data: Any, where: Path) -> CaseRecord:
@@ -179,6 +188,7 @@ class CaseRecord:
                 slices=int(data["slices"]),
                 ready=str(data["ready"]),
                 received_at=float(data["received_at"]),
+                replans=int(data.get("replans", 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SpinetvError(f"{where}: not a case record ({error})") from None
@@ -306,9 +316,9 @@ def readiness(
     """Decide whether the case of ``info`` is complete.
 
     It is when the RTSTRUCT's referenced series has arrived with every image the RTSTRUCT
-    references, and the series has settled: the RTSTRUCT came after its last image (the usual
-    order), or no image came for a moment (an RTSTRUCT sent first that lists only the
-    contoured slices must not start planning while the others still arrive). When the RTSTRUCT
+    references, and the series has settled: nothing of it (image or RTSTRUCT) came for the
+    settle time. The order of arrival proves nothing: an RTSTRUCT that lists only its
+    contoured slices may come in the middle of the series. When the RTSTRUCT
     lists no image, the case is complete once nothing arrived
     for the quiet period; an RTSTRUCT naming images or a series that are still missing after
     the quiet period fails, saying what is missing (a case is never planned on part of its
@@ -326,7 +336,7 @@ def readiness(
     quiet : bool
         Nothing of the case arrived for the quiet period.
     settled : bool, default True
-        The RTSTRUCT arrived after the series' last image, or the series is idle.
+        Nothing of the case's series (nor the RTSTRUCT) arrived for the settle time.
 
     Returns
     -------
@@ -607,8 +617,50 @@ class Spool:
             The files to send, in protocol order.
         """
         folder = self.result_folder(case_id)
-        planned = json.loads((folder / "planned.json").read_text(encoding="utf-8"))
-        return [folder / name for name in planned["rtstructs"]]
+        return [folder / name for name in self.planned(case_id)["rtstructs"]]
+
+    def planned(self, case_id: str) -> dict[str, Any]:
+        """What ``planned.json`` of a planned case records.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        dict
+            ``rtstructs`` (file names), ``slices`` (images planned on), ``destinations``
+            (``{"to", "key"}`` of each destination the result is due for), protocols, levels.
+        """
+        path = self.result_folder(case_id) / "planned.json"
+        value = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(value, dict):
+            raise SpinetvError(f"{path}: not a planned-case marker")
+        return value
+
+    def due_keys(self, case_id: str, default: Sequence[str]) -> list[str]:
+        """The keys of the destinations a planned case is due for.
+
+        Recorded in ``planned.json`` when the case was planned, so that a destination added to
+        the configuration later does not make every old case look undelivered.
+
+        Parameters
+        ----------
+        case_id : str
+            The case (planned).
+        default : sequence of str
+            The keys for a case planned before destinations were recorded.
+
+        Returns
+        -------
+        list of str
+            The keys.
+        """
+        recorded = self.planned(case_id).get("destinations")
+        if recorded is None:
+            return list(default)
+        return [str(item["key"]) for item in recorded]
 
     def start_result(self, case_id: str) -> Path:
         """An empty ``result.part`` folder to plan into.
@@ -702,6 +754,133 @@ class Spool:
             if (folder / name).exists():
                 os.replace(folder / name, folder / f"{name}.failed-{time.time_ns()}")
 
+    def mark_accepted(self, case_id: str, destination_key: str, name: str, status: int) -> None:
+        """Record that a destination accepted one result file (so a retry does not resend it).
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+        name : str
+            The file's name in ``result/``.
+        status : int
+            The C-STORE status it was answered with (success or warning).
+        """
+        accepted = self.accepted(case_id, destination_key)
+        accepted[name] = int(status)
+        _write_json(self.case_folder(case_id) / f"sending-{destination_key}.json", accepted)
+
+    def accepted(self, case_id: str, destination_key: str) -> dict[str, int]:
+        """The result files a destination accepted so far, with their statuses.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+
+        Returns
+        -------
+        dict of str to int
+            File name to C-STORE status.
+        """
+        path = self.case_folder(case_id) / f"sending-{destination_key}.json"
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    def count_send_attempt(self, case_id: str, destination_key: str) -> int:
+        """Note a failed attempt to deliver a case to a destination; the failures so far.
+
+        Kept on disk, so that the cap on attempts holds across restarts of the node.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+
+        Returns
+        -------
+        int
+            1 after the first failure.
+        """
+        path = self.case_folder(case_id) / f"send-attempts-{destination_key}"
+        try:
+            count = int(path.read_text(encoding="ascii")) + 1
+        except (OSError, ValueError):
+            count = 1
+        write_durable(path, str(count).encode("ascii"))
+        return count
+
+    def mark_send_failed(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
+        """Mark a case not deliverable to one destination (a final state, not retried).
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+        facts : dict
+            What to record (the reason, attempts, time).
+        """
+        _write_json(self.case_folder(case_id) / f"send-failed-{destination_key}.json", facts)
+
+    def is_send_failed(self, case_id: str, destination_key: str) -> bool:
+        """Whether delivering a case to a destination was given up.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        destination_key : str
+            The destination's key.
+
+        Returns
+        -------
+        bool
+            True once its ``send-failed-<key>.json`` is written.
+        """
+        return (self.case_folder(case_id) / f"send-failed-{destination_key}.json").is_file()
+
+    def supersede(self, case_id: str) -> Path:
+        """Set a planned case back to received: its result and delivery markers are moved to
+        ``superseded-<n>/`` (kept, not deleted).
+
+        The markers go first, the result last: a crash in between leaves a planned case
+        whose result is sent again, never a new result taken as already delivered.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+
+        Returns
+        -------
+        Path
+            The ``superseded-<n>`` folder.
+        """
+        folder = self.case_folder(case_id)
+        old = folder / f"superseded-{time.time_ns()}"
+        old.mkdir()
+        for pattern in (
+            "sending-*.json", "sent-*.json", "send-failed-*.json", "send-attempts-*", "attempts"
+        ):
+            for marker in folder.glob(pattern):
+                os.replace(marker, old / marker.name)
+        _fsync_folder(folder)
+        if self.result_folder(case_id).is_dir():
+            os.replace(self.result_folder(case_id), old / "result")
+        _fsync_folder(folder)
+        return old
+
     def mark_sent(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
         """Mark a case delivered to one destination.
 
@@ -729,9 +908,12 @@ class Spool:
         Returns
         -------
         bool
-            True once its ``sent-<key>.json`` is written.
+            True once its ``sent-<key>.json`` is written (or the marker of an earlier version,
+            named without the key's hash, so that an upgrade sends no old case again).
         """
-        return (self.case_folder(case_id) / f"sent-{destination_key}.json").is_file()
+        folder = self.case_folder(case_id)
+        legacy = destination_key.rsplit("-", 1)[0]
+        return any((folder / f"sent-{key}.json").is_file() for key in (destination_key, legacy))
 
     def state(self, case_id: str, destination_keys: Sequence[str]) -> CaseState | None:
         """Where a case stands, from its markers.
@@ -741,12 +923,14 @@ class Spool:
         case_id : str
             The case.
         destination_keys : sequence of str
-            The destinations it must reach.
+            The destinations it must reach when its ``planned.json`` does not say (planned by
+            an earlier version).
 
         Returns
         -------
         CaseState or None
-            None when it was not received yet.
+            None when it was not received yet; SENT when every due destination has it,
+            SEND_FAILED when the others are given up.
         """
         folder = self.case_folder(case_id)
         if (folder / "failed.json").is_file():
@@ -755,8 +939,11 @@ class Spool:
             return None
         if not self.result_folder(case_id).is_dir():
             return CaseState.RECEIVED
-        if all(self.is_sent(case_id, key) for key in destination_keys):
+        keys = self.due_keys(case_id, destination_keys)
+        if all(self.is_sent(case_id, key) for key in keys):
             return CaseState.SENT
+        if all(self.is_sent(case_id, k) or self.is_send_failed(case_id, k) for k in keys):
+            return CaseState.SEND_FAILED
         return CaseState.PLANNED
 
     def case_ids(self) -> list[str]:
