@@ -1727,9 +1727,16 @@ def _steady_walls(
         # An end slab holds the bone's end (an endplate) and the free space beyond it (the
         # disc) at once: its free voxels in front of or behind the canal can lie beyond the
         # endplate, with the bone "beyond" them below it. A depth of its own that no
-        # neighbour confirms is not taken; it keeps ``default_mm``.
-        for end, inner in ((bounded[0], bounded[1]), (bounded[-1], bounded[-2])):
-            if _overlap(gaps[end], gaps[inner]) is None:
+        # neighbour confirms is not taken; it keeps ``default_mm``. Where the next two
+        # slabs agree, it must agree with both: a wide gap of the next slab alone (a voxel
+        # and a half on coarse tilted grids) overlapped the endplate's depth and took the
+        # wall 1 mm into the cervical model's body.
+        ends = ((bounded[0], bounded[1:3]), (bounded[-1], bounded[-2:-4:-1]))
+        for end, inner in ends:
+            reference = gaps[inner[0]]
+            if len(inner) > 1:
+                reference = _overlap(gaps[inner[0]], gaps[inner[1]]) or reference
+            if _overlap(gaps[end], reference) is None:
                 gaps = [None if slab == end else gap for slab, gap in enumerate(gaps)]
         bounded = [slab for slab in range(n) if gaps[slab] is not None]
     for slab in range(n):
