@@ -239,8 +239,9 @@ class SectorOptions:
         fraction of the canal's half-width of its midline, as far as the wall is flat there
         (see ``ap_wall_flat_tolerance_mm``): the midline strip alone holds few voxel centres,
         at few phases of the lattice, and left the cervical model's wall up to 0.4 mm off
-        at 0.7-1.1 mm pixels and 2-2.4 mm slices. Default 0.5 (6 mm at a cervical canal
-        24 mm wide); None: the midline strip only.
+        at 0.7-1.1 mm pixels and 2-2.4 mm slices. Default 0.8 (about 10 mm at a cervical
+        canal 24 mm wide, whose body's back is flat about as far); None: the midline strip
+        only.
     ap_wall_flat_tolerance_mm : float
         The band is narrowed to where the largest curvature of the wall the voxels leave
         possible moves it by at most this from its depth on the midline, mm. Default 0.05
@@ -336,7 +337,7 @@ class SectorOptions:
     slab_mm: float | None = None
     min_slab_canal_fraction: float = 0.5
     contoured_wall_max_gap_voxels: float | None = 1.5
-    ap_wall_band_half_width_ratio: float | None = 0.5
+    ap_wall_band_half_width_ratio: float | None = 0.8
     ap_wall_flat_tolerance_mm: float = 0.05
     ap_wall_max_curvature_per_mm: float = 0.1
     c2_dens_to_body: bool = True
@@ -1442,7 +1443,8 @@ def _walls_from_section(
     )
     reach_px = max(1, int(np.ceil(_SLAB_REACH_MM / section.pixel_mm)))
     wide_local = _prism_points(section, frame, vertebra, reach_px)
-    central = np.abs(wide_local[:, 0] - lr_centre) <= 0.5 * half_width
+    reach = 0.5 if band is None else max(0.5, band.half_width_ratio)
+    central = np.abs(wide_local[:, 0] - lr_centre) <= reach * half_width
     wide_local = wide_local[central]
     margin = _SLAB_REACH_MM + 2.0 * lattice
     near = (
