@@ -1044,9 +1044,11 @@ def symmetry_turn_deg(
         t = np.radians(angle_deg)
         normal = np.array([np.cos(t), np.sin(t)])
         mirrored = pivot + centred - 2.0 * (centred @ normal)[:, None] * normal
-        index = np.floor((mirrored - low) / pixel).astype(np.int64)
-        inside = np.all((index >= 0) & (index < np.asarray(density.shape)), axis=1)
-        return float(density[index[inside, 0], index[inside, 1]].sum())
+        # Interpolated between the bins' centres: the nearest bin's value made the score a
+        # step function of the angle, and the parabola through its steps moved the turn
+        # found by up to about 0.4 deg on coarse grids.
+        at = ((mirrored - low) / pixel - 0.5).T
+        return float(ndimage.map_coordinates(density, at, order=1, mode="constant").sum())
 
     best = 0.0
     for step, reach in ((0.5, span_deg), (0.05, 0.4)):
