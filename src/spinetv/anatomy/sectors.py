@@ -54,7 +54,8 @@ Refinements of the reference definition (each tested):
   give the body the pedicles' roots. Where the canal's depth does not change from slab to slab
   the wall is one: each slab only bounds it (between its deepest free voxel centre and the bone
   beyond, up to a voxel apart, the lattice's phase drifting from slab to slab on a tilted
-  grid), so a slab's wall is the middle of what its own bounds and those of its neighbours on
+  grid; ``a`` is narrowed across a band of the canal's width as far as the voxels show the
+  body's back flat there, see ``ap_wall_band_half_width_ratio``), so a slab's wall is the middle of what its own bounds and those of its neighbours on
   either side leave, the neighbours taken while their bounds overlap (bounds that only touch,
   as two rows of an axis-aligned lattice do, do not). Where the depth changes (across a disc, a
   curved canal), the bounds stop overlapping and each part keeps its own wall; the wall never
@@ -74,7 +75,9 @@ Refinements of the reference definition (each tested):
 * A foramen's medial edge is placed on a circle fitted to the foramen's wall (the midpoints
   between its free voxel centres and the nearest bone), at the radius that the fewest points
   of its medial half contradict (:func:`_foramen_edge`): each point only bounds the edge, and
-  the many points at their own lattice phases narrow it to a small fraction of a voxel.
+  the many points at their own lattice phases narrow it to a small fraction of a voxel. The
+  circle's centre is likewise the middle of the centres its points contradict least, and
+  the radius is narrowed by the whole wall where it agrees with the medial half.
 * Cervical axial rotation (C2-C7; ``cervical_rotation_from_body_core``): the frame's AP axis
   is turned about its SI axis to point from the centroid of the body's core (the bone at
   least half the body's depth in front of ``a``, within 1.5 canal half-widths of the
@@ -1009,7 +1012,7 @@ def symmetry_turn_deg(
 
     The points (``u``, ``v``; mm) are binned on a raster of a quarter of ``blur_mm`` and
     blurred by a Gaussian of ``blur_mm``; each line's score is that density at the mirror
-    images of the points. The line
+    images of the points (interpolated linearly between the bins' centres). The line
     is searched over +-``span_deg`` in half-degree steps, then over +-0.4 deg of the best in
     steps of 0.05 deg, the best step refined by a parabola. The pivot lies on the mirror
     line of a symmetric set (its centroid does), so one angle is searched.
