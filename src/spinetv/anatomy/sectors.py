@@ -55,9 +55,10 @@ Refinements of the reference definition (each tested):
   the wall is one: each slab only bounds it (between its deepest free voxel centre and the bone
   beyond, up to a voxel apart, the lattice's phase drifting from slab to slab on a tilted
   grid; ``a`` is narrowed across a band of the canal's width as far as the voxels show the
-  body's back flat there, see ``ap_wall_band_half_width_ratio``), so a slab's wall is the middle of what its own bounds and those of its neighbours on
-  either side leave, the neighbours taken while their bounds overlap (bounds that only touch,
-  as two rows of an axis-aligned lattice do, do not). Where the depth changes (across a disc, a
+  body's back flat there, see ``ap_wall_band_half_width_ratio``), so a slab's wall is the
+  middle of what its own bounds and those of its neighbours on either side leave, the
+  neighbours taken while their bounds overlap (bounds that only touch, as two rows of an
+  axis-aligned lattice do, do not). Where the depth changes (across a disc, a
   curved canal), the bounds stop overlapping and each part keeps its own wall; the wall never
   leaves a slab's own bounds, and stays at their middle when the neighbours would move it by
   less than 0.03 voxel (a row of voxel centres on ``c`` of an axis-aligned grid stays on it).
