@@ -65,6 +65,16 @@ POSES = {
     ),
 }
 FLOOR = 0.95
+# C4-C6 at the four poses, measured minimum 0.961 at HFS 0.6 mm (a row of voxel centres lies
+# on c there: the pedicle's row goes to the lamina on one side), 0.985 at HFS 1 mm, 0.987
+# and 0.988 on the tilted poses (0.961 / 0.964 with the contoured canal before the anterior
+# wall was narrowed across the band and the symmetry score interpolated).
+POSE_FLOORS = {
+    "HFS-0.6mm": 0.955,
+    "HFS-1mm": 0.975,
+    "FFS-tilt25-rot10-0.6mm": 0.975,
+    "HFP-tilt25-rot10-1mm": 0.975,
+}
 LEVELS = ("C4", "C5", "C6")
 ONE_SLAB = np.array([-np.inf, np.inf])
 
@@ -102,7 +112,8 @@ def test_sectors_match_the_cervical_model(pose: tuple[str, CervicalColumn], cana
     for level in LEVELS:
         for k in range(1, 7):
             value = dice(result[level].sector(k), column.truth[level][k])
-            assert value >= FLOOR, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
+            floor = POSE_FLOORS[name]
+            assert value >= floor, f"{name} {canal} {level} sector {k}: Dice {value:.3f}"
 
 
 def test_the_reference_rule_gives_the_transverse_processes_to_the_pedicles(
