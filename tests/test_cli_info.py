@@ -137,3 +137,20 @@ def test_info_reports_damaged_contours(case: dict[str, Path], tmp_path: Path, ca
     assert [roi["damaged_contours"] for roi in document["rois"]] == [0, 1, 0]
     assert main(["info", str(damaged)]) == 0
     assert "damaged: ROI 'SpinalCord' has 1 contour(s)" in capsys.readouterr().out
+
+
+def test_a_command_run_in_process_leaves_the_garbage_collector_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import gc
+
+    assert gc.isenabled()
+    assert main([]) == 2  # no command: the help, after the collector was turned off
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        main([])
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+    capsys.readouterr()
