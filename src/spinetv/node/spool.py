@@ -770,7 +770,7 @@ class Spool:
         """
         accepted = self.accepted(case_id, destination_key)
         accepted[name] = int(status)
-        _write_json(self.case_folder(case_id) / f"sending-{destination_key}.json", accepted)
+        _write_json(self._delivery_file(case_id, "sending", destination_key), accepted)
 
     def accepted(self, case_id: str, destination_key: str) -> dict[str, int]:
         """The result files a destination accepted so far, with their statuses.
@@ -787,7 +787,7 @@ class Spool:
         dict of str to int
             File name to C-STORE status.
         """
-        path = self.case_folder(case_id) / f"sending-{destination_key}.json"
+        path = self._delivery_file(case_id, "sending", destination_key)
         try:
             value = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -811,7 +811,7 @@ class Spool:
         int
             1 after the first failure.
         """
-        path = self.case_folder(case_id) / f"send-attempts-{destination_key}"
+        path = self._delivery_file(case_id, "send-attempts", destination_key, "")
         try:
             count = int(path.read_text(encoding="ascii")) + 1
         except (OSError, ValueError):
@@ -831,7 +831,7 @@ class Spool:
         facts : dict
             What to record (the reason, attempts, time).
         """
-        _write_json(self.case_folder(case_id) / f"send-failed-{destination_key}.json", facts)
+        _write_json(self._delivery_file(case_id, "send-failed", destination_key), facts)
 
     def is_send_failed(self, case_id: str, destination_key: str) -> bool:
         """Whether delivering a case to a destination was given up.
@@ -848,7 +848,7 @@ class Spool:
         bool
             True once its ``send-failed-<key>.json`` is written.
         """
-        return (self.case_folder(case_id) / f"send-failed-{destination_key}.json").is_file()
+        return self._delivery_file(case_id, "send-failed", destination_key).is_file()
 
     def supersede(self, case_id: str) -> Path:
         """Set a planned case back to received: its result and delivery markers are moved to
@@ -881,6 +881,12 @@ class Spool:
         _fsync_folder(folder)
         return old
 
+    def _delivery_file(
+        self, case_id: str, kind: str, destination_key: str, suffix: str = ".json"
+    ) -> Path:
+        """A case's delivery marker for one destination: ``<kind>-<key><suffix>``."""
+        return self.case_folder(case_id) / f"{kind}-{destination_key}{suffix}"
+
     def mark_sent(self, case_id: str, destination_key: str, facts: dict[str, Any]) -> None:
         """Mark a case delivered to one destination.
 
@@ -893,7 +899,7 @@ class Spool:
         facts : dict
             What to record (files, statuses, time).
         """
-        _write_json(self.case_folder(case_id) / f"sent-{destination_key}.json", facts)
+        _write_json(self._delivery_file(case_id, "sent", destination_key), facts)
 
     def is_sent(self, case_id: str, destination_key: str) -> bool:
         """Whether a case was delivered to a destination.
@@ -911,9 +917,10 @@ class Spool:
             True once its ``sent-<key>.json`` is written (or the marker of an earlier version,
             named without the key's hash, so that an upgrade sends no old case again).
         """
-        folder = self.case_folder(case_id)
         legacy = destination_key.rsplit("-", 1)[0]
-        return any((folder / f"sent-{key}.json").is_file() for key in (destination_key, legacy))
+        return any(
+            self._delivery_file(case_id, "sent", key).is_file() for key in (destination_key, legacy)
+        )
 
     def state(self, case_id: str, destination_keys: Sequence[str]) -> CaseState | None:
         """Where a case stands, from its markers.
