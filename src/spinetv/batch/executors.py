@@ -397,6 +397,11 @@ def check_workers(client: Any) -> dict[str, str]:
     return versions
 
 
+#: Times a task whose workers died (``KilledWorker``) is submitted again as a new task: a
+#: good case queued on a worker that another case killed is charged with that death too.
+DASK_RESUBMITS = 1
+
+
 def _call_checked(fn: Callable[[T], R], task: T, expected: str) -> R:
     """Runs on a worker: ``fn(task)``, after checking the worker's spinetv version.
 
@@ -438,7 +443,9 @@ def run_on_dask(
     The tasks go to the workers as small values (file paths); workers read and write the files
     themselves, so they need the same storage and the same spinetv version (checked first).
     A task whose worker dies is run again on another worker by the scheduler, up to its
-    ``allowed-failures`` times; after that it is yielded as :class:`WorkerLost`. A task is not
+    ``allowed-failures`` times; then it is submitted once more as a new task
+    (:data:`DASK_RESUBMITS`), since the scheduler also charges a death to the tasks queued on
+    that worker, and after that it is yielded as :class:`WorkerLost`. A task is not
     retried for an exception of its own.
 
     Parameters
@@ -465,27 +472,39 @@ def run_on_dask(
     """
     distributed = import_distributed()
     check_workers(client)
-    futures = {}
-    for task in tasks:
-        future = client.submit(
+    expected = build_id()
+
+    def submit(task: T) -> Any:
+        return client.submit(
             _call_checked,
             fn,
             task,
-            build_id(),
+            expected,
             key=f"spinetv-{(key or str)(task)}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=0,
         )
-        futures[future] = task
+
+    # future -> (task, times the task was submitted again after its workers died)
+    futures: dict[Any, tuple[T, int]] = {submit(task): (task, 0) for task in tasks}
+    pending = distributed.as_completed(list(futures))
     finished = False
     try:
-        for future in distributed.as_completed(list(futures)):
-            task = futures[future]
+        for future in pending:
+            task, again = futures.pop(future)
             try:
                 outcome: R | WorkerLost = future.result()
             except WorkerVersionError:
                 raise
             except Exception as error:  # the task's own failures are results, not exceptions
+                if type(error).__name__ == "KilledWorker" and again < DASK_RESUBMITS:
+                    # The scheduler counts a worker's death against every task it held, the
+                    # one that killed it and those merely queued there: once more, afresh.
+                    renewed = submit(task)
+                    futures[renewed] = (task, again + 1)
+                    pending.add(renewed)
+                    future.release()
+                    continue
                 outcome = WorkerLost(_lost_cause(error))
             yield task, outcome
             future.release()
