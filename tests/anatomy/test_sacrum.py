@@ -69,6 +69,21 @@ def test_split_keeps_a_given_s1(pelvis: object) -> None:
         split_sacrum(sacrum, n_segments=6)
 
 
+@pytest.mark.parametrize(("tilt", "kyphosis"), [(0.0, 30.0), (30.0, 50.0), (45.0, 40.0)])
+def test_a_whole_s1_takes_no_bone_of_s2(tilt: float, kyphosis: float) -> None:
+    # Given S1 whole (alae included), nothing of the sacrum below lies at its level. The bone
+    # above S1's lower face joins S1; that face is fitted to where S1 rests on the sacrum. A
+    # plane normal to the traced axis instead (7-10 deg off) put 650-1160 voxels of S2's
+    # body into S1 (S2 body Dice 0.87-0.92).
+    model = phantom.make_spine_phantom(
+        levels="L5-S5", tilt_deg=tilt, sacral_kyphosis_deg=kyphosis, spacing_mm=(1.5, 1.5, 1.5)
+    )
+    sacrum = union(*[model.vertebrae[lv] for lv in SEGMENTS[1:]])
+    segments = split_sacrum(sacrum, s1=model.vertebrae["S1"])
+    assert segments["S1"].voxel_count == model.vertebrae["S1"].voxel_count
+    assert dice(segments["S2"], model.vertebrae["S2"]) >= 0.95
+
+
 def test_segments_compartments_match_phantom(pelvis: object) -> None:
     segments = {name: pelvis.vertebrae[name] for name in SEGMENTS[:4]}  # type: ignore[attr-defined]
     derived = derive_sacral_canal(
@@ -182,12 +197,12 @@ def test_steep_open_or_short_sacra_are_all_labelled(
         found = dice(result.sacral_segments[level], model.vertebrae[level])
         assert found >= 0.85, f"{level}: segment Dice {found:.3f}"
     # Compartments (body 1, alae 2/6; the body bounded by the anterior foramina). Measured:
-    # closed rings above the hiatus body >= 0.87 (S1 apart) / 0.85 (fused: the S1/S2 cut of
+    # closed rings above the hiatus body >= 0.897 (S1 apart) / 0.85 (fused: the S1/S2 cut of
     # a whole sacrum tilts through the body) and alae >= 0.91; S3-S4 on a canal carried from
-    # the closed segment body >= 0.90 and alae >= 0.92; S5 (no foramina below, its canal
-    # carried) body >= 0.87, alae 0.72-0.78, short of issue 10's 0.9. An open S1 arch
-    # ("estimated from arch" everywhere, flattened to 0.45 of its width) body >= 0.88 and
-    # alae >= 0.87 at S1-S4, S5 body 0.85 and alae 0.61.
+    # the closed segment body >= 0.90 and alae >= 0.91; S5 (no foramina below, its canal
+    # carried) body >= 0.87, alae 0.72-0.82, short of issue 10's 0.9. An open S1 arch
+    # ("estimated from arch" everywhere, flattened to 0.45 of its width) body >= 0.878 and
+    # alae >= 0.858 at S1-S4, S5 body 0.85 and alae 0.61.
     for level in segments:
         sectors = result.by_level[level]
         if not sectors.canal_method.endswith("ring closure"):
@@ -196,11 +211,11 @@ def test_steep_open_or_short_sacra_are_all_labelled(
         carried = sectors.canal_method == "carried from the closed segment"
         arch = sectors.canal_method == "estimated from arch"
         if arch:
-            floors = {1: 0.84, 2: 0.6, 6: 0.6} if level == "S5" else {1: 0.87, 2: 0.86, 6: 0.86}
+            floors = {1: 0.84, 2: 0.6, 6: 0.6} if level == "S5" else {1: 0.87, 2: 0.85, 6: 0.85}
         elif closed:
-            floors = {1: 0.86 if s1_apart else 0.84, 2: 0.9, 6: 0.9}
+            floors = {1: 0.89 if s1_apart else 0.84, 2: 0.9, 6: 0.9}
         elif carried and level != "S5":
-            floors = {1: 0.89, 2: 0.91, 6: 0.91}
+            floors = {1: 0.89, 2: 0.9, 6: 0.9}
         elif carried:
             floors = {1: 0.86, 2: 0.7, 6: 0.7}
         else:
@@ -234,19 +249,21 @@ def test_the_sample_ct_s_sacral_segments_share_the_sacrum_s_left_axis(real_spine
                 options=SectorOptions(sacral_common_left_axis=common),
             )
     own, shared = results[False], results[True]
-    # Each segment's own frame: S1's is turned about 20 deg axially on this CT (the sacrum
-    # itself is not: every segment's bilateral axis lies within 2 deg of the whole bone's).
-    # It must not pass silently.
+    # Each segment's own frame: S5's (a small cross-section, its canal carried) is turned
+    # about 15 deg on this CT (the sacrum itself is not: every segment's bilateral axis lies
+    # within 2 deg of the whole bone's). It must not pass silently. (S1's own frame was 20
+    # deg off while the split left most of its alae to S2; with them it lies within 1 deg.)
     flagged = [lv for lv, q in own.quality.items()
                if any(c.name == "sacral left axis" and not c.passed for c in q.checks)]
-    assert "S1" in flagged
+    assert flagged == ["S5"]
+    assert own.by_level["S1"].frame.lr_axis[0] > np.cos(np.radians(3.0))
     whole = sacral_left_axis(shared.sacral_segments)
     for level, segment in shared.sacral_segments.items():
         own_axis = sacral_left_axis({level: segment})
         assert np.degrees(np.arccos(min(1.0, float(own_axis @ whole)))) < 3.0, level
     # On the shared axis every segment's left axis is the sacrum's, and S1's turn is reported.
-    assert abs(shared.quality["S1"].frame_turn_deg or 0.0) > 15.0
-    assert shared.quality["S1"].as_dict()["frame_turn_deg"] is not None
+    assert abs(shared.quality["S5"].frame_turn_deg or 0.0) > 10.0
+    assert shared.quality["S5"].as_dict()["frame_turn_deg"] is not None
     for level, sectors in shared.by_level.items():
         lr = sectors.frame.lr_axis
         in_plane = whole - (whole @ sectors.frame.si_axis) * sectors.frame.si_axis
