@@ -1223,6 +1223,7 @@ def derive_canal(
     sources: dict[str, str] = {}
     sections: dict[str, ProjectedCanal] = {}
     unresolved: dict[str, str] = {}
+    lost: dict[str, AnatomyError] = {}
     for level in wanted:
         vertebra = vertebrae[level]
         si_axis, source = _si_axis_estimate(level, vertebra, ordered, vertebrae, cord)
@@ -1231,6 +1232,9 @@ def derive_canal(
             try:
                 projected = _cord_estimate(level, vertebra, si_axis, cord, options, source)
             except AnatomyError as error:
+                if _is_sacral(level):
+                    lost[level] = error  # a closed segment's canal may still be carried on
+                    continue
                 if level in required_levels:
                     raise
                 unresolved[level] = str(error)
@@ -1239,12 +1243,18 @@ def derive_canal(
         sections[level] = projected
     found = [level for level in wanted if level in sections]
     if not found:
+        for level, failure in lost.items():
+            if level in required_levels:
+                raise failure
         raise AnatomyError(
             "no spinal canal found at any of the levels " + ", ".join(wanted)
             + "; contour the canal or pass the cord"
         )
     _refine_axes_from_canal(found, vertebrae, cord, options, sections, sources)
     _carry_over_open_sacral_rings(found, vertebrae, sections, sources)
+    found = _carry_onto_lost_sacral_segments(
+        wanted, lost, vertebrae, sections, sources, unresolved, required_levels
+    )
     extension = _extensions(found, vertebrae, sections, options.extend_mm)
     canal = _union_pieces(
         grid,
@@ -1471,6 +1481,47 @@ def _carry_over_open_sacral_rings(
         sections[level] = _carried(sections[donor], sections[level], vertebrae[level])
         sources[level] = f"carried from {donor}"
         usable.add(level)
+
+
+def _carry_onto_lost_sacral_segments(
+    wanted: list[str],
+    lost: Mapping[str, AnatomyError],
+    vertebrae: Mapping[str, Mask],
+    sections: dict[str, ProjectedCanal],
+    sources: dict[str, str],
+    unresolved: dict[str, str],
+    required: Collection[str],
+) -> list[str]:
+    """The levels with a canal, in ``wanted`` order, after the sacral segments where no canal
+    was found at all take the canal of the nearest segment above (else below) whose ring
+    closed or that was carried, carried straight along its axis.
+
+    A segment turned far from its neighbours' axes (S4 of a sacrum tilted 60 degrees with 40
+    degrees of kyphosis lies near horizontal) can show neither a closed ring nor a midline
+    concavity on the axis estimated for it; its canal still runs on from the closed segment.
+    Reported as "carried from the closed segment", and flagged as every carried canal.
+    Updates ``sections``, ``sources`` and ``unresolved`` in place.
+
+    Raises
+    ------
+    AnatomyError
+        When a required segment has neither a canal nor a segment to carry one from.
+    """
+    usable = {
+        level for level, section in sections.items()
+        if section.method in (METHOD_RING, METHOD_CORD_RING, METHOD_CARRIED)
+    }
+    for level, error in lost.items():
+        ordered = [lv for lv in wanted if lv in usable or lv == level]
+        donor = _nearest_usable(ordered, ordered.index(level), usable)
+        if donor is None:
+            if level in required:
+                raise error
+            unresolved[level] = str(error)
+            continue
+        sections[level] = _carried_straight(sections[donor], vertebrae[level])
+        sources[level] = f"carried from {donor}"
+    return [level for level in wanted if level in sections]
 
 
 def _nearest_usable(found: list[str], position: int, usable: set[str]) -> str | None:
