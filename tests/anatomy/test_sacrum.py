@@ -16,6 +16,7 @@ from spinetv.anatomy.sacrum import (
     sacral_centreline,
     sacral_left_axis,
     split_sacrum,
+    split_sacrum_detailed,
 )
 from spinetv.anatomy.sectors import SectorOptions
 from spinetv.errors import AnatomyError, AnatomyWarning
@@ -110,6 +111,21 @@ def test_the_cut_below_s1_of_a_whole_sacrum_stands_at_the_border(
         for lv in ("S1", "S2")
     ]
     assert min(body) >= body_floor, body
+
+
+def test_a_whole_sacrum_whose_middle_segment_looks_tall_keeps_all_five() -> None:
+    # Open arch, no tilt, 40 deg of kyphosis, S1 apart: S3 comes out 25 mm along the axis
+    # (typical 22), which scaled the rest up until S5 no longer fitted, and the sacrum was
+    # called cut short. A dip where the last border belongs now places it.
+    model = phantom.make_spine_phantom(
+        levels="L5-S5", sacral_kyphosis_deg=40.0, sacral_hiatus="S1", spacing_mm=(1.5, 1.5, 1.5)
+    )
+    sacrum = union(*[model.vertebrae[lv] for lv in SEGMENTS[1:]])
+    split = split_sacrum_detailed(sacrum, s1=model.vertebrae["S1"])
+    assert list(split.segments) == list(SEGMENTS)
+    assert split.truncated is None
+    assert split.border_methods == ("foramina",) * 3
+    assert dice(split.segments["S5"], model.vertebrae["S5"]) >= 0.95
 
 
 def test_segments_compartments_match_phantom(pelvis: object) -> None:

@@ -415,8 +415,8 @@ def _place_cuts(
     size; S1 does not set the scale, its superior articular processes and oblique top make
     it look taller along the axis); the deepest dip from 40% of a segment above to 45% of
     the next one below it is taken, else the expected place. No cut is made where less than
-    half of the next segment would remain: a sacrum cut short keeps only the segments it
-    reaches.
+    half of the next segment would remain (a third where a dip marks the border): a sacrum
+    cut short keeps only the segments it reaches.
     """
     cuts: list[float] = []
     methods: list[str] = []
@@ -425,10 +425,11 @@ def _place_cuts(
     for k in range(heights.size - 1):
         expected, following = heights[k] * scale, heights[k + 1] * scale
         guess = position + expected
-        if guess > length - 0.5 * following:
-            break
-        window = (guess - 0.4 * expected, min(guess + 0.45 * following, length - 0.5 * following))
+        last = length - (0.5 if guess <= length - 0.5 * following else 0.35) * following
+        window = (guess - 0.4 * expected, min(guess + 0.45 * following, last))
         inside = [d for d in dips if window[0] <= d[0] <= window[1] and d[0] > position + 3.0]
+        if guess > length - 0.5 * following and not inside:
+            break
         if inside:
             cut = min(inside, key=lambda d: d[1])[0]
             # The segment just cut is bounded by two anatomical borders: it sets the scale.
