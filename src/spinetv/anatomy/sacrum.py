@@ -425,10 +425,11 @@ def _place_cuts(
     for k in range(heights.size - 1):
         expected, following = heights[k] * scale, heights[k + 1] * scale
         guess = position + expected
-        last = length - (0.5 if guess <= length - 0.5 * following else 0.35) * following
+        room = guess <= length - 0.5 * following
+        last = length - (0.5 if room else 0.35) * following
         window = (guess - 0.4 * expected, min(guess + 0.45 * following, last))
         inside = [d for d in dips if window[0] <= d[0] <= window[1] and d[0] > position + 3.0]
-        if guess > length - 0.5 * following and not inside:
+        if not room and not inside:
             break
         if inside:
             cut = min(inside, key=lambda d: d[1])[0]
@@ -636,7 +637,7 @@ def _recut_below_s1(
     normal = tangent[middle] / np.linalg.norm(tangent[middle])
     height = (points - line[at[0]]) @ normal
     shift, depth = _deepest_notch(height, _RECUT_SEARCH_MM)
-    below = height >= (min(shift, 0.0) if depth < _NOTCH_MAX_RATIO else 0.0)
+    below = height >= (min(shift, 0.0) if depth < _DIP_MAX_RATIO else 0.0)
     top_two = segment_of <= 1
     return np.where(top_two, below.astype(np.int64), segment_of)
 
@@ -644,8 +645,9 @@ def _recut_below_s1(
 def _deepest_notch(
     height: NDArray[np.float64], reach_mm: float, bin_mm: float = 0.5
 ) -> tuple[float, float]:
-    """Where (mm, within ``reach_mm`` of 0) the bone's cross-section along ``height`` dips
-    deepest below the line joining its highest points above and below; 0 without a dip.
+    """Where the bone's cross-section along ``height`` dips deepest below the line joining
+    its highest points above and below: (position mm, within ``reach_mm`` of 0; the area's
+    ratio to that line there), or (0.0, 1.0) without a dip.
 
     Measured against that line rather than a smoothed trend, the dip of the foramina is not
     pulled toward the smaller segment by the step of the cross-section between segments
@@ -668,8 +670,9 @@ def _deepest_notch(
     return best, depth
 
 
-#: A notch counts when the cross-section there is below this share of the line over it.
-_NOTCH_MAX_RATIO = 0.92
+#: A dip (or notch) of the cross-section counts when the area there is below this share of
+#: its trend (or of the line over it): 8% or more below.
+_DIP_MAX_RATIO = 0.92
 #: How far (mm) from the first cut the cut below S1 of a whole sacrum may move to the dip of
 #: the cross-section taken along its own normal.
 _RECUT_SEARCH_MM = 6.0
@@ -699,7 +702,7 @@ def _cross_section_dips(
     centres = 0.5 * (bins[:-1] + bins[1:])
     dips = []
     for i in range(1, ratio.size - 1):
-        if ratio[i] <= ratio[i - 1] and ratio[i] < ratio[i + 1] and ratio[i] < 0.92:
+        if ratio[i] <= ratio[i - 1] and ratio[i] < ratio[i + 1] and ratio[i] < _DIP_MAX_RATIO:
             dips.append((float(centres[i]), float(ratio[i])))
     return dips
 
