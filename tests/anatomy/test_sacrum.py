@@ -292,6 +292,38 @@ def test_a_near_horizontal_segment_without_a_ring_takes_the_canal_carried_on() -
         assert value >= 0.9, f"S4 compartment {k}: Dice {value:.3f}"
 
 
+@pytest.mark.parametrize(
+    ("tilt", "kyphosis", "s1_apart"), [(0.0, 20.0, False), (60.0, 40.0, False), (60.0, 40.0, True)]
+)
+def test_a_canal_carried_over_an_open_hiatus_lies_on_the_back_of_the_body(
+    tilt: float, kyphosis: float, s1_apart: bool
+) -> None:
+    # Laminae missing from S3 down: S4's canal is carried from the closed segment. Carried
+    # straight along the donor's axis it ran 8-14 mm behind the true canal where the sacrum
+    # curves (or where the donor's axis leaned), and S4's alae took its lateral parts behind
+    # the canal: Dice 0.41, 0.66 and 0.56 in these three sacra. Its front now lies on the
+    # back of S4's body, measured in the midline where no laminae close it.
+    model = phantom.make_spine_phantom(
+        levels="L5-S5", tilt_deg=tilt, sacral_kyphosis_deg=kyphosis, sacral_hiatus="S3",
+        spacing_mm=(1.5, 1.5, 1.5),
+    )
+    vertebrae = {"L5": model.vertebrae["L5"]}
+    if s1_apart:
+        vertebrae["S1"] = model.vertebrae["S1"]
+        vertebrae["Sacrum"] = union(*[model.vertebrae[lv] for lv in SEGMENTS[1:]])
+    else:
+        vertebrae["Sacrum"] = union(*[model.vertebrae[lv] for lv in SEGMENTS])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnatomyWarning)
+        result = label_case_sectors(Anatomy(model.grid, vertebrae), list(SEGMENTS), required=())
+    s4 = result.by_level["S4"]
+    assert s4.canal_method == "carried from the closed segment"
+    assert result.quality["S4"].flags()
+    for k, floor in ((1, 0.84), (2, 0.85), (6, 0.85)):
+        value = dice(s4.sector(k), model.parts["S4"][k])
+        assert value >= floor, f"S4 compartment {k}: Dice {value:.3f}"
+
+
 def test_a_segment_turned_off_the_sacrum_s_left_axis_is_flagged() -> None:
     from spinetv.anatomy.quality import sacral_axis_checks
 
@@ -316,21 +348,26 @@ def test_the_sample_ct_s_sacral_segments_share_the_sacrum_s_left_axis(real_spine
                 options=SectorOptions(sacral_common_left_axis=common),
             )
     own, shared = results[False], results[True]
-    # Each segment's own frame: S5's (a small cross-section, its canal carried) is turned
-    # about 15 deg on this CT (the sacrum itself is not: every segment's bilateral axis lies
-    # within 2 deg of the whole bone's). It must not pass silently. (S1's own frame was 20
-    # deg off while the split left most of its alae to S2; with them it lies within 1 deg.)
-    flagged = [lv for lv, q in own.quality.items()
-               if any(c.name == "sacral left axis" and not c.passed for c in q.checks)]
-    assert flagged == ["S5"]
+    # Each segment's own frame lies within 6 deg of the sacrum's mean left axis on this CT
+    # (the sacrum itself is not turned: every segment's bilateral axis lies within 2 deg of
+    # the whole bone's). S5's was 14 deg off, and flagged, while its canal was carried
+    # straight along S2's axis and left the curved sacrum; set on the back of its body it
+    # lies within 3 deg. (S1's own frame was 20 deg off while the split left most of its
+    # alae to S2.) A turned frame is flagged: see the test above.
+    checks = [c for q in own.quality.values() for c in q.checks if c.name == "sacral left axis"]
+    assert len(checks) == 5
+    assert all(c.passed for c in checks), [c.measured for c in checks]
     assert own.by_level["S1"].frame.lr_axis[0] > np.cos(np.radians(3.0))
     whole = sacral_left_axis(shared.sacral_segments)
     for level, segment in shared.sacral_segments.items():
         own_axis = sacral_left_axis({level: segment})
         assert np.degrees(np.arccos(min(1.0, float(own_axis @ whole)))) < 3.0, level
-    # On the shared axis every segment's left axis is the sacrum's, and S1's turn is reported.
-    assert abs(shared.quality["S5"].frame_turn_deg or 0.0) > 10.0
-    assert shared.quality["S5"].as_dict()["frame_turn_deg"] is not None
+    # On the shared axis every segment's left axis is the sacrum's, and each turn is
+    # reported (S5's own frame lies 3.6 deg off it).
+    for level, quality in shared.quality.items():
+        assert quality.frame_turn_deg is not None, level
+        assert quality.as_dict()["frame_turn_deg"] == round(quality.frame_turn_deg, 1)
+    assert abs(shared.quality["S5"].frame_turn_deg or 0.0) > 1.0
     for level, sectors in shared.by_level.items():
         lr = sectors.frame.lr_axis
         in_plane = whole - (whole @ sectors.frame.si_axis) * sectors.frame.si_axis

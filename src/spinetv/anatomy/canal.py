@@ -1460,11 +1460,14 @@ def _carry_over_open_sacral_rings(
     open dorsal gap; its front, the back of the segment's body, and its middle still hold.
     The stated rule [lib]: such a segment takes the cross-section of the nearest segment
     above it (else below) whose ring closed or that was carried itself, set on the segment's
-    own axis with its front on the front of the arch estimate and its middle on the estimate's
-    middle; the canal is thus closed dorsally where the laminae would be. A segment without
-    an arch estimate takes the neighbour's cross-section carried straight along the
-    neighbour's axis. Updates ``sections`` and ``sources`` in place; reported as "carried
-    from the closed segment".
+    own axis with its middle on the arch estimate's middle and its front on the back of the
+    segment's body where the bone shows it (:func:`_body_back_in_midline`), else on the front
+    of the arch estimate; the canal is thus closed dorsally where the laminae would be. A
+    segment without an arch estimate, or whose own axis is the patient's or turned more than
+    :data:`_CARRY_MAX_TURN_DEG` from the neighbour's, takes the neighbour's cross-section
+    carried straight along the neighbour's axis, its front moved onto the back of the body
+    where that is measured (:func:`_onto_body_back`). Updates ``sections`` and ``sources``
+    in place; reported as "carried from the closed segment".
     """
     usable = {
         level for level in found if sections[level].method in (METHOD_RING, METHOD_CORD_RING)
@@ -1498,8 +1501,10 @@ def _carry_onto_lost_sacral_segments(
 
     A segment turned far from its neighbours' axes (S4 of a sacrum tilted 60 degrees with 40
     degrees of kyphosis lies near horizontal) can show neither a closed ring nor a midline
-    concavity on the axis estimated for it; its canal still runs on from the closed segment.
-    Reported as "carried from the closed segment", and flagged as every carried canal.
+    concavity on the axis estimated for it; its canal still runs on from the closed segment,
+    its front moved onto the back of the segment's body where that is measured
+    (:func:`_onto_body_back`). Reported as "carried from the closed segment", and flagged as
+    every carried canal.
     Updates ``sections``, ``sources`` and ``unresolved`` in place.
 
     Raises
@@ -1519,7 +1524,9 @@ def _carry_onto_lost_sacral_segments(
                 raise error
             unresolved[level] = str(error)
             continue
-        sections[level] = _carried_straight(sections[donor], vertebrae[level])
+        sections[level] = _onto_body_back(
+            _carried_straight(sections[donor], vertebrae[level]), vertebrae[level]
+        )
         sources[level] = f"carried from {donor}"
     return [level for level in wanted if level in sections]
 
@@ -1543,8 +1550,17 @@ def _carried(
     straight = _carried_straight(donor, vertebra)
     donor_ij = np.argwhere(donor.hole)
     own_ij = np.argwhere(own.hole)
-    if own.method != METHOD_ARCH or not own_ij.size or not donor_ij.size:
-        return straight
+    turn = float(np.degrees(np.arccos(np.clip(
+        abs(float(own.frame.si_axis @ donor.frame.si_axis)), 0.0, 1.0
+    ))))
+    if (
+        own.method != METHOD_ARCH
+        or not own_ij.size
+        or not donor_ij.size
+        or turn > _CARRY_MAX_TURN_DEG
+        or own.axis_source.startswith("patient")
+    ):
+        return _onto_body_back(straight, vertebra)
     lr_centre = own.lr0_mm + float(own_ij[:, 0].mean()) * own.pixel_mm
     ap_front = own.ap0_mm + float(own_ij[:, 1].min()) * own.pixel_mm
     body_back = _body_back_in_midline(own, vertebra, lr_centre)
@@ -1567,46 +1583,99 @@ def _carried(
         wall_offset_mm=donor.wall_offset_mm,
     )
     # The arch estimate places it only where it agrees with the straight carry (a concavity
-    # far from where the canal runs on is not the canal).
+    # far from where the canal runs on is not the canal); the body's back, measured where
+    # the midline is open, places it within a wider reach (the canal carried straight on
+    # from the closed segment leaves the sacrum's curve by several mm a segment).
     apart = float(np.linalg.norm(placed.centre_lps() - straight.centre_lps()))
-    return placed if apart <= _CARRY_AGREEMENT_MM else straight
+    reach = _CARRY_AGREEMENT_MM if body_back is None else _BODY_BACK_REACH_MM
+    return placed if apart <= reach else _onto_body_back(straight, vertebra)
 
 
 #: How far (mm) the canal placed on a segment's arch estimate may lie from the canal carried
 #: straight on from the closed segment.
 _CARRY_AGREEMENT_MM = 6.0
 
+#: Largest angle (degrees) between a segment's own axis and the closed segment's on which
+#: the carried canal is set in the segment's own frame. The sacrum turns by up to 30
+#: degrees a segment at its apex; an own axis turned further, or the patient's axis taken
+#: for want of neighbours, is not the canal's, and the canal is carried straight.
+_CARRY_MAX_TURN_DEG = 40.0
+
+#: How far (mm) the canal set on the back of a segment's body, measured where the midline is
+#: open, may lie from the canal carried straight on from the closed segment.
+_BODY_BACK_REACH_MM = 16.0
+
+
+def _onto_body_back(carried: ProjectedCanal, vertebra: Mask) -> ProjectedCanal:
+    """``carried`` moved along its AP axis so that its front lies on the back of the
+    segment's body, where that is measured (see :func:`_body_back_in_midline`); else as it
+    is."""
+    ij = np.argwhere(carried.hole)
+    if not ij.size:
+        return carried
+    lr_centre = carried.lr0_mm + float(ij[:, 0].mean()) * carried.pixel_mm
+    body_back = _body_back_in_midline(carried, vertebra, lr_centre)
+    if body_back is None:
+        return carried
+    front = carried.ap0_mm + float(ij[:, 1].min()) * carried.pixel_mm
+    shift = body_back + 0.5 * carried.pixel_mm - front
+    if abs(shift) > _BODY_BACK_REACH_MM:
+        return carried
+    return replace(
+        carried,
+        ap0_mm=carried.ap0_mm + shift,
+        axis_source=f"{carried.axis_source}; front on the body's back",
+    )
+
 
 def _body_back_in_midline(
     own: ProjectedCanal, vertebra: Mask, lr_centre_mm: float
 ) -> float | None:
     """The back of a sacral segment's body in the canal's midline, in ``own``'s frame (AP
-    mm; None without bone there): per slab of twice the largest voxel spacing along the
-    axis, the bone within one voxel of the midline up to its first gap wider than
-    :data:`_BODY_GAP_VOXELS` voxels (the open canal), its last voxel centre plus half a voxel;
-    the median over the slabs.
+    mm), where the bone shows it; else None.
+
+    Per slab of twice the largest voxel spacing along the axis, the bone within one voxel of
+    the midline is read front to back. Its first gap wider than :data:`_BODY_GAP_VOXELS`
+    voxels is the canal (a closed ring whose canal the voxels resolve); without such a gap,
+    its last voxel is the body's back only where the midline is open (the sacral hiatus):
+    the bone beside the strip reaches at least :data:`_OPEN_MIDLINE_VOXELS` voxels further
+    back. A slab showing neither (a canal thinner than the voxels, under closed laminae)
+    says nothing. The result is the median over the slabs that say something, plus half a
+    voxel.
 
     The arch estimate's front is where the projection of the whole segment along its axis
     leaves free space; on a curved segment (the sacral apex) the body of one end projects
     into the canal of the other, and that front lies millimetres behind the body."""
     voxel = max(vertebra.grid.spacing_mm)
     local = own.frame.to_local(vertebra.points_lps())
-    strip = local[np.abs(local[:, 0] - lr_centre_mm) <= voxel]
-    if strip.shape[0] == 0:
+    in_strip = np.abs(local[:, 0] - lr_centre_mm) <= voxel
+    if not in_strip.any():
         return None
     # Slabs two voxels thick: thinner ones leave gaps between the voxel centres of a
     # tilted lattice as wide as the open canal of S5.
-    slab = np.floor(strip[:, 2] / (2.0 * voxel)).astype(np.int64)
+    slab = np.floor(local[:, 2] / (2.0 * voxel)).astype(np.int64)
     backs = []
-    for index in np.unique(slab):
-        ap = np.sort(strip[slab == index, 1])
+    for index in np.unique(slab[in_strip]):
+        here = slab == index
+        ap = np.sort(local[here & in_strip, 1])
         gaps = np.flatnonzero(np.diff(ap) > _BODY_GAP_VOXELS * voxel)
-        backs.append(float(ap[gaps[0]] if gaps.size else ap[-1]))
+        if gaps.size:
+            backs.append(float(ap[gaps[0]]))
+            continue
+        beside = local[here & ~in_strip, 1]
+        if beside.size and float(beside.max()) >= ap[-1] + _OPEN_MIDLINE_VOXELS * voxel:
+            backs.append(float(ap[-1]))
+    if not backs:
+        return None
     return float(np.median(backs)) + 0.5 * voxel
 
 
 #: A gap of the bone in the canal's midline wider than this many voxels is the open canal.
 _BODY_GAP_VOXELS = 2.0
+
+#: The midline is open (no laminae) where the bone beside it reaches this many voxels
+#: further back than its last bone.
+_OPEN_MIDLINE_VOXELS = 2.0
 
 #: Least scale of a carried sacral canal's cross-section (to the open canal's width).
 _CARRY_MIN_SCALE = 0.6
