@@ -1133,6 +1133,7 @@ def anatomy_report(sectors: SectorResult) -> dict[str, Any]:
             "cut_methods": list(split.border_methods),
             "length_below_s1_mm": round(split.arc_length_mm, 1),
             "truncated": split.truncated,
+            "s1_border": split.s1_border,
             "description": split.describe(),
         }
     return report
@@ -1167,6 +1168,11 @@ def _split_notes(split: SacralSplit) -> list[str]:
     notes = []
     if split.truncated:
         notes.append(f"sacrum: {split.truncated}")
+    if split.s1_border_is_fallback:
+        notes.append(
+            f"sacrum: the border below S1 is {split.s1_border}: S1 touches the sacrum on "
+            "too few faces facing down its axis, so the border may lie a few mm off"
+        )
     if "proportional" in split.border_methods:
         notes.append(
             "sacrum: " + split.describe() + " (a proportional cut is approximate to a few mm)"

@@ -70,6 +70,31 @@ def test_split_keeps_a_given_s1(pelvis: object) -> None:
         split_sacrum(sacrum, n_segments=6)
 
 
+def test_an_s1_that_does_not_rest_on_the_sacrum_is_split_on_the_axis_with_a_warning(
+    pelvis: object,
+) -> None:
+    # S1 contoured a little short (two voxels of gap above S2): no face of it rests on the
+    # sacrum, its lower face cannot be fitted and the border falls back on a plane normal to
+    # the axis. That must be said, in the split, the report and a warning.
+    truth = pelvis
+    rest = union(*[truth.vertebrae[lv] for lv in SEGMENTS[1:]])  # type: ignore[attr-defined]
+    from scipy import ndimage
+
+    near_rest = ndimage.binary_dilation(rest.to_array(), iterations=2)
+    s1_array = truth.vertebrae["S1"].to_array() & ~near_rest  # type: ignore[attr-defined]
+    s1 = Mask.from_array(truth.grid, s1_array)  # type: ignore[attr-defined]
+    split = split_sacrum_detailed(rest, s1=s1)
+    assert split.s1_border_is_fallback
+    assert "plane normal to the sacral axis" in split.describe()
+    whole = split_sacrum_detailed(rest, s1=truth.vertebrae["S1"])  # type: ignore[attr-defined]
+    assert whole.s1_border == "S1's lower face" and not whole.s1_border_is_fallback
+    assert split_sacrum_detailed(_sacrum(truth)).s1_border is None
+    anatomy = Anatomy(truth.grid, {"S1": s1, "Sacrum": rest})  # type: ignore[attr-defined]
+    with pytest.warns(AnatomyWarning, match="border below S1 is a plane normal"):
+        result = label_case_sectors(anatomy, ["S2"], required=())
+    assert result.sacral_split is not None and result.sacral_split.s1_border_is_fallback
+
+
 @pytest.mark.parametrize(("tilt", "kyphosis"), [(0.0, 30.0), (30.0, 50.0), (45.0, 40.0)])
 def test_a_whole_s1_takes_no_bone_of_s2(tilt: float, kyphosis: float) -> None:
     # Given S1 whole (alae included), nothing of the sacrum below lies at its level. The bone

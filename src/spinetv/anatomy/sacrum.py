@@ -110,6 +110,11 @@ def _resampled(points: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.column_stack([np.interp(samples, arc, points[:, k]) for k in range(3)])
 
 
+#: How the border below a given S1 was found (:attr:`SacralSplit.s1_border`).
+S1_BORDER_FACE = "S1's lower face"
+S1_BORDER_AXIS = "a plane normal to the sacral axis (S1's lower face could not be fitted)"
+
+
 @dataclass(frozen=True, eq=False)
 class SacralSplit:
     """A sacrum cut into its segments, and how.
@@ -130,6 +135,11 @@ class SacralSplit:
     truncated : str or None
         Why fewer than five segments were made (the sacrum reaches the image's edge, or it is
         shorter than a whole sacrum of its S1's size), or None.
+    s1_border : str or None
+        How the border below a given S1 was found: :data:`S1_BORDER_FACE` (S1's lower face,
+        fitted where it rests on the sacrum) or :data:`S1_BORDER_AXIS` (a fallback: a plane
+        normal to the traced axis, when S1 rests on too few faces to fit one); None when S1
+        was not given apart.
     """
 
     segments: Mapping[str, Mask]
@@ -137,6 +147,12 @@ class SacralSplit:
     border_methods: tuple[str, ...]
     arc_length_mm: float
     truncated: str | None
+    s1_border: str | None = None
+
+    @property
+    def s1_border_is_fallback(self) -> bool:
+        """Whether the border below a given S1 is the fallback plane normal to the axis."""
+        return self.s1_border == S1_BORDER_AXIS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", FrozenMap(self.segments))
@@ -156,6 +172,8 @@ class SacralSplit:
             f"{m} at {b:.0f} mm" for b, m in zip(self.borders_mm, self.border_methods)
         )
         text = f"sacrum cut into {', '.join(self.segments)} ({cuts or 'no cut'})"
+        if self.s1_border is not None:
+            text += f"; below S1 on {self.s1_border}"
         return text + (f"; {self.truncated}" if self.truncated else "")
 
 
@@ -310,6 +328,7 @@ def split_sacrum_detailed(
         # through the point of the axis where the cut falls.
         segment_of = _recut_below_s1(segment_of, on_midplane, line, origin, cuts)
     ijk = np.argwhere(rest.box_array)
+    s1_border: str | None = None
     if s1 is not None:
         # Bone of the sacrum clearly above S1's lower face lies at S1's level: its alae,
         # which TotalSegmentator leaves in its sacrum label (vertebrae_S1 is the body and
@@ -317,6 +336,7 @@ def split_sacrum_detailed(
         # a plane normal to the axis instead tilts by the axis' error (7-10 degrees), and
         # across a 50 mm body that put 650 voxels of S2's body into S1.
         face = _s1_lower_face(s1, rest, line, lr_axis)
+        s1_border = S1_BORDER_AXIS if face is None else S1_BORDER_FACE
         if face is None:
             above = arc < -_ABOVE_S1_MM
         else:
@@ -334,7 +354,7 @@ def split_sacrum_detailed(
         chosen = ijk[segment_of == number]
         array[tuple(chosen.T)] = True
         result[name] = Mask.from_box(grid, rest.box, array)
-    return SacralSplit(result, tuple(cuts), tuple(methods), length, truncated)
+    return SacralSplit(result, tuple(cuts), tuple(methods), length, truncated, s1_border)
 
 
 def _s1_lower_face(
