@@ -322,8 +322,11 @@ def _si_axis_estimate(
     ordered: list[str],
     vertebrae: Mapping[str, Mask],
     cord: Mask | None,
+    *,
+    max_tilt_deg: float = 60.0,
 ) -> tuple[NDArray[np.float64], str]:
-    """SI direction for the projection: cord, else the neighbours' centroids, else patient z."""
+    """SI direction for the projection: cord, else the neighbours' centroids (within
+    ``max_tilt_deg`` of the patient's SI axis), else patient z."""
     axis = vertebra.grid.axis_of(2)[0]
     slice_range = (vertebra.box.start[axis], vertebra.box.stop[axis])
     if cord is not None and not cord.is_empty:
@@ -359,11 +362,32 @@ def _si_axis_estimate(
     else:
         return np.array([0.0, 0.0, 1.0]), "patient"
     norm = float(np.linalg.norm(direction))
-    # Centroids that are not above one another are not a spine (or the labels are wrong).
-    if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(60.0)):
+    # Centroids that are not above one another are not a spine (or the labels are wrong);
+    # the sacrum's lower segments may lie near horizontal (it turns by 60-90 degrees).
+    if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(max_tilt_deg)):
         return np.array([0.0, 0.0, 1.0]), "patient"
     direction = direction / norm
-    return (direction if direction[2] > 0 else -direction), "neighbours"
+    return _pointing_up(direction, level), "neighbours"
+
+
+#: Largest angle (degrees) from the patient's SI axis of a sacral segment's axis taken from
+#: its neighbours where the bone shows no closed ring along the patient's axis or any axis
+#: searched around it: the lower sacrum may lie near horizontal (it turns by 60-90 degrees).
+_MAX_SACRAL_AXIS_TILT_DEG = 85.0
+
+
+def _max_axis_tilt_deg(level: str) -> float:
+    """:data:`_MAX_SACRAL_AXIS_TILT_DEG` for a sacral segment, else 60 degrees."""
+    return _MAX_SACRAL_AXIS_TILT_DEG if _is_sacral(level) else 60.0
+
+
+def _pointing_up(direction: NDArray[np.float64], level: str) -> NDArray[np.float64]:
+    """``direction`` (from the level below toward the level above) turned to point superior;
+    a sacral segment's is kept as it is: near horizontal, its sign along the patient's SI
+    axis says nothing, and it already points up the sacrum."""
+    if _is_sacral(level):
+        return direction
+    return direction if direction[2] > 0 else -direction
 
 
 def _closed(distance_to_bone: NDArray[np.float64], radius_px: int) -> NDArray[np.bool_]:
@@ -1228,6 +1252,9 @@ def derive_canal(
         vertebra = vertebrae[level]
         si_axis, source = _si_axis_estimate(level, vertebra, ordered, vertebrae, cord)
         projected = _best_projection(vertebra, si_axis, cord, options, level, source)
+        if source == "patient" and _is_sacral(level) and not _is_ring(projected):
+            steep = _along_steep_neighbours(level, vertebra, ordered, vertebrae, cord, options)
+            projected = projected if steep is None else steep
         if projected is None:
             try:
                 projected = _cord_estimate(level, vertebra, si_axis, cord, options, source)
@@ -1285,6 +1312,36 @@ def derive_canal(
         extension,
         unresolved,
     )
+
+
+def _is_ring(projected: ProjectedCanal | None) -> bool:
+    """Whether ``projected`` is a closed bony ring (seeded by the cord or not)."""
+    return projected is not None and projected.method in (METHOD_RING, METHOD_CORD_RING)
+
+
+def _along_steep_neighbours(
+    level: str,
+    vertebra: Mask,
+    ordered: list[str],
+    vertebrae: Mapping[str, Mask],
+    cord: Mask | None,
+    options: CanalOptions,
+) -> ProjectedCanal | None:
+    """A sacral segment's canal projected along its neighbours' centroids taken up to
+    :data:`_MAX_SACRAL_AXIS_TILT_DEG` from the patient's SI axis; None when they lie within
+    60 degrees (the first pass took them) or give no axis.
+
+    The first pass takes the patient's axis for a segment whose neighbours' line leans more
+    than 60 degrees (S4 of a sacrum tilted 60 degrees with 40 of kyphosis lies near
+    horizontal) and searches a cone around it on the bone; where that shows no closed ring
+    (an open S1 arch leaves none anywhere), the midline concavity along the patient's axis is
+    no canal, and the neighbours' line is the better axis."""
+    steep, source = _si_axis_estimate(
+        level, vertebra, ordered, vertebrae, None, max_tilt_deg=_MAX_SACRAL_AXIS_TILT_DEG
+    )
+    if source != "neighbours":
+        return None
+    return _best_projection(vertebra, steep, cord, options, level, "neighbours, steep")
 
 
 def _is_sacral(level: str) -> bool:
@@ -1749,10 +1806,10 @@ def _refine_axes_from_canal(
         else:
             continue
         norm = float(np.linalg.norm(direction))
-        if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(60.0)):
+        tilt_limit = np.cos(np.radians(_max_axis_tilt_deg(level)))
+        if norm < 1e-6 or abs(direction[2]) / norm < tilt_limit:
             continue
-        direction = direction / norm
-        direction = direction if direction[2] > 0 else -direction
+        direction = _pointing_up(direction / norm, level)
         if float(direction @ sections[level].frame.si_axis) > np.cos(np.radians(0.5)):
             continue  # the first pass's axis already runs through the neighbours' canals
         source = "neighbouring canal centres"
