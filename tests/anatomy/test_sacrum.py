@@ -319,16 +319,13 @@ def test_a_near_horizontal_segment_finds_its_ring_along_its_neighbours() -> None
         assert value >= 0.9, f"S4 sector {k}: Dice {value:.3f}"
 
 
-@pytest.mark.parametrize("s1_apart", [False, True])
-def test_an_open_s1_arch_on_a_steep_sacrum_takes_the_lower_axes_from_the_neighbours(
-    s1_apart: bool,
-) -> None:
-    # An open S1 arch: no ring closes anywhere and every canal is the arch estimate. At 60
-    # deg of tilt and 40 of kyphosis S4's neighbours' line leans more than 60 deg; the arch
-    # estimate along the patient's axis instead made S4's body / alae Dice 0.50 / 0.20
-    # (fused) and 0.59 / 0.41 (S1 apart). Along the neighbours' line: 0.88 / 0.89.
+def _labelled_sacrum(
+    tilt: float, kyphosis: float, hiatus: str, s1_apart: bool
+) -> tuple[object, object]:
+    """An L5-S5 phantom (1.5 mm) and the labels of its five sacral segments, no canal or cord
+    given, the sacrum given fused or with S1 apart."""
     model = phantom.make_spine_phantom(
-        levels="L5-S5", tilt_deg=60.0, sacral_kyphosis_deg=40.0, sacral_hiatus="S1",
+        levels="L5-S5", tilt_deg=tilt, sacral_kyphosis_deg=kyphosis, sacral_hiatus=hiatus,
         spacing_mm=(1.5, 1.5, 1.5),
     )
     vertebrae = {"L5": model.vertebrae["L5"]}
@@ -340,6 +337,18 @@ def test_an_open_s1_arch_on_a_steep_sacrum_takes_the_lower_axes_from_the_neighbo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AnatomyWarning)
         result = label_case_sectors(Anatomy(model.grid, vertebrae), list(SEGMENTS), required=())
+    return model, result
+
+
+@pytest.mark.parametrize("s1_apart", [False, True])
+def test_an_open_s1_arch_on_a_steep_sacrum_takes_the_lower_axes_from_the_neighbours(
+    s1_apart: bool,
+) -> None:
+    # An open S1 arch: no ring closes anywhere and every canal is the arch estimate. At 60
+    # deg of tilt and 40 of kyphosis S4's neighbours' line leans more than 60 deg; the arch
+    # estimate along the patient's axis instead made S4's body / alae Dice 0.50 / 0.20
+    # (fused) and 0.59 / 0.41 (S1 apart). Along the neighbours' line: 0.88 / 0.89.
+    model, result = _labelled_sacrum(60.0, 40.0, "S1", s1_apart)
     assert result.sacral_canal_result is not None
     assert result.sacral_canal_result.axis_source["S4"].startswith("neighbours, steep")
     s4 = result.by_level["S4"]
@@ -391,19 +400,7 @@ def test_a_canal_carried_over_an_open_hiatus_lies_on_the_back_of_the_body(
     # curves (or where the donor's axis leaned), and S4's alae took its lateral parts behind
     # the canal: Dice 0.41, 0.66 and 0.56 in these three sacra. Its front now lies on the
     # back of S4's body, measured in the midline where no laminae close it.
-    model = phantom.make_spine_phantom(
-        levels="L5-S5", tilt_deg=tilt, sacral_kyphosis_deg=kyphosis, sacral_hiatus="S3",
-        spacing_mm=(1.5, 1.5, 1.5),
-    )
-    vertebrae = {"L5": model.vertebrae["L5"]}
-    if s1_apart:
-        vertebrae["S1"] = model.vertebrae["S1"]
-        vertebrae["Sacrum"] = union(*[model.vertebrae[lv] for lv in SEGMENTS[1:]])
-    else:
-        vertebrae["Sacrum"] = union(*[model.vertebrae[lv] for lv in SEGMENTS])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AnatomyWarning)
-        result = label_case_sectors(Anatomy(model.grid, vertebrae), list(SEGMENTS), required=())
+    model, result = _labelled_sacrum(tilt, kyphosis, "S3", s1_apart)
     s4 = result.by_level["S4"]
     assert s4.canal_method == "carried from the closed segment"
     assert result.quality["S4"].flags()
