@@ -323,10 +323,11 @@ def _si_axis_estimate(
     vertebrae: Mapping[str, Mask],
     cord: Mask | None,
     *,
-    max_tilt_deg: float = 60.0,
+    max_tilt_deg: float | None = None,
 ) -> tuple[NDArray[np.float64], str]:
     """SI direction for the projection: cord, else the neighbours' centroids (within
-    ``max_tilt_deg`` of the patient's SI axis), else patient z."""
+    ``max_tilt_deg`` of the patient's SI axis, default :data:`_MAX_SPINAL_AXIS_TILT_DEG`),
+    else patient z."""
     axis = vertebra.grid.axis_of(2)[0]
     slice_range = (vertebra.box.start[axis], vertebra.box.stop[axis])
     if cord is not None and not cord.is_empty:
@@ -364,11 +365,16 @@ def _si_axis_estimate(
     norm = float(np.linalg.norm(direction))
     # Centroids that are not above one another are not a spine (or the labels are wrong);
     # the sacrum's lower segments may lie near horizontal (it turns by 60-90 degrees).
-    if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(max_tilt_deg)):
+    limit = _MAX_SPINAL_AXIS_TILT_DEG if max_tilt_deg is None else max_tilt_deg
+    if norm < 1e-6 or abs(direction[2]) / norm < np.cos(np.radians(limit)):
         return np.array([0.0, 0.0, 1.0]), "patient"
     direction = direction / norm
     return _pointing_up(direction, level), "neighbours"
 
+
+#: Largest angle (degrees) from the patient's SI axis of a vertebra's axis taken from its
+#: neighbours' centroids.
+_MAX_SPINAL_AXIS_TILT_DEG = 60.0
 
 #: Largest angle (degrees) from the patient's SI axis of a sacral segment's axis taken from
 #: its neighbours where the bone shows no closed ring along the patient's axis or any axis
@@ -377,8 +383,9 @@ _MAX_SACRAL_AXIS_TILT_DEG = 85.0
 
 
 def _max_axis_tilt_deg(level: str) -> float:
-    """:data:`_MAX_SACRAL_AXIS_TILT_DEG` for a sacral segment, else 60 degrees."""
-    return _MAX_SACRAL_AXIS_TILT_DEG if _is_sacral(level) else 60.0
+    """:data:`_MAX_SACRAL_AXIS_TILT_DEG` for a sacral segment, else
+    :data:`_MAX_SPINAL_AXIS_TILT_DEG`."""
+    return _MAX_SACRAL_AXIS_TILT_DEG if _is_sacral(level) else _MAX_SPINAL_AXIS_TILT_DEG
 
 
 def _pointing_up(direction: NDArray[np.float64], level: str) -> NDArray[np.float64]:
@@ -1328,14 +1335,13 @@ def _along_steep_neighbours(
     options: CanalOptions,
 ) -> ProjectedCanal | None:
     """A sacral segment's canal projected along its neighbours' centroids taken up to
-    :data:`_MAX_SACRAL_AXIS_TILT_DEG` from the patient's SI axis; None when they lie within
-    60 degrees (the first pass took them) or give no axis.
+    :data:`_MAX_SACRAL_AXIS_TILT_DEG` from the patient's SI axis; None when they give no axis.
 
     The first pass takes the patient's axis for a segment whose neighbours' line leans more
-    than 60 degrees (S4 of a sacrum tilted 60 degrees with 40 of kyphosis lies near
-    horizontal) and searches a cone around it on the bone; where that shows no closed ring
-    (an open S1 arch leaves none anywhere), the midline concavity along the patient's axis is
-    no canal, and the neighbours' line is the better axis."""
+    than :data:`_MAX_SPINAL_AXIS_TILT_DEG` (S4 of a sacrum tilted 60 degrees with 40 of
+    kyphosis lies near horizontal) and searches a cone around it on the bone; where that
+    shows no closed ring (an open S1 arch leaves none anywhere), the midline concavity along
+    the patient's axis is no canal, and the neighbours' line is the better axis."""
     steep, source = _si_axis_estimate(
         level, vertebra, ordered, vertebrae, None, max_tilt_deg=_MAX_SACRAL_AXIS_TILT_DEG
     )
@@ -1556,13 +1562,13 @@ def _carry_onto_lost_sacral_segments(
     was found at all take the canal of the nearest segment above (else below) whose ring
     closed or that was carried, carried straight along its axis.
 
-    A segment turned far from its neighbours' axes (S4 of a sacrum tilted 60 degrees with 40
-    degrees of kyphosis lies near horizontal) can show neither a closed ring nor a midline
-    concavity on the axis estimated for it; its canal still runs on from the closed segment,
-    its front moved onto the back of the segment's body where that is measured
-    (:func:`_onto_body_back`). Reported as "carried from the closed segment", and flagged as
-    every carried canal.
-    Updates ``sections``, ``sources`` and ``unresolved`` in place.
+    A segment that shows neither a closed ring nor a midline concavity on any axis tried (one
+    contoured as its body alone; S4 of a sacrum tilted 60 degrees with 40 of kyphosis did,
+    before its neighbours' steep line was tried) still has a canal running on from the
+    closed segment, its front moved onto the back of the segment's body where that is
+    measured (:func:`_onto_body_back`). Reported as "carried from the closed segment", and
+    flagged as every carried canal. Updates ``sections``, ``sources`` and ``unresolved`` in
+    place.
 
     Raises
     ------
