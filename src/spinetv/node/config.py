@@ -11,18 +11,13 @@ import hashlib
 import ipaddress
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from spinetv.errors import SpinetvError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from spinetv.io.toml_file import read_toml
 
 __all__ = [
     "DEFAULT_PORT",
@@ -593,18 +588,7 @@ def load_node_config(
 
 def _read_file(path: Path) -> dict[str, Any]:
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NodeConfigError(f"{where}: configuration file not found") from None
-    except IsADirectoryError:
-        raise NodeConfigError(f"{where}: is a folder, expected a .toml file") from None
-    except UnicodeDecodeError:
-        raise NodeConfigError(f"{where}: not UTF-8 text") from None
-    except OSError as error:
-        raise NodeConfigError(f"{where}: cannot be read ({error.strerror or error})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise NodeConfigError(f"{where}: not valid TOML: {error}") from None
+    data = read_toml(path, NodeConfigError, kind="configuration file")
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise NodeConfigError(

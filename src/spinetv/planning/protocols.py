@@ -6,7 +6,6 @@ Every section of a preset cites its source and says whether it was checked again
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -16,13 +15,9 @@ from typing import Any
 from spinetv.dose.metrics import parse_metric
 from spinetv.errors import ProtocolError, SpinetvError
 from spinetv.geometry.margins import MARGIN_ROUNDINGS
+from spinetv.io.toml_file import read_toml
 from spinetv.structure import check_tg263_name
 from spinetv.vocabulary import PATIENT_SIDES, OrganRole, names_a_file
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "CordEvaluationRule",
@@ -376,18 +371,7 @@ def load_protocol(name_or_path: str | Path | Protocol) -> Protocol:
         if not path.exists():
             known = ", ".join(list_protocols())
             raise ProtocolError(f"unknown protocol {text!r}; shipped presets: {known}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProtocolError(f"{path}: protocol file not found") from None
-    except IsADirectoryError:
-        raise ProtocolError(f"{path}: is a folder, expected a protocol .toml file") from None
-    except UnicodeDecodeError:
-        raise ProtocolError(f"{path}: not UTF-8 text; a protocol file is TOML") from None
-    except OSError as error:
-        raise ProtocolError(f"{path}: cannot be read ({error.strerror or error})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ProtocolError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, ProtocolError, kind="protocol file")
     return _parse(data, str(path))
 
 
