@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spinetv.anatomy.canal import CanalResult, derive_canal, extend_canal_to
-from spinetv.anatomy.levels import is_sacral, level_order, parse_level
+from spinetv.anatomy.levels import adjacent_levels, is_sacral, level_order, parse_level
 from spinetv.anatomy.model import Anatomy
 from spinetv.anatomy.quality import LevelQuality, assess_level, sacral_axis_checks
 from spinetv.anatomy.sacrum import (
@@ -547,7 +547,7 @@ def _label_levels(
     A level that fails is an error when needed (``must``), else a warning and a note.
     ``left_axis``, when given, is the levels' common left axis (the sacrum's).
     """
-    for lv in wanted:
+    for position, lv in enumerate(wanted):
         if lv in canal.unresolved:
             unlabelled[lv] = f"canal not found: {canal.unresolved[lv]}"
             warnings.warn(
@@ -564,6 +564,7 @@ def _label_levels(
                 neighbours=neighbours,
                 options=options,
                 left_axis=left_axis,
+                sacral_top_from_above_lps=_bottom_borders_above(wanted, position, by_level),
             )
         except AnatomyError as error:
             if lv in must:
@@ -590,6 +591,23 @@ def _label_levels(
             warnings.warn(line, AnatomyWarning, stacklevel=3)
         by_level[lv] = result
         quality[lv] = checked
+
+
+def _bottom_borders_above(
+    wanted: list[str], position: int, by_level: Mapping[str, VertebraSectors]
+) -> NDArray[np.float64] | None:
+    """The body borders (LPS mm, left and right) that the sacral segment just above
+    ``wanted[position]`` measured at its bottom edge, on the foramina the two share; None
+    when that segment is not labelled or did not measure them."""
+    if position == 0 or not is_sacral(wanted[position]):
+        return None
+    above = by_level.get(wanted[position - 1])
+    if above is None or above.sacral_borders is None or not is_sacral(above.level):
+        return None
+    if not adjacent_levels(above.level, wanted[position]):
+        return None
+    points = above.sacral_borders.edge_points_local(1)
+    return None if points is None else above.frame.to_lps(points)
 
 
 def _with_neighbours(levels: list[str], available: Mapping[str, Mask]) -> list[str]:

@@ -169,6 +169,11 @@ class LevelQuality:
     frame_turn_deg : float or None
         How far the level's own frame was turned about its SI axis onto a shared left axis
         (the sacrum's, for a sacral segment), degrees; None when it kept its own.
+    sacral_body_borders : str or None
+        A sacral segment's body borders: the method of
+        :class:`~spinetv.anatomy.sacrum.SacralBodyBorders` ("foramina", "foramina,
+        carried", "foramina, top from the segment above") or "canal ratio" where no
+        foramen was found; None for a vertebra.
     """
 
     level: str
@@ -181,6 +186,7 @@ class LevelQuality:
     body_fraction: float
     checks: tuple[QualityCheck, ...]
     frame_turn_deg: float | None = None
+    sacral_body_borders: str | None = None
 
     @property
     def trusted(self) -> bool:
@@ -212,8 +218,8 @@ class LevelQuality:
             The fields with ``tilt_deg`` and ``rotation_deg`` in degrees (1 decimal),
             ``bridged_gap_mm`` in mm (2 decimals), ``canal_area_mm2`` in mm² (1 decimal; these
             two None when absent or not finite), ``body_fraction`` (3 decimals),
-            ``frame_turn_deg`` (1 decimal, or None), plus ``trusted``, ``flags`` and each
-            check's plain values.
+            ``frame_turn_deg`` (1 decimal, or None), ``sacral_body_borders``, plus
+            ``trusted``, ``flags`` and each check's plain values.
         """
         return {
             "frame_source": self.frame_source,
@@ -224,6 +230,7 @@ class LevelQuality:
             "bridged_gap_mm": _rounded(self.bridged_gap_mm, 2),
             "canal_area_mm2": _rounded(self.canal_area_mm2, 1),
             "body_fraction": round(self.body_fraction, 3),
+            "sacral_body_borders": self.sacral_body_borders,
             "trusted": self.trusted,
             "flags": self.flags(),
             "checks": [c.as_dict() for c in self.checks],
@@ -467,4 +474,11 @@ def assess_level(
         body_fraction,
         tuple(checks),
         sectors.frame_turn_deg,
+        _sacral_body_borders(sectors),
     )
+
+
+def _sacral_body_borders(sectors: VertebraSectors) -> str | None:
+    if sectors.scheme != "sacral":
+        return None
+    return "canal ratio" if sectors.sacral_borders is None else sectors.sacral_borders.method

@@ -946,8 +946,16 @@ class SacralBodyBorders:
         Local ``u`` of the body's central column (its deepest bone in front of the canal).
     method : str
         "foramina" (every border from the medial edges of the anterior foramina), "foramina,
-        carried" (some carried from the other edge or mirrored about the central column) or
-        "none" (no foramen found: the caller falls back).
+        carried" (some carried from the other edge or mirrored about the central column),
+        "foramina, top from the segment above" (the top edge showed no notch of its own and
+        took the borders the segment above measured on the same foramina) or "none" (no
+        foramen found: the caller falls back).
+    measured : (bool, bool)
+        Whether both borders at the top and at the bottom edge were measured on this
+        segment's own notches (not carried, mirrored or taken from a neighbour).
+    front_mm : float
+        Local ``v`` (mm) in the middle of the band of bone in front of the canal on which the
+        notches are read (where a border is placed in space, see :meth:`edge_points_local`).
     """
 
     top_s_mm: float
@@ -956,6 +964,29 @@ class SacralBodyBorders:
     right_mm: tuple[float | None, float | None]
     centre_mm: float
     method: str
+    measured: tuple[bool, bool] = (False, False)
+    front_mm: float = 0.0
+
+    def edge_points_local(self, end: int) -> NDArray[np.float64] | None:
+        """The left and right border at one edge as local points (mm) in front of the canal.
+
+        Parameters
+        ----------
+        end : int
+            0 for the top edge, 1 for the bottom edge.
+
+        Returns
+        -------
+        ndarray, shape (2, 3), or None
+            Rows (``u``, ``v``, ``s``) of the left and the right border, mm; None unless both
+            were measured at that edge (see ``measured``).
+        """
+        if not self.measured[end]:
+            return None
+        left, right = self.left_mm[end], self.right_mm[end]
+        assert left is not None and right is not None
+        edge = self.top_s_mm if end == 0 else self.bottom_s_mm
+        return np.array([[left, self.front_mm, edge], [right, self.front_mm, edge]])
 
     @property
     def found(self) -> bool:
@@ -1006,6 +1037,7 @@ def sacral_body_borders(
     canal_centre_mm: float | None = None,
     canal_half_width_mm: float | None = None,
     outline_max_ratio: float = 1.25,
+    top_from_above_mm: tuple[float, float] | None = None,
 ) -> SacralBodyBorders:
     """The lateral borders of a sacral body: the medial edges of the anterior foramina.
 
@@ -1034,6 +1066,12 @@ def sacral_body_borders(
     outline_max_ratio : float
         Largest change of the body's width between its edges read from its outline (see
         :func:`_outline_ratio`).
+    top_from_above_mm : (float, float), optional
+        The left and right border (``u``, mm, in this segment's frame) that the segment above
+        measured at its bottom edge, on the foramina this segment's top edge shares with it.
+        Taken for a side of the top edge that shows no notch of its own (a cut placed a
+        little below the foramina's middle leaves only their lower tips in this segment,
+        too shallow to tell from the voxels' jitter).
 
     Returns
     -------
@@ -1100,14 +1138,27 @@ def sacral_body_borders(
         references.append(reference if end == 0 else -reference)
         inside = reference - profile  # inf where the column holds no such bone
         for side in (1, -1):
-            last = _last_body_column(inside, centre_column, side, threshold, max_columns)
-            if last is not None:
+            found_column = _last_body_column(
+                inside, centre_column, side, threshold, max_columns, pixel_mm
+            )
+            if found_column is not None:
+                last, sunk = found_column
                 outermost = u_high[last] if side > 0 else u_low[last]
-                edges[(end, side)] = float(outermost) + side * 0.5 * pixel_mm
+                # Half a voxel beyond the body's outermost voxel centre, or on it where the
+                # notch starts in that column.
+                reach = 0.0 if sunk else 0.5 * pixel_mm
+                edges[(end, side)] = float(outermost) + side * reach
             else:
                 edges[(end, side)] = None
+    measured = tuple(edges[(end, 1)] is not None and edges[(end, -1)] is not None for end in (0, 1))
     found = sum(value is not None for value in edges.values())
-    if found == 0:
+    from_above = False
+    if top_from_above_mm is not None:
+        for side, given in zip((1, -1), top_from_above_mm):
+            if edges[(0, side)] is None:
+                edges[(0, side)] = float(given)
+                from_above = True
+    if found == 0 and not from_above:
         return none
     for end in (0, 1):
         for side in (1, -1):
@@ -1121,7 +1172,7 @@ def sacral_body_borders(
         scale = (
             _outline_ratio(bone_local[core], centre, references, end, outline_max_ratio)
             if end == 0
-            else 1.0
+            else _outline_ratio(front, centre, references, end, outline_max_ratio)
         )
         for side in (1, -1):
             carried = edges[(1 - end, side)]
@@ -1133,7 +1184,11 @@ def sacral_body_borders(
         (edges[(0, 1)], edges[(1, 1)]),
         (edges[(0, -1)], edges[(1, -1)]),
         centre,
-        "foramina" if found == 4 else "foramina, carried",
+        "foramina, top from the segment above"
+        if from_above
+        else "foramina" if found == 4 else "foramina, carried",
+        (bool(measured[0]), bool(measured[1])),
+        float(np.median(anterior_mm) - 0.5 * band_fraction * deepest),
     )
     if uc is not None:
         lows = [v for v in borders.right_mm if v is not None]
@@ -1167,15 +1222,22 @@ def _outline_ratio(
     return float(np.clip(ratio, 1.0 / max_ratio, max_ratio))
 
 
+#: A column whose edge lies this many pixels below its inner neighbour's, just before a notch
+#: deep enough to be a foramen, is already in the foramen.
+_NOTCH_START_PIXELS = 0.5
+
+
 def _last_body_column(
     inside: NDArray[np.float64],
     start: int,
     side: int,
     threshold: float,
     max_columns: int,
-) -> int | None:
+    pixel_mm: float,
+) -> tuple[int, bool] | None:
     """The body's outermost column before the first notch out from column ``start``
-    towards ``side`` (see :func:`sacral_body_borders`), or None when there is no notch."""
+    towards ``side`` (see :func:`sacral_body_borders`), and whether the notch already starts
+    in it; None when there is no notch."""
     n = inside.size
     k = start
     while 0 <= k < n and inside[k] < threshold:
@@ -1187,6 +1249,17 @@ def _last_body_column(
         if not 0 <= j < n:
             return None
         if inside[j] <= deepest - threshold:
-            return k - side
+            # The notch is told from the jitter only where it is ``threshold`` deep; a round
+            # foramen's edge lies further in, where the notch starts: in the column before it
+            # when that one is sunk below its inner neighbour. Measured against the
+            # neighbour, not the body's middle: on a coarse real mask the cut edge steps down
+            # beside the middle and then runs level (S3 of the sample CT lost half its body
+            # to a rule that took every column below the middle's into the notch).
+            last = k - side
+            sunk = (
+                last != start
+                and inside[last] - inside[last - side] >= _NOTCH_START_PIXELS * pixel_mm
+            )
+            return last, bool(sunk)
         deepest = max(deepest, float(inside[j]))
     return None

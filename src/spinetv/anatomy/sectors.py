@@ -123,7 +123,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -146,6 +146,9 @@ from spinetv.geometry.grid import BoundingBox, ImageGrid
 from spinetv.geometry.labels import LabelMap
 from spinetv.geometry.mask import Mask
 from spinetv.vocabulary import sector_names
+
+if TYPE_CHECKING:
+    from spinetv.anatomy.sacrum import SacralBodyBorders
 
 __all__ = [
     "SECTOR_NAMES",
@@ -531,6 +534,9 @@ class VertebraSectors:
         How far (degrees, about the SI axis, towards posterior positive) the level's own
         frame was turned onto a given left axis (the sacrum's, for a sacral segment); None
         when no axis was given.
+    sacral_borders : SacralBodyBorders or None
+        A sacral segment's body borders on its anterior foramina, in ``frame`` (None for a
+        vertebra, or where none were found and the canal ratio applied).
     """
 
     level: str
@@ -544,6 +550,7 @@ class VertebraSectors:
     scheme: str = "vertebra"
     foramina_mm: tuple[float | None, float | None] = (None, None)
     frame_turn_deg: float | None = None
+    sacral_borders: SacralBodyBorders | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "volumes_cc", FrozenMap(self.volumes_cc))
@@ -2016,6 +2023,7 @@ def label_sectors(
     neighbours: Mapping[str, Mask] | None = None,
     options: SectorOptions = SectorOptions(),
     left_axis: NDArray[np.float64] | None = None,
+    sacral_top_from_above_lps: NDArray[np.float64] | None = None,
 ) -> VertebraSectors:
     """Label every voxel of a vertebra with its ISRC sector 1..6.
 
@@ -2040,6 +2048,10 @@ def label_sectors(
         A left axis (LPS, towards patient left) the level shares with its neighbours, as the
         sacral segments share the sacrum's: the local frame is turned about its SI axis onto
         it (its component along the SI axis is ignored). None keeps the level's own.
+    sacral_top_from_above_lps : ndarray, shape (2, 3), optional
+        A sacral segment only: the left and right body borders the segment above measured
+        at its bottom edge (LPS mm, see :meth:`SacralBodyBorders.edge_points_local`), taken
+        where this segment's top edge shows no foramen of its own. None: not used.
 
     Returns
     -------
@@ -2161,7 +2173,22 @@ def label_sectors(
             ),
             pixel_mm=_lattice_mm(vertebra.grid),
         )
-    sacral_bounds = _sacral_body_bounds(bone, walls, vertebra, name, options) if sacral else None
+    sacral_bounds, sacral_borders = (
+        _sacral_body_bounds(
+            bone,
+            walls,
+            vertebra,
+            name,
+            options,
+            top_from_above_mm=(
+                None
+                if sacral_top_from_above_lps is None
+                else frame.to_local(sacral_top_from_above_lps)[:, 0]
+            ),
+        )
+        if sacral
+        else (None, None)
+    )
     foramina: tuple[float | None, float | None] = (None, None)
     atlas = canonical == "C1" and options.c1_lateral_masses
     if (canonical in _FORAMEN_LEVELS or atlas) and options.cervical_transverse_foramina:
@@ -2211,6 +2238,7 @@ def label_sectors(
         "sacral" if sacral else "vertebra",
         foramina,
         frame_turn_deg,
+        sacral_borders,
     )
 
 
@@ -2396,12 +2424,14 @@ def _sacral_body_bounds(
     vertebra: Mask,
     name: str,
     options: SectorOptions,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-    """Per bone point, the low and high ``u`` of a sacral body from its anterior foramina;
-    None (with a warning: the canal ratio then applies) where none is found or the option
-    is off."""
+    top_from_above_mm: NDArray[np.float64] | None = None,
+) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]] | None, SacralBodyBorders | None]:
+    """Per bone point, the low and high ``u`` of a sacral body from its anterior foramina,
+    and the borders they come from; None (with a warning: the canal ratio then applies)
+    where none is found or the option is off. ``top_from_above_mm``: the left and right
+    border the segment above measured at the shared edge (see :func:`sacral_body_borders`)."""
     if not options.sacral_body_from_foramina:
-        return None
+        return None, None
     # sacrum.py builds on label_sectors, so it is imported here, not at the top.
     from spinetv.anatomy.sacrum import sacral_body_borders
 
@@ -2417,6 +2447,11 @@ def _sacral_body_bounds(
         max_width_mm=options.sacral_foramen_max_width_mm,
         band_fraction=options.sacral_foramen_band_fraction,
         outline_max_ratio=options.sacral_body_outline_max_ratio,
+        top_from_above_mm=(
+            None
+            if top_from_above_mm is None
+            else (float(top_from_above_mm[0]), float(top_from_above_mm[1]))
+        ),
     )
     if not borders.found:
         warnings.warn(
@@ -2426,8 +2461,8 @@ def _sacral_body_bounds(
             AnatomyWarning,
             stacklevel=3,
         )
-        return None
-    return borders.bounds_at(bone[:, 2])
+        return None, None
+    return borders.bounds_at(bone[:, 2]), borders
 
 
 def _dens_to_body(

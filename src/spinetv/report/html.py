@@ -404,6 +404,8 @@ def _anatomy_section(anatomy: Mapping[str, Any]) -> str:
         source = str(q.get("frame_source"))
         if q.get("frame_turn_deg") is not None:
             source += f"; turned {q.get('frame_turn_deg')} deg onto the shared left axis"
+        if q.get("sacral_body_borders") is not None:
+            source += f"; body borders from {q.get('sacral_body_borders')}"
         rows.append(
             f"<tr{css}><td>{_e(level)}</td><td>{_e(source)}</td>"
             f"<td>{_e(q.get('tilt_deg'))}</td><td>{_e(q.get('canal_method'))}</td>"
