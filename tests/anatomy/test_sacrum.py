@@ -18,7 +18,7 @@ from spinetv.anatomy.sacrum import (
     split_sacrum,
     split_sacrum_detailed,
 )
-from spinetv.anatomy.sectors import SectorOptions
+from spinetv.anatomy.sectors import SectorOptions, label_sectors
 from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry import Mask
 from spinetv.geometry.booleans import union
@@ -550,3 +550,14 @@ def test_s5_takes_the_foramina_s4_measured_and_tapers_below_them() -> None:
     truth = model.parts["S5"]  # type: ignore[attr-defined]
     for k in (1, 2, 6):
         assert dice(s5.sector(k), truth[k]) > dice(alone.sector(k), truth[k]) + 0.03, k
+
+
+
+def test_borders_from_above_must_be_two_points(pelvis: object) -> None:
+    with pytest.raises(AnatomyError, match="sacral_top_from_above_lps"):
+        label_sectors(
+            pelvis.vertebrae["S3"],  # type: ignore[attr-defined]
+            canal=pelvis.canal,  # type: ignore[attr-defined]
+            level="S3",
+            sacral_top_from_above_lps=np.zeros((3, 3)),
+        )

@@ -1150,7 +1150,10 @@ def sacral_body_borders(
                 edges[(end, side)] = float(outermost) + side * reach
             else:
                 edges[(end, side)] = None
-    measured = tuple(edges[(end, 1)] is not None and edges[(end, -1)] is not None for end in (0, 1))
+    measured = (
+        edges[(0, 1)] is not None and edges[(0, -1)] is not None,
+        edges[(1, 1)] is not None and edges[(1, -1)] is not None,
+    )
     found = sum(value is not None for value in edges.values())
     from_above = False
     if top_from_above_mm is not None:
@@ -1187,7 +1190,7 @@ def sacral_body_borders(
         "foramina, top from the segment above"
         if from_above
         else "foramina" if found == 4 else "foramina, carried",
-        (bool(measured[0]), bool(measured[1])),
+        measured,
         float(np.median(anterior_mm) - 0.5 * band_fraction * deepest),
     )
     if uc is not None:

@@ -2061,7 +2061,8 @@ def label_sectors(
     Raises
     ------
     AnatomyError
-        When the vertebra is empty or no canal can be found at its height.
+        When the vertebra is empty or no canal can be found at its height, or (a sacral
+        segment) ``sacral_top_from_above_lps`` is not two finite points.
     GeometryMismatchError
         When the masks are on different grids.
     """
@@ -2180,11 +2181,7 @@ def label_sectors(
             vertebra,
             name,
             options,
-            top_from_above_mm=(
-                None
-                if sacral_top_from_above_lps is None
-                else frame.to_local(sacral_top_from_above_lps)[:, 0]
-            ),
+            top_from_above_mm=_border_pair_in(frame, sacral_top_from_above_lps, name),
         )
         if sacral
         else (None, None)
@@ -2406,6 +2403,22 @@ def _canal_front_behind_dens(
     return float(np.median(ends)) - 0.5 * pixel_mm
 
 
+def _border_pair_in(
+    frame: LocalFrame, points_lps: NDArray[np.float64] | None, name: str
+) -> tuple[float, float] | None:
+    """Local ``u`` (mm) of a left and a right border point given in LPS; None for None."""
+    if points_lps is None:
+        return None
+    points = np.asarray(points_lps, dtype=np.float64)
+    if points.shape != (2, 3) or not np.all(np.isfinite(points)):
+        raise AnatomyError(
+            f"{name}: sacral_top_from_above_lps must be two finite LPS points (left, right) "
+            f"of shape (2, 3), got shape {points.shape}"
+        )
+    u = frame.to_local(points)[:, 0]
+    return float(u[0]), float(u[1])
+
+
 def _flattened_open_sacral_canal(walls: CanalWalls, ratio: float | None) -> CanalWalls:
     """The walls of an open sacral canal (estimated from the arch) with its depth at most
     ``ratio`` times its width: the convex hull closing it spans the dorsal tips of the lateral
@@ -2424,7 +2437,7 @@ def _sacral_body_bounds(
     vertebra: Mask,
     name: str,
     options: SectorOptions,
-    top_from_above_mm: NDArray[np.float64] | None = None,
+    top_from_above_mm: tuple[float, float] | None = None,
 ) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]] | None, SacralBodyBorders | None]:
     """Per bone point, the low and high ``u`` of a sacral body from its anterior foramina,
     and the borders they come from; None (with a warning: the canal ratio then applies)
@@ -2447,11 +2460,7 @@ def _sacral_body_bounds(
         max_width_mm=options.sacral_foramen_max_width_mm,
         band_fraction=options.sacral_foramen_band_fraction,
         outline_max_ratio=options.sacral_body_outline_max_ratio,
-        top_from_above_mm=(
-            None
-            if top_from_above_mm is None
-            else (float(top_from_above_mm[0]), float(top_from_above_mm[1]))
-        ),
+        top_from_above_mm=top_from_above_mm,
     )
     if not borders.found:
         warnings.warn(
