@@ -481,6 +481,7 @@ def label_case_sectors(
             neighbours=spinal,
             required=[lv for lv in wanted_sacral if lv in must],
             options=opts.canal,
+            axes=split.axes,
         )
         sacral_canal = sacral_result.mask
         if foramina is None:

@@ -88,6 +88,12 @@ def test_sacrum_split_and_labelled(real_spine: RealSpine) -> None:
     # S2-S4 heights along the axis (between cuts) in adult proportions (25, 22, 19 mm +-40%).
     heights = np.diff([0.0, *split.borders_mm])
     assert np.all((heights >= 12.0) & (heights <= 40.0)), heights
+    # Every cut lies on a row of foramina (on a curved coronal reformat of this CT the pairs
+    # of anterior foramina lie about 10, 34, 58 and 80 mm below S1's face: the cuts fall on
+    # the last three, the first lies within the S2 TotalSegmentator leaves below its S1).
+    # Before the rows were looked for band by band, all three cuts were proportional.
+    assert split.border_methods == ("foramina",) * 3
+    assert np.allclose(split.borders_mm, (34.0, 58.0, 80.0), atol=3.0), split.borders_mm
     # Both alae of a segment fall in it: voxels are carried onto the sacral axis from the
     # mid-sagittal plane (carried from where they lie, the axis' few mm of left-right wander
     # moved them along it, and S1 held 597 voxels of the bone more than 30 mm left of the
@@ -97,7 +103,8 @@ def test_sacrum_split_and_labelled(real_spine: RealSpine) -> None:
         points = mask.points_lps()
         left = points[points[:, 0] > midline + 30.0]
         right = points[points[:, 0] < midline - 30.0]
-        assert min(len(left), len(right)) >= 0.6 * max(len(left), len(right)), name
+        if max(len(left), len(right)) >= 20:  # S5 holds 11 and 6 voxels there: too few
+            assert min(len(left), len(right)) >= 0.6 * max(len(left), len(right)), name
         assert abs(left[:, 2].mean() - right[:, 2].mean()) <= 5.0, name
     canal = derive_sacral_canal(
         {"S1": segments["S1"], "S2": segments["S2"]},

@@ -439,10 +439,18 @@ def test_the_sample_ct_s_sacral_segments_share_the_sacrum_s_left_axis(real_spine
     # straight along S2's axis and left the curved sacrum; set on the back of its body it
     # lies within 3 deg. (S1's own frame was 20 deg off while the split left most of its
     # alae to S2.) A turned frame is flagged: see the test above.
-    checks = [c for q in own.quality.values() for c in q.checks if c.name == "sacral left axis"]
-    assert len(checks) == 5
-    assert all(c.passed for c in checks), [c.measured for c in checks]
-    assert own.by_level["S1"].frame.lr_axis[0] > np.cos(np.radians(3.0))
+    # Since the cuts lie on the rows of foramina (S2 reaches 34 mm below S1's face), S2's
+    # canal is carried from S1 rather than closed with the cord, and the own frames of S1
+    # and S4 (fitted through the canal) turn by about 25 deg: flagged, while S2, S3 and S5
+    # stay within 6 deg. The default, the shared axis, is what plans use (below).
+    checks = {
+        level: c for level, q in own.quality.items() for c in q.checks
+        if c.name == "sacral left axis"
+    }
+    assert sorted(checks) == ["S1", "S2", "S3", "S4", "S5"]
+    assert [lv for lv, c in checks.items() if not c.passed] == ["S1", "S4"]
+    for level in ("S2", "S3", "S5"):
+        assert int(checks[level].measured.split()[0]) <= 6, checks[level].measured
     whole = sacral_left_axis(shared.sacral_segments)
     for level, segment in shared.sacral_segments.items():
         own_axis = sacral_left_axis({level: segment})
@@ -520,37 +528,32 @@ def test_a_top_edge_without_a_notch_of_its_own_takes_the_borders_measured_above(
     assert notched.left_mm[0] == pytest.approx(9.75)
 
 
-def test_s5_takes_the_foramina_s4_measured_and_tapers_below_them() -> None:
-    # At 0 deg of tilt and 20 of kyphosis the S4/S5 cut lies below the middle of the S4/S5
-    # foramina: S5's top edge shows notches 1.4 mm deep, fewer than the 2 mm told from the
-    # voxels' jitter, and S5 fell back on the canal ratio (body / alae Dice 0.77 / 0.54;
-    # with S4's borders and the taper 0.81 / 0.63).
+def test_a_segment_whose_top_shows_no_foramina_takes_those_measured_above() -> None:
+    # At 0 deg of tilt and 20 of kyphosis (hiatus S3, fused) the S3/S4 cut lies on the row of
+    # the S3/S4 foramina, a little below its middle: S4's top edge shows notches shallower
+    # than the 2 mm told from the voxels' jitter, and S4 takes the borders S3 measured at its
+    # bottom edge. S5, cut through the middle of the S4/S5 row, finds its own notches there
+    # and carries them down (before the cuts were set on the rows of foramina, S5 was the
+    # segment that took them from above).
     model, result = _labelled_sacrum(0.0, 20.0, "S3", False)
-    s4, s5 = result.by_level["S4"], result.by_level["S5"]  # type: ignore[attr-defined]
-    assert s5.sacral_borders is not None and s4.sacral_borders is not None
-    assert s5.sacral_borders.method == "foramina, top from the segment above"
-    quality = result.quality["S5"]  # type: ignore[attr-defined]
-    assert quality.as_dict()["sacral_body_borders"] == s5.sacral_borders.method
-    shared = s4.frame.to_lps(s4.sacral_borders.edge_points_local(1))
-    taken = s5.frame.to_local(shared)[:, 0]
-    assert s5.sacral_borders.left_mm[0] == pytest.approx(taken[0])
-    assert s5.sacral_borders.right_mm[0] == pytest.approx(taken[1])
-    # Below the last foramina the body narrows with the segment's front (S5 tapers).
-    left, right = s5.sacral_borders.left_mm, s5.sacral_borders.right_mm
-    assert left[1] < left[0] and right[1] > right[0]  # type: ignore[operator]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AnatomyWarning)
-        alone = label_sacral_segment(
-            s5.labels.mask_of(1, 2, 3, 4, 5, 6),
-            level="S5",
-            canal=result.sacral_canal_result,  # type: ignore[attr-defined]
-            left_axis=s5.frame.lr_axis,
-        )
-    assert alone.sacral_borders is None
-    truth = model.parts["S5"]  # type: ignore[attr-defined]
-    for k in (1, 2, 6):
-        assert dice(s5.sector(k), truth[k]) > dice(alone.sector(k), truth[k]) + 0.03, k
-
+    s3, s4, s5 = (result.by_level[lv] for lv in ("S3", "S4", "S5"))  # type: ignore[attr-defined]
+    assert s3.sacral_borders is not None and s4.sacral_borders is not None
+    assert s4.sacral_borders.method == "foramina, top from the segment above"
+    assert s4.sacral_borders.measured == (False, True)
+    quality = result.quality["S4"]  # type: ignore[attr-defined]
+    assert quality.as_dict()["sacral_body_borders"] == s4.sacral_borders.method
+    shared = s3.frame.to_lps(s3.sacral_borders.edge_points_local(1))
+    taken = s4.frame.to_local(shared)[:, 0]
+    assert s4.sacral_borders.left_mm[0] == pytest.approx(taken[0])
+    assert s4.sacral_borders.right_mm[0] == pytest.approx(taken[1])
+    assert s5.sacral_borders is not None
+    assert s5.sacral_borders.method == "foramina, carried"
+    assert s5.sacral_borders.measured == (True, False)
+    truth = model.parts  # type: ignore[attr-defined]
+    for level, sectors in (("S4", s4), ("S5", s5)):
+        assert dice(sectors.sector(1), truth[level][1]) > 0.8, level
+    for k in (2, 6):
+        assert dice(s4.sector(k), truth["S4"][k]) > 0.95, k
 
 
 def test_borders_from_above_must_be_two_points(pelvis: object) -> None:
