@@ -1786,12 +1786,10 @@ def _back_of_bone_in_front(
     :data:`_FLOATING_MIN_SHARE` of the slabs that hold the midline. Used also where the
     body's back was read but lies beyond :data:`_BODY_BACK_REACH_MM` of the canal.
     """
-    voxel = max(vertebra.grid.spacing_mm)
-    local = carried.frame.to_local(vertebra.points_lps())
-    in_strip = np.abs(local[:, 0] - lr_centre_mm) <= voxel
-    if not in_strip.any():
+    read = _midline_slabs(carried, vertebra, lr_centre_mm)
+    if read is None:
         return None
-    slab = np.floor(local[:, 2] / (2.0 * voxel)).astype(np.int64)
+    local, in_strip, slab, voxel = read
     backs = []
     floating = 0
     indices = np.unique(slab[in_strip])
@@ -1808,6 +1806,25 @@ def _back_of_bone_in_front(
 #: Share of a segment's slabs whose bone all lies in front of a carried canal for the canal
 #: to count as floating behind the segment (see :func:`_back_of_bone_in_front`).
 _FLOATING_MIN_SHARE = 0.8
+
+
+def _midline_slabs(
+    section: ProjectedCanal, vertebra: Mask, lr_centre_mm: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.int64], float] | None:
+    """The vertebra's bone in ``section``'s frame read for the canal's midline: its local
+    points (n, 3), which lie within one voxel of ``lr_centre_mm`` (the strip), the slab of
+    each (two of the largest voxel spacing thick, along the axis) and that spacing (mm);
+    None when no bone lies in the strip.
+
+    Slabs two voxels thick: thinner ones leave gaps between the voxel centres of a tilted
+    lattice as wide as the open canal of S5."""
+    voxel = max(vertebra.grid.spacing_mm)
+    local = section.frame.to_local(vertebra.points_lps())
+    in_strip = np.abs(local[:, 0] - lr_centre_mm) <= voxel
+    if not in_strip.any():
+        return None
+    slab = np.floor(local[:, 2] / (2.0 * voxel)).astype(np.int64)
+    return local, in_strip, slab, voxel
 
 
 def _body_back_in_midline(
@@ -1828,14 +1845,10 @@ def _body_back_in_midline(
     The arch estimate's front is where the projection of the whole segment along its axis
     leaves free space; on a curved segment (the sacral apex) the body of one end projects
     into the canal of the other, and that front lies millimetres behind the body."""
-    voxel = max(vertebra.grid.spacing_mm)
-    local = own.frame.to_local(vertebra.points_lps())
-    in_strip = np.abs(local[:, 0] - lr_centre_mm) <= voxel
-    if not in_strip.any():
+    read = _midline_slabs(own, vertebra, lr_centre_mm)
+    if read is None:
         return None
-    # Slabs two voxels thick: thinner ones leave gaps between the voxel centres of a
-    # tilted lattice as wide as the open canal of S5.
-    slab = np.floor(local[:, 2] / (2.0 * voxel)).astype(np.int64)
+    local, in_strip, slab, voxel = read
     backs = []
     for index in np.unique(slab[in_strip]):
         here = slab == index
