@@ -564,3 +564,36 @@ def test_borders_from_above_must_be_two_points(pelvis: object) -> None:
             level="S3",
             sacral_top_from_above_lps=np.zeros((3, 3)),
         )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        np.zeros(3),  # a direction without its point
+        np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),  # a zero direction
+        np.array([[0.0, np.nan, 0.0], [0.0, 0.0, -1.0]]),  # a point that is not finite
+        "S2",  # not numbers at all
+    ],
+)
+def test_a_malformed_sacral_axis_is_refused_naming_the_segment(
+    pelvis: object, entry: object
+) -> None:
+    segments = {name: pelvis.vertebrae[name] for name in ("S1", "S2")}  # type: ignore[attr-defined]
+    good = np.array([[0.0, 0.0, 0.0], [0.0, 0.3, -1.0]])
+    with pytest.raises(AnatomyError, match="sacral axis of S2"):
+        derive_sacral_canal(segments, axes={"S1": good, "S2": entry})  # type: ignore[dict-item]
+
+
+def test_a_sacral_axis_direction_is_taken_as_a_direction_whatever_its_length(
+    pelvis: object,
+) -> None:
+    # SacralSplit.axes holds unit directions; a caller's direction of another length turns
+    # the carried canal by the same angle.
+    truth = pelvis
+    split = split_sacrum_detailed(_sacrum(truth))
+    scaled = {name: np.stack([a[0], 7.0 * a[1]]) for name, a in split.axes.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnatomyWarning)
+        unit = derive_sacral_canal(split.segments, axes=split.axes)
+        long = derive_sacral_canal(split.segments, axes=scaled)
+    assert np.array_equal(unit.mask.to_array(), long.mask.to_array())

@@ -1232,8 +1232,8 @@ def derive_canal(
     Raises
     ------
     AnatomyError
-        When no vertebra is given, a vertebra is empty, or no canal can be found at a
-        required level.
+        When no vertebra is given, a vertebra is empty, an entry of ``sacral_axes`` is not a
+        finite point and a non-zero direction, or no canal can be found at a required level.
     GeometryMismatchError
         When the masks are on different grids.
     """
@@ -1254,6 +1254,7 @@ def derive_canal(
     if contoured is not None:
         grid.require_same(contoured.grid, what="contoured spinal canal and vertebrae")
         return _contoured_result(contoured, vertebrae, wanted)
+    sacral_axes = _checked_sacral_axes(sacral_axes)
 
     required_levels = set(wanted if required is None else required) & set(wanted)
     sources: dict[str, str] = {}
@@ -1623,6 +1624,34 @@ def _carry_onto_lost_sacral_segments(
         )
         sources[level] = f"carried from {donor}"
     return [level for level in wanted if level in sections]
+
+
+def _checked_sacral_axes(
+    sacral_axes: Mapping[str, NDArray[np.float64]] | None,
+) -> dict[str, NDArray[np.float64]] | None:
+    """``sacral_axes`` as (2, 3) float arrays: a finite point and a unit direction each.
+
+    Raises
+    ------
+    AnatomyError
+        Naming the segment whose entry is not a finite point and a non-zero direction.
+    """
+    if sacral_axes is None:
+        return None
+    checked: dict[str, NDArray[np.float64]] = {}
+    for level, value in sacral_axes.items():
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.empty(0)
+        length = float(np.linalg.norm(array[1])) if array.shape == (2, 3) else 0.0
+        if array.shape != (2, 3) or not np.all(np.isfinite(array)) or length < 1e-9:
+            raise AnatomyError(
+                f"sacral axis of {level}: expected a point and a non-zero direction (2 x 3 "
+                f"finite LPS values, as SacralSplit.axes gives), got {value!r}"
+            )
+        checked[level] = np.stack([array[0], array[1] / length])
+    return checked
 
 
 def _axes_between(

@@ -890,8 +890,9 @@ def derive_sacral_canal(
     ------
     AnatomyError
         When a key of ``segments`` is not S1..S5, or (from
-        :func:`~spinetv.anatomy.canal.derive_canal`) a segment is empty or no canal can be
-        found at a required segment.
+        :func:`~spinetv.anatomy.canal.derive_canal`) a segment is empty, an entry of
+        ``axes`` is not a finite point and a non-zero direction, or no canal can be found at
+        a required segment.
     GeometryMismatchError
         When the masks are on different grids.
     """
