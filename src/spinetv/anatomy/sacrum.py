@@ -571,11 +571,18 @@ def _foramen_rows(
     support = np.minimum(above, below)
     counted = support > _HOLE_MIN_SUPPORT * count.max(axis=0, keepdims=True)
     depth = np.where(counted, count / np.maximum(support, 1e-9), 1.0).min(axis=1)
-    centres = 0.5 * (arc_edges[:-1] + arc_edges[1:])
+    return _local_minima(0.5 * (arc_edges[:-1] + arc_edges[1:]), depth, _FORAMEN_MAX_DEPTH)
+
+
+def _local_minima(
+    centres: NDArray[np.float64], profile: NDArray[np.float64], below: float
+) -> list[tuple[float, float]]:
+    """(centre, value) of each local minimum of ``profile`` (the first of a flat run, ends
+    excluded) whose value is below ``below``."""
     return [
-        (float(centres[i]), float(depth[i]))
-        for i in range(1, depth.size - 1)
-        if depth[i] <= depth[i - 1] and depth[i] < depth[i + 1] and depth[i] < _FORAMEN_MAX_DEPTH
+        (float(centres[i]), float(profile[i]))
+        for i in range(1, profile.size - 1)
+        if profile[i] <= profile[i - 1] and profile[i] < profile[i + 1] and profile[i] < below
     ]
 
 
@@ -842,12 +849,7 @@ def _cross_section_dips(
     smooth = ndimage.gaussian_filter1d(area, 1.5 / bin_mm, mode="nearest")
     trend = ndimage.gaussian_filter1d(area, 8.0 / bin_mm, mode="nearest")
     ratio = np.where(trend > 0, smooth / np.maximum(trend, 1e-9), 1.0)
-    centres = 0.5 * (bins[:-1] + bins[1:])
-    dips = []
-    for i in range(1, ratio.size - 1):
-        if ratio[i] <= ratio[i - 1] and ratio[i] < ratio[i + 1] and ratio[i] < _DIP_MAX_RATIO:
-            dips.append((float(centres[i]), float(ratio[i])))
-    return dips
+    return _local_minima(0.5 * (bins[:-1] + bins[1:]), ratio, _DIP_MAX_RATIO)
 
 
 def derive_sacral_canal(
