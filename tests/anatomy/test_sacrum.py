@@ -112,14 +112,16 @@ def test_a_whole_s1_takes_no_bone_of_s2(tilt: float, kyphosis: float) -> None:
 
 @pytest.mark.parametrize(
     ("tilt", "kyphosis", "body_floor"),
-    [(0.0, 30.0, 0.9), (30.0, 40.0, 0.9), (45.0, 40.0, 0.9), (60.0, 40.0, 0.88)],
+    [(0.0, 30.0, 0.9), (30.0, 40.0, 0.9), (45.0, 40.0, 0.9), (60.0, 40.0, 0.87)],
 )
 def test_the_cut_below_s1_of_a_whole_sacrum_stands_at_the_border(
     tilt: float, kyphosis: float, body_floor: float
 ) -> None:
     # The dip along the axis traced from the top of a whole sacrum lies 0-3.9 mm below the
     # S1/S2 border; the cut moves up to the dip taken along S2's normal. Without: S1 body
-    # Dice 0.89-0.93 and S2 body 0.80-0.86 at 30-60 deg; S2 body is 0.892 at 60 deg now.
+    # Dice 0.89-0.93 and S2 body 0.80-0.86 at 30-60 deg; S2 body is 0.876 at 60 deg now
+    # (0.896 while the phantom's canal stopped halfway down S5, its lower half filled with
+    # bone: the open groove down to the apex moves the lower end of the traced axis).
     model = phantom.make_spine_phantom(
         levels="L5-S5", tilt_deg=tilt, sacral_kyphosis_deg=kyphosis, spacing_mm=(1.5, 1.5, 1.5)
     )
@@ -553,7 +555,8 @@ def test_a_segment_whose_top_shows_no_foramina_takes_those_measured_above() -> N
     for level, sectors in (("S4", s4), ("S5", s5)):
         assert dice(sectors.sector(1), truth[level][1]) > 0.8, level
     for k in (2, 6):
-        assert dice(s4.sector(k), truth["S4"][k]) > 0.95, k
+        # 0.950 measured (0.95-0.96 before the phantom's canal ran down to S5's apex).
+        assert dice(s4.sector(k), truth["S4"][k]) > 0.94, k
 
 
 def test_borders_from_above_must_be_two_points(pelvis: object) -> None:

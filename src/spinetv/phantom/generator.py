@@ -675,7 +675,10 @@ def _build_column(
         top(first) + disc_above / 2, s_centre[first] + _local_extent(table[first])[2][1]
     )
     if last.startswith("S"):
-        canal_bottom = max(bottom(last), s_centre["S5"])
+        # The sacral canal runs on to the apex as the open groove of the hiatus, floored by
+        # S5's body; stopping it halfway down S5 filled its lower half with the lateral
+        # masses' bone, which the ground-truth rule then called ala in the midline.
+        canal_bottom = bottom(last)
     else:
         canal_bottom = min(
             bottom(last) - table[last].disc_below / 2,
