@@ -443,16 +443,19 @@ def test_the_sample_ct_s_sacral_segments_share_the_sacrum_s_left_axis(real_spine
     # alae to S2.) A turned frame is flagged: see the test above.
     # Since the cuts lie on the rows of foramina (S2 reaches 34 mm below S1's face), S2's
     # canal is carried from S1 rather than closed with the cord, and the own frames of S1
-    # and S4 (fitted through the canal) turn by about 25 deg: flagged, while S2, S3 and S5
-    # stay within 6 deg. The default, the shared axis, is what plans use (below).
+    # and S4 (fitted through the canal) turned by about 25 deg. Since the cord sets a level's
+    # axis only where it crosses half its slices (it ends in S1's lower slices), S2's axis
+    # is searched on its bone and its ring closes with the cord: S1 and S2 lie within 6 deg,
+    # S3 (carried from S2) 10 and S5 7; S4 stays 24 deg off, flagged. The default, the
+    # shared axis, is what plans use (below).
     checks = {
         level: c for level, q in own.quality.items() for c in q.checks
         if c.name == "sacral left axis"
     }
     assert sorted(checks) == ["S1", "S2", "S3", "S4", "S5"]
-    assert [lv for lv, c in checks.items() if not c.passed] == ["S1", "S4"]
-    for level in ("S2", "S3", "S5"):
-        assert int(checks[level].measured.split()[0]) <= 6, checks[level].measured
+    assert [lv for lv, c in checks.items() if not c.passed] == ["S4"]
+    for level, most in (("S1", 6), ("S2", 6), ("S3", 10), ("S5", 7)):
+        assert int(checks[level].measured.split()[0]) <= most, checks[level].measured
     whole = sacral_left_axis(shared.sacral_segments)
     for level, segment in shared.sacral_segments.items():
         own_axis = sacral_left_axis({level: segment})

@@ -325,14 +325,20 @@ def _si_axis_estimate(
     *,
     max_tilt_deg: float | None = None,
 ) -> tuple[NDArray[np.float64], str]:
-    """SI direction for the projection: cord, else the neighbours' centroids (within
+    """SI direction for the projection: the cord where it crosses at least
+    :data:`_MIN_CORD_SLICE_SHARE` of the vertebra's slices, else the neighbours' centroids (within
     ``max_tilt_deg`` of the patient's SI axis, default :data:`_MAX_SPINAL_AXIS_TILT_DEG`),
     else patient z."""
     axis = vertebra.grid.axis_of(2)[0]
     slice_range = (vertebra.box.start[axis], vertebra.box.stop[axis])
     if cord is not None and not cord.is_empty:
         fitted = fit_axis_through_slices(cord, slice_range=slice_range)
-        if fitted is not None and (slice_range[1] - slice_range[0]) >= 3:
+        span = slice_range[1] - slice_range[0]
+        if (
+            fitted is not None
+            and span >= 3
+            and _slices_holding(cord, axis, slice_range) >= _MIN_CORD_SLICE_SHARE * span
+        ):
             return fitted[1], "cord"
     index = ordered.index(level)
     canonical = parse_level(level)
@@ -370,6 +376,25 @@ def _si_axis_estimate(
         return np.array([0.0, 0.0, 1.0]), "patient"
     direction = direction / norm
     return _pointing_up(direction, level), "neighbours"
+
+
+#: Least share of a vertebra's slices the cord must cross for its axis to be the vertebra's:
+#: the tapering tip of a conus crossing 5 of L2's 67 slices (0.8 mm phantom, tilted 12 deg)
+#: gave an axis 3.8 deg off, a projected canal 1.2 mm short each side and true canal in
+#: PTV_Eval at the L2-L3 disc; the neighbours' axis is then taken.
+_MIN_CORD_SLICE_SHARE = 0.5
+
+
+def _slices_holding(mask: Mask, axis: int, slice_range: tuple[int, int]) -> int:
+    """How many slices (indices ``[start, stop)`` on array ``axis``) hold voxels of ``mask``."""
+    start = max(slice_range[0], mask.box.start[axis])
+    stop = min(slice_range[1], mask.box.stop[axis])
+    if stop <= start:
+        return 0
+    others = tuple(a for a in range(3) if a != axis)
+    held = np.asarray(mask.box_array.any(axis=others))
+    offset = mask.box.start[axis]
+    return int(held[start - offset : stop - offset].sum())
 
 
 #: Largest angle (degrees) from the patient's SI axis of a vertebra's axis taken from its
@@ -1206,8 +1231,9 @@ def derive_canal(
         Level name -> vertebra mask, all on one grid. Neighbouring levels help to find the
         local SI direction even when only some levels are derived.
     cord : Mask, optional
-        The spinal cord: it gives the SI direction where it runs through a vertebra and picks
-        the canal among the holes of the projected ring.
+        The spinal cord: it gives the SI direction where it runs through a vertebra (through
+        at least half of its slices; the tapering conus does not) and picks the canal among
+        the holes of the projected ring.
     contoured : Mask, optional
         A contoured canal; when given it is used as is (method "contoured").
     levels : collection of str, optional
