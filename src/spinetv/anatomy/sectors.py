@@ -176,7 +176,13 @@ METHOD_GIVEN = CanalMethod.GIVEN
 TIE_MM = 1e-6
 # The canal points within this fraction of a voxel of the outermost one make its extreme band.
 _BAND_FRACTION = 0.3
-_FACING_LATTICES = 2.0
+# Bone beside the extreme band bounds the wall there only as far as the wall is flat: a round
+# canal's wall recedes beside its apex (an ellipse 7.75 mm wide by 0.25 mm at 2 mm aside, by
+# 0.9 mm at 3.6), and bone two voxels aside put the lateral wall of a T8 1.4 mm inside the
+# canal at 2.46 mm pixels. Half a voxel keeps the finer sampling of a rotated lattice without
+# that (pose benchmark, 600 poses over six seeds: smallest sector Dice better in 60, worse
+# in 17, by at most 0.043; poses below 0.95 at pixels up to 3 mm 44 -> 37).
+_FACING_LATTICES = 0.5
 _BEYOND_FRACTION = 0.1
 # How far beyond the straight prism the walls of a derived canal are looked for per slab, mm.
 _SLAB_REACH_MM = 1.5
