@@ -283,3 +283,27 @@ def _union(masks: list[Mask]) -> Mask:
     from spinetv.geometry.booleans import union
 
     return union(*masks)
+
+
+def test_an_axis_searched_on_the_bone_of_coarse_pixels_is_flagged() -> None:
+    # A lone C5 at 2.66 mm pixels: its bone-searched axis lay 10 deg off and no other check
+    # saw it (pose benchmark, seed 14). The search is validated on pixels up to 1.2 mm.
+    phantom = make_spine_phantom(
+        levels="C5", tilt_deg=12.4, axial_rotation_deg=13.3, orientation="HFP",
+        spacing_mm=(1.82, 2.66, 2.66), gtv=GtvSpec(level="C5", sectors=(1, 2), body_side="left"),
+    )
+    assert phantom.gtv is not None
+    with pytest.warns(AnatomyWarning, match="bone-searched axis on coarse pixels"):
+        result = plan(phantom.gtv, Anatomy(phantom.grid, dict(phantom.vertebrae)))
+    report = result.report["anatomy"]["levels"]["C5"]
+    assert report["frame_source"].endswith("searched on the bone")
+    assert any("bone-searched axis on coarse pixels" in flag for flag in report["flags"])
+
+
+def test_an_axis_searched_on_the_bone_of_fine_pixels_passes_that_check() -> None:
+    phantom = make_spine_phantom(levels="C5", tilt_deg=12.4, spacing_mm=(1.0, 0.8, 0.8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnatomyWarning)
+        result = label_case_sectors(Anatomy(phantom.grid, dict(phantom.vertebrae)), ["C5"])
+    checks = {c.name: c for c in result.quality["C5"].checks}
+    assert checks["bone-searched axis on coarse pixels"].passed
