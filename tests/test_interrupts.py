@@ -80,8 +80,10 @@ def test_sigint_during_batch_is_one_line_status_130_and_no_partial_file(
 ) -> None:
     manifest = tmp_path / "cohort.csv"
     rows = ["case_id,image,rtstruct,gtv,vertebrae,protocols"]
-    rows += [f"case{i},{phantom_case}/case{i}/CT,{phantom_case}/case{i}/RTSTRUCT.dcm,GTV,auto,"
-             f"{PROTOCOLS.replace(',', ';')}" for i in range(3)]
+    # Twenty plans (ten cases of the three phantoms, two protocols each): on a loaded machine
+    # six finished before the interrupt arrived (the progress line is read late).
+    rows += [f"case{i},{phantom_case}/case{i % 3}/CT,{phantom_case}/case{i % 3}/RTSTRUCT.dcm,"
+             f"GTV,auto,{PROTOCOLS.replace(',', ';')}" for i in range(10)]
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     process = subprocess.Popen(
@@ -95,13 +97,13 @@ def test_sigint_during_batch_is_one_line_status_130_and_no_partial_file(
     while time.monotonic() < deadline:  # interrupt once the first case has finished
         line = process.stderr.readline()
         lines.append(line)
-        if "1/6" in line or not line:
+        if "1/20" in line or not line:
             break
     os.killpg(process.pid, signal.SIGINT)
     _, rest = process.communicate(timeout=120)
     err = [line.rstrip("\n") for line in [*lines, *rest.splitlines(keepends=True)] if line]
     # Progress lines and warnings (margins rounded up...) may precede the interruption.
-    other = [line for line in err if "/6 " not in line and not line.startswith("spinetv: warning")]
+    other = [line for line in err if "/20 " not in line and not line.startswith("spinetv: warning")]
     assert process.returncode == 130, err
     assert other == ["spinetv batch: interrupted"], err
     assert not any("Traceback" in line for line in err), err

@@ -138,6 +138,31 @@ def test_ptv_eval_never_holds_canal(
     assert report["trusted"] and report["canal_method"].endswith("ring closure")
 
 
+def test_a_lone_vertebra_on_coarse_pixels_keeps_canal_out_of_ptv_eval_and_is_flagged() -> None:
+    """A lone C5 on 2.66 mm pixels (pose benchmark, seed 14): its axis, searched on its bone,
+    is 10 degrees off, and below the body the narrowest hole was a voxel short of the true
+    canal; PTV_Eval kept one canal voxel. The exclusion now takes the level's widest section
+    over its whole height, and the level is flagged."""
+    phantom = make_spine_phantom(
+        levels="C5",
+        tilt_deg=12.4,
+        axial_rotation_deg=13.3,
+        orientation="HFP",
+        spacing_mm=(1.82, 2.66, 2.66),
+        gtv=GtvSpec(level="C5", sectors=(1, 2), body_side="left"),
+    )
+    assert phantom.gtv is not None
+    anatomy = Anatomy(phantom.grid, dict(phantom.vertebrae))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = plan(phantom.gtv, anatomy, PlanOptions(protocol="sib-sbrt-2025"))
+    evaluation = result.mask_on_image_grid("PTV_Eval", phantom.grid)
+    held = int((evaluation.box_array & phantom.canal.in_box(evaluation.box)).sum())
+    assert held == 0, f"PTV_Eval holds {held} voxels of the true canal"
+    flags = result.report["anatomy"]["levels"]["C5"]["flags"]
+    assert any("bone-searched axis on coarse pixels" in flag for flag in flags), flags
+
+
 def test_a_cord_crossing_few_of_a_vertebras_slices_does_not_set_its_axis() -> None:
     # The phantom's conus ends in L2's top slices: L1 takes the cord's axis, L2 (crossed by
     # the cord in 5 of 67 slices) and L3 (none) take their neighbours'.
