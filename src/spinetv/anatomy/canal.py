@@ -1034,9 +1034,9 @@ def _extrude(
     The projected hole is the canal's narrowest cross-section over the vertebra's height.
     With ``bone_lps`` and ``follow_mm`` > 0 the canal follows the bone slab by slab (see
     :func:`_slab_holes`); beyond the bone's SI range it is the hole (towards a neighbour,
-    whose own canal takes over), or with ``widest_beyond`` the widest slab section (prolonged
-    under a PTV where no neighbour shows the canal). ``follow_neighbours``: see
-    :func:`_slab_holes`.
+    whose own canal takes over). With ``widest_beyond`` (prolonged under a PTV where no
+    neighbour shows the canal) it is the widest slab section, within the bone's range too.
+    ``follow_neighbours``: see :func:`_slab_holes`.
 
     The hole's pixels lie at least the covering radius of the projected bone lattice from
     every bone voxel centre, so the voxels of the canal's outermost layer (whose centres lie
@@ -1471,8 +1471,9 @@ def extend_canal_to(
     ``margin_mm`` past the farthest point of ``target`` (the canal runs on straight over a few
     millimetres). Returns the canal (bone removed) and, per prolonged level, the new
     (below, above) reach in mm. A contoured canal is returned as is. ``follow_mm`` is the
-    derivation's :attr:`CanalOptions.follow_mm`: the prolonged part takes the widest of the
-    level's slab sections.
+    derivation's :attr:`CanalOptions.follow_mm`: a prolonged level's canal takes the widest
+    of its slab sections over its whole height and beyond (an end slab that holds no body
+    or lamina is as wide as the disc below it, not the narrowest hole).
 
     Parameters
     ----------
