@@ -271,7 +271,7 @@ def split_sacrum_detailed(
     perpendicularly (arc length along it), from its projection on the sacrum's mid-sagittal
     plane (see :func:`_onto_midplane`): the cut planes hold the sacrum's own LR axis, and
     both alae of a segment fall in it. For a whole sacrum the cut below
-    S1 is normal to the axis at the middle of S2 (see :func:`_recut_below_s1`). The fused
+    S1 is normal to the axis at S2's lower border (see :func:`_recut_below_s1`). The fused
     segments show no disc, but the sacral foramina and the waist of the fused disc lie at
     their borders: the bone's cross-section along the axis dips there. Walking down from the
     top (or from the cut below a given S1), each border is looked for around where the
@@ -345,8 +345,8 @@ def split_sacrum_detailed(
     segment_of = np.searchsorted(np.asarray(cuts), arc, side="right")
     if s1 is None and len(cuts) >= 2:
         # The axis of a whole sacrum is traced from its top corner and bends over S1 (see
-        # :func:`_column_centreline`): the cut below S1 is normal to S2's axis instead, set
-        # through the point of the axis where the cut falls.
+        # :func:`_column_centreline`): the cut below S1 is normal to the axis at S2's lower
+        # border instead, set through the point of the axis where the cut falls.
         segment_of = _recut_below_s1(segment_of, on_midplane, line, origin, cuts)
     ijk = np.argwhere(rest.box_array)
     s1_border: str | None = None
@@ -772,19 +772,27 @@ def _recut_below_s1(
     cuts: list[float],
 ) -> NDArray[np.int64]:
     """``segment_of`` with S1 (0) and S2 (1) parted by a plane normal to the axis at the
-    middle of S2, through the axis point at the first cut (arc mm from ``origin``), or up to
-    :data:`_RECUT_SEARCH_MM` above it where the cross-section taken along that normal dips.
+    second cut (S2's lower border), through the axis point at the first cut (arc mm from
+    ``origin``), or up to :data:`_RECUT_SEARCH_MM` above it where the cross-section taken
+    along that normal dips.
 
     The first cut stands at a dip of the cross-section taken along the axis, and the axis of
     a whole sacrum, traced from its top, turns toward the promontory over S1: its planes
     cross the border obliquely, and the dip they find lies at or below it (0-3.9 mm below on
-    eight phantom sacra tilted 0-60 degrees, never above). Taken along S2's normal, which
-    crosses it near parallel (2-5 degrees off), the dip lies within 0.5-2.3 mm, but as often
-    below as above: the plane moves up to it only, never down."""
+    eight phantom sacra tilted 0-60 degrees, never above). The trace still bends over S2's
+    upper half; at S2's lower border it is clear of that bend. Its normal there crosses the
+    S1/S2 border nearer parallel than the normal at S2's middle, the previous choice:
+    - on 12 phantom sacra tilted 30-60 degrees, S2's body Dice was at least 0.875 and 0.919
+      on average; it is now at least 0.920 and 0.952 on average;
+    - on the real CT's sacrum with its S1 merged in, the share of TotalSegmentator's S1 kept
+      in S1 rose from 0.898 to 0.943;
+    - on 8 phantom sacra tilted 0-20 degrees, it is mixed (S2 body 0.866-0.957, was
+      0.879-0.946).
+    The dip along this normal lies as often below the border as above: the plane moves up to
+    it only, never down."""
     tangent = np.gradient(line, axis=0)
     at = [int(np.clip(round((origin + c) / _STEP_MM), 0, line.shape[0] - 1)) for c in cuts[:2]]
-    middle = int(round(0.5 * (at[0] + at[1])))
-    normal = tangent[middle] / np.linalg.norm(tangent[middle])
+    normal = tangent[at[1]] / np.linalg.norm(tangent[at[1]])
     height = (points - line[at[0]]) @ normal
     shift, depth = _deepest_notch(height, _RECUT_SEARCH_MM)
     below = height >= (min(shift, 0.0) if depth < _DIP_MAX_RATIO else 0.0)
