@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from _anatomy_synthetic import dice
 
+from spinetv.anatomy.canal import derive_canal
 from spinetv.anatomy.sacrum import (
     derive_sacral_canal,
     derive_sacral_foramina,
@@ -588,6 +589,19 @@ def test_a_malformed_sacral_axis_is_refused_naming_the_segment(
     good = np.array([[0.0, 0.0, 0.0], [0.0, 0.3, -1.0]])
     with pytest.raises(AnatomyError, match="sacral axis of S2"):
         derive_sacral_canal(segments, axes={"S1": good, "S2": entry})  # type: ignore[dict-item]
+
+
+def test_a_malformed_sacral_axis_is_refused_even_beside_a_contoured_canal(
+    pelvis: object,
+) -> None:
+    # A contoured canal leaves the axes unused; a bad value is still an error, not ignored.
+    segments = {name: pelvis.vertebrae[name] for name in ("S1", "S2")}  # type: ignore[attr-defined]
+    with pytest.raises(AnatomyError, match="sacral axis of S2"):
+        derive_canal(
+            segments,
+            contoured=pelvis.canal,  # type: ignore[attr-defined]
+            sacral_axes={"S2": np.zeros(3)},
+        )
 
 
 def test_a_sacral_axis_direction_is_taken_as_a_direction_whatever_its_length(

@@ -1281,10 +1281,11 @@ def derive_canal(
     missing = set(levels or ()) - set(ordered)
     if missing:
         raise AnatomyError(f"levels {sorted(missing)} requested but no vertebra given for them")
+    # Checked even where a contoured canal makes them unused: bad input is an error, always.
+    sacral_axes = _checked_sacral_axes(sacral_axes)
     if contoured is not None:
         grid.require_same(contoured.grid, what="contoured spinal canal and vertebrae")
         return _contoured_result(contoured, vertebrae, wanted)
-    sacral_axes = _checked_sacral_axes(sacral_axes)
 
     required_levels = set(wanted if required is None else required) & set(wanted)
     sources: dict[str, str] = {}
