@@ -21,7 +21,7 @@ from spinetv.anatomy.sectors import label_sectors
 from spinetv.errors import AnatomyError, AnatomyWarning
 from spinetv.geometry.mask import Mask
 from spinetv.phantom import GtvSpec, SpinePhantom, make_spine_phantom
-from spinetv.pipeline import Anatomy, PlanOptions, label_case_sectors, plan
+from spinetv.pipeline import Anatomy, PlanOptions, PlanResult, label_case_sectors, plan
 
 # Sector Dice floor, every sector (the issue's acceptance); the pedicles, the smallest sectors,
 # measured down to 0.969 on these poses. The derived canal's Dice with the true canal over the
@@ -98,6 +98,20 @@ POSES = [
 ]
 
 
+def _sib_plan_and_canal_in_ptv_eval(
+    phantom: SpinePhantom, cord: Mask | None
+) -> tuple[PlanResult, int]:
+    """The phantom planned with ``sib-sbrt-2025`` on its vertebrae (and ``cord``), and how
+    many voxels of its true canal PTV_Eval holds."""
+    assert phantom.gtv is not None
+    anatomy = Anatomy(phantom.grid, dict(phantom.vertebrae), cord=cord)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = plan(phantom.gtv, anatomy, PlanOptions(protocol="sib-sbrt-2025"))
+    evaluation = result.mask_on_image_grid("PTV_Eval", phantom.grid)
+    return result, int((evaluation.box_array & phantom.canal.in_box(evaluation.box)).sum())
+
+
 @pytest.mark.parametrize(("levels", "tilt", "rotation", "orientation", "spacing", "cord"), POSES)
 def test_ptv_eval_never_holds_canal(
     levels: str,
@@ -118,14 +132,8 @@ def test_ptv_eval_never_holds_canal(
         spacing_mm=(spacing[0], spacing[1], spacing[1]),
         gtv=GtvSpec(level=level, sectors=(1, 2), body_side="left"),
     )
-    assert phantom.gtv is not None
     use_cord = phantom.cord if cord and not phantom.cord.is_empty else None
-    anatomy = Anatomy(phantom.grid, dict(phantom.vertebrae), cord=use_cord)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = plan(phantom.gtv, anatomy, PlanOptions(protocol="sib-sbrt-2025"))
-    evaluation = result.mask_on_image_grid("PTV_Eval", phantom.grid)
-    held = int((evaluation.box_array & phantom.canal.in_box(evaluation.box)).sum())
+    result, held = _sib_plan_and_canal_in_ptv_eval(phantom, use_cord)
     assert held == 0, f"PTV_Eval holds {held} voxels of the true canal"
     sectors = result.sectors.by_level[level]
     for k in range(1, 7):
@@ -151,13 +159,7 @@ def test_a_lone_vertebra_on_coarse_pixels_keeps_canal_out_of_ptv_eval_and_is_fla
         spacing_mm=(1.82, 2.66, 2.66),
         gtv=GtvSpec(level="C5", sectors=(1, 2), body_side="left"),
     )
-    assert phantom.gtv is not None
-    anatomy = Anatomy(phantom.grid, dict(phantom.vertebrae))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = plan(phantom.gtv, anatomy, PlanOptions(protocol="sib-sbrt-2025"))
-    evaluation = result.mask_on_image_grid("PTV_Eval", phantom.grid)
-    held = int((evaluation.box_array & phantom.canal.in_box(evaluation.box)).sum())
+    result, held = _sib_plan_and_canal_in_ptv_eval(phantom, None)
     assert held == 0, f"PTV_Eval holds {held} voxels of the true canal"
     flags = result.report["anatomy"]["levels"]["C5"]["flags"]
     assert any("bone-searched axis on coarse pixels" in flag for flag in flags), flags
