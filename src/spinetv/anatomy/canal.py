@@ -41,9 +41,14 @@ __all__ = [
     "METHOD_ARCH",
     "METHOD_CORD",
     "METHOD_CARRIED",
+    "AXIS_SEARCHED_ON_BONE",
 ]
 
 _AXIS_GAIN = 1.05
+
+#: How an axis source says the axis was searched on the vertebra's own bone (no cord, no
+#: neighbour); the quality checks look for it.
+AXIS_SEARCHED_ON_BONE = "searched on the bone"
 
 
 class CanalMethod(TextEnum):
@@ -897,7 +902,7 @@ def _best_projection(
             step_deg=15.0,
         )
         if found > 0:
-            label = f"{source}, searched on the bone"
+            label = f"{source}, {AXIS_SEARCHED_ON_BONE}"
             # Tilts of 4 and 2 degrees are told apart on 1 mm pixels, 1 degree on full ones.
             coarse = replace(options, pixel_mm=max(options.pixel_mm or 0.0, 1.0))
 
@@ -1026,7 +1031,7 @@ def _extrude(
     extend_high_mm: float,
     bone_lps: NDArray[np.float64] | None = None,
     follow_mm: float = 0.0,
-    widest_beyond: bool = False,
+    widest: bool = False,
     follow_neighbours: bool = True,
 ) -> tuple[BoundingBox, NDArray[np.bool_]]:
     """The canal over one vertebra, as a box of the grid and its contents.
@@ -1034,8 +1039,8 @@ def _extrude(
     The projected hole is the canal's narrowest cross-section over the vertebra's height.
     With ``bone_lps`` and ``follow_mm`` > 0 the canal follows the bone slab by slab (see
     :func:`_slab_holes`); beyond the bone's SI range it is the hole (towards a neighbour,
-    whose own canal takes over). With ``widest_beyond`` (prolonged under a PTV where no
-    neighbour shows the canal) it is the widest slab section, within the bone's range too.
+    whose own canal takes over). With ``widest`` (prolonged under a PTV where no neighbour
+    shows the canal) it is the widest slab section, beyond and within the bone's range.
     ``follow_neighbours``: see :func:`_slab_holes`.
 
     The hole's pixels lie at least the covering radius of the projected bone lattice from
@@ -1061,9 +1066,7 @@ def _extrude(
         projected, outer, projected.frame.to_local(bone_lps), grid, growth, follow_mm,
         follow_neighbours,
     )
-    within = inside & (local[:, 2] >= low) & (local[:, 2] <= high)
-    beyond = inside & ~within
-    if widest_beyond:
+    if widest:
         # Prolonged past the bone, nothing shows the canal's width: the widest slab section,
         # over the whole height too (the bone is removed afterwards). Where the vertebra's
         # end slabs hold no body or lamina, the canal there is as wide as at the disc, not the
@@ -1073,6 +1076,8 @@ def _extrude(
             local[inside]
         )
         return box, inside.reshape(box.shape)
+    within = inside & (local[:, 2] >= low) & (local[:, 2] <= high)
+    beyond = inside & ~within
     inside[beyond] = grown.contains(local[beyond])
     points = local[within]
     slab = np.clip(np.searchsorted(edges, points[:, 2], side="right") - 1, 0, slabs.shape[0] - 1)
@@ -1524,7 +1529,7 @@ def extend_canal_to(
                     section, grid, *new,
                     bone_lps=vertebrae[level].points_lps() if level in vertebrae else None,
                     follow_mm=follow_mm,
-                    widest_beyond=True,
+                    widest=True,
                 )
             )
     if not changed:

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from spinetv.anatomy.canal import METHOD_ARCH, METHOD_CARRIED, METHOD_CORD, ProjectedCanal
+from spinetv.anatomy.canal import (
+    AXIS_SEARCHED_ON_BONE,
+    METHOD_ARCH,
+    METHOD_CARRIED,
+    METHOD_CORD,
+    ProjectedCanal,
+)
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.anatomy.sectors import VertebraSectors
 
@@ -444,7 +450,7 @@ def assess_level(
     )
     bridged: float | None = None
     area: float | None = None
-    if "searched on the bone" in source:
+    if AXIS_SEARCHED_ON_BONE in source:
         pixel = sorted(sectors.labels.grid.spacing_mm)[1]
         checks.append(
             QualityCheck(
