@@ -33,13 +33,24 @@ import spinetv.phantom._shapes as shapes
 from spinetv.phantom import make_spine_phantom
 
 FRACTIONS = (0.05, 0.1, 0.25)
+TURNS_DEG = (0.5, 1.0, 2.0)
 _WALLS = ("a", "c", "p")
 
 
-def _relabelled(inputs: dict[str, Any], wall: str, shift_mm: float) -> np.ndarray:
+def _relabelled(
+    inputs: dict[str, Any], wall: str, shift_mm: float, turn: tuple[str, float] | None = None
+) -> np.ndarray:
     """The sector rule of :func:`spinetv.phantom._shapes.label_parts` with one wall moved by
-    ``shift_mm`` along ``v`` (positive: posteriorly)."""
+    ``shift_mm`` along ``v`` (positive: posteriorly), or in a frame turned by ``turn``
+    (("sagittal", degrees) about the LR axis, ("axial", degrees) about the SI axis, both
+    through the level's centre on the canal's axis)."""
     u, v, bone = inputs["u"], inputs["v"], inputs["bone"]
+    if turn is not None:
+        angle = np.radians(turn[1])
+        if turn[0] == "sagittal":
+            v = v * np.cos(angle) + inputs["w"] * np.sin(angle)
+        else:
+            u, v = u * np.cos(angle) - v * np.sin(angle), u * np.sin(angle) + v * np.cos(angle)
     half_w, half_d = inputs["half_w"], inputs["half_d"]
     a = -half_d + (shift_mm if wall == "a" else 0.0)
     c = shift_mm if wall == "c" else 0.0
@@ -64,7 +75,13 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 def measure(pose: dict[str, Any]) -> dict[str, Any]:
     """The lowest sector Dice of the middle level per wall-error fraction."""
     recorded: list[dict[str, Any]] = []
+    si_of: dict[int, Any] = {}
     original = shapes.label_parts
+    original_bone = shapes.vertebra_bone
+
+    def recording_bone(u, v, w, *args, **kwargs):  # type: ignore[no-untyped-def]
+        si_of[id(u)] = w
+        return original_bone(u, v, w, *args, **kwargs)
 
     def recording(u, v, bone, half_w, half_d, *, body_half_width=None):  # type: ignore[no-untyped-def]
         recorded.append(
@@ -75,11 +92,13 @@ def measure(pose: dict[str, Any]) -> dict[str, Any]:
                 "half_w": half_w,
                 "half_d": half_d,
                 "body_half_width": body_half_width,
+                "w": si_of.get(id(u)),
             }
         )
         return original(u, v, bone, half_w, half_d, body_half_width=body_half_width)
 
-    shapes.label_parts = recording  # the generator calls it through the module
+    # The generator calls both through the module.
+    shapes.label_parts, shapes.vertebra_bone = recording, recording_bone
     try:
         phantom = make_spine_phantom(
             levels=pose["levels"],
@@ -89,7 +108,7 @@ def measure(pose: dict[str, Any]) -> dict[str, Any]:
             spacing_mm=(pose["slice_mm"], pose["pixel_mm"], pose["pixel_mm"]),
         )
     finally:
-        shapes.label_parts = original
+        shapes.label_parts, shapes.vertebra_bone = original, original_bone
     level = str(pose["level"])
     expected = [
         int(phantom.parts[level][k].in_box(phantom.parts[level][k].box).sum()) for k in range(1, 7)
@@ -127,9 +146,20 @@ def measure(pose: dict[str, Any]) -> dict[str, Any]:
                     if (truth == k).any():
                         lowest = min(lowest, _dice(moved == k, truth == k))
         worst[str(fraction)] = round(lowest, 4)
+    turned: dict[str, float] = {}
+    for degrees in TURNS_DEG:
+        lowest = 1.0
+        for plane in ("sagittal", "axial"):
+            for sign in (1.0, -1.0):
+                moved = _relabelled(inputs, "a", 0.0, (plane, sign * degrees))
+                for k in range(1, 7):
+                    if (truth == k).any():
+                        lowest = min(lowest, _dice(moved == k, truth == k))
+        turned[str(degrees)] = round(lowest, 4)
     return {
         **pose,
         "min_sector_dice_by_fraction": worst,
+        "min_sector_dice_by_turn_deg": turned,
         "canal_dice_by_outward_fraction": _canal_sensitivity(
             phantom, level, float(pose["pixel_mm"])
         ),
@@ -184,6 +214,18 @@ def main() -> None:
                     ),
                 }
                 for f in FRACTIONS
+            },
+            **{
+                f"frame_turned_{t}_deg": {
+                    "poses_below_0.95": sum(
+                        1 for r in within if r["min_sector_dice_by_turn_deg"][str(t)] < 0.95
+                    ),
+                    "lowest": min(
+                        (r["min_sector_dice_by_turn_deg"][str(t)] for r in within),
+                        default=float("nan"),
+                    ),
+                }
+                for t in TURNS_DEG
             },
             **{
                 f"canal_grown_{f}_voxel": {
