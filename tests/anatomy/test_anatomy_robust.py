@@ -334,3 +334,36 @@ def test_an_axis_searched_on_the_bone_of_fine_pixels_passes_that_check() -> None
         result = label_case_sectors(Anatomy(phantom.grid, dict(phantom.vertebrae)), ["C5"])
     checks = {c.name: c for c in result.quality["C5"].checks}
     assert checks["bone-searched axis on coarse pixels"].passed
+
+
+def test_sectors_on_coarse_pixels_are_flagged_whatever_shows_the_canal() -> None:
+    # With the canal contoured the frame is sound, yet on 1.5 mm pixels a border a quarter
+    # voxel off takes a pedicle's Dice below 0.95 (benchmarks/bench_sector_sensitivity.py).
+    coarse = make_spine_phantom(levels="L1-L3", spacing_mm=(2.0, 1.5, 1.5))
+    with pytest.warns(AnatomyWarning, match="sector borders on coarse pixels"):
+        result = label_case_sectors(
+            Anatomy(coarse.grid, dict(coarse.vertebrae), canal=coarse.canal), ["L2"]
+        )
+    check = {c.name: c for c in result.quality["L2"].checks}["sector borders on coarse pixels"]
+    assert not check.passed and check.severity == "warning"
+    assert check.measured.startswith("1.50 mm pixels")
+    assert result.quality["L2"].trusted
+
+
+def test_sectors_on_fine_pixels_and_sacral_segments_pass_the_coarse_pixel_check() -> None:
+    fine = make_spine_phantom(levels="L1-L3", spacing_mm=(2.0, 1.0, 1.0))
+    result = label_case_sectors(
+        Anatomy(fine.grid, dict(fine.vertebrae), canal=fine.canal), ["L2"]
+    )
+    assert {c.name: c for c in result.quality["L2"].checks}[
+        "sector borders on coarse pixels"
+    ].passed
+    sacrum = make_spine_phantom(levels="L5-S3", spacing_mm=(1.5, 1.5, 1.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnatomyWarning)
+        segments = label_case_sectors(
+            Anatomy(sacrum.grid, dict(sacrum.vertebrae), canal=sacrum.canal), ["S2"]
+        )
+    assert "sector borders on coarse pixels" not in {
+        c.name for c in segments.quality["S2"].checks
+    }
