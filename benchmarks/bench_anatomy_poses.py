@@ -163,6 +163,10 @@ def main() -> None:
             1 for r in rows if int(r["ptv_eval_canal_voxels"]) > 0  # type: ignore[call-overload]
         ),
         "untrusted": sum(1 for r in rows if not r["trusted"]),
+        # Never silently wrong: a pose below the line should carry a warning of its level.
+        "poses_below_0.95_without_a_flag": sum(
+            1 for r in rows if float(r["min_sector_dice"]) < 0.95 and not r["flags"]  # type: ignore[arg-type]
+        ),
         "median_plan_s": float(np.median([float(r["plan_s"]) for r in rows])),  # type: ignore[arg-type]
         "machine": platform.platform(),
     }
