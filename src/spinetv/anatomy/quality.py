@@ -466,8 +466,8 @@ def assess_level(
                 "sector borders on coarse pixels",
                 pixel <= bounds.max_sector_pixel_mm,
                 WARNING,
-                f"{pixel:.2f} mm pixels (a border lies within about half a voxel, "
-                f"{0.5 * pixel:.1f} mm)",
+                f"{pixel:.2f} mm pixels; a border lies within about {0.5 * pixel:.1f} mm, "
+                "half a voxel",
                 f"<= {bounds.max_sector_pixel_mm:g} mm",
             )
         )
