@@ -198,48 +198,23 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     rows = [measure(draw(rng, args.pixel_max)) for _ in range(args.count)]
     bins = ((0.6, 1.2), (1.2, 2.0), (2.0, 3.0))
+    figures = (
+        ("wall_off_{}_voxel", "min_sector_dice_by_fraction", FRACTIONS),
+        ("frame_turned_{}_deg", "min_sector_dice_by_turn_deg", TURNS_DEG),
+        ("canal_grown_{}_voxel", "canal_dice_by_outward_fraction", (*FRACTIONS, 0.5)),
+    )
     summary: dict[str, Any] = {"poses": len(rows), "seed": args.seed, "by_pixel_mm": {}}
     for low, high in bins:
         within = [r for r in rows if low <= float(r["pixel_mm"]) <= high]
-        summary["by_pixel_mm"][f"{low}-{high}"] = {
-            "poses": len(within),
-            **{
-                f"wall_off_{f}_voxel": {
-                    "poses_below_0.95": sum(
-                        1 for r in within if r["min_sector_dice_by_fraction"][str(f)] < 0.95
-                    ),
-                    "lowest": min(
-                        (r["min_sector_dice_by_fraction"][str(f)] for r in within),
-                        default=float("nan"),
-                    ),
+        entry: dict[str, Any] = {"poses": len(within)}
+        for name, field, values in figures:
+            for value in values:
+                scores = [float(r[field][str(value)]) for r in within]
+                entry[name.format(value)] = {
+                    "poses_below_0.95": sum(1 for x in scores if x < 0.95),
+                    "lowest": min(scores, default=float("nan")),
                 }
-                for f in FRACTIONS
-            },
-            **{
-                f"frame_turned_{t}_deg": {
-                    "poses_below_0.95": sum(
-                        1 for r in within if r["min_sector_dice_by_turn_deg"][str(t)] < 0.95
-                    ),
-                    "lowest": min(
-                        (r["min_sector_dice_by_turn_deg"][str(t)] for r in within),
-                        default=float("nan"),
-                    ),
-                }
-                for t in TURNS_DEG
-            },
-            **{
-                f"canal_grown_{f}_voxel": {
-                    "poses_below_0.95": sum(
-                        1 for r in within if r["canal_dice_by_outward_fraction"][str(f)] < 0.95
-                    ),
-                    "lowest": min(
-                        (r["canal_dice_by_outward_fraction"][str(f)] for r in within),
-                        default=float("nan"),
-                    ),
-                }
-                for f in (*FRACTIONS, 0.5)
-            },
-        }
+        summary["by_pixel_mm"][f"{low}-{high}"] = entry
     summary["machine"] = platform.platform()
     print(json.dumps(summary, indent=2))
     out = Path(__file__).parent / "results" / args.out
