@@ -617,3 +617,16 @@ def test_a_sacral_axis_direction_is_taken_as_a_direction_whatever_its_length(
         unit = derive_sacral_canal(split.segments, axes=split.axes)
         long = derive_sacral_canal(split.segments, axes=scaled)
     assert np.array_equal(unit.mask.to_array(), long.mask.to_array())
+
+
+def test_the_foramina_closing_s_distances_match_scipy_on_an_anisotropic_grid() -> None:
+    from scipy import ndimage
+
+    from spinetv.anatomy.sacrum import _distance_outside_mm
+
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_dilation(rng.random((24, 30, 28)) > 0.995, iterations=2)
+    spacing = (2.5, 0.8, 1.1)
+    ours = _distance_outside_mm(mask, spacing)
+    reference = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    assert np.abs(ours[~mask] - reference[~mask]).max() < 1e-4

@@ -1651,30 +1651,57 @@ def _wall_curvature(bounds: list[_WallBounds], max_per_mm: float) -> float:
     by up to half a voxel, was off by 0.1-0.8 mm at 5 mm aside on the flat wall of the
     cervical model.)"""
 
-    def contradicted(curvature: float) -> int:
-        total = 0
-        for found in bounds:
-            lower = np.sort(found.lower - curvature * found.lower_u**2)
-            upper = np.sort(found.upper - curvature * found.upper_u**2)
-            total += _fewest_contradictions(lower, upper)
-        return total
-
     magnitudes = max_per_mm * np.geomspace(1.0, 1.0 / 256.0, 17)
     grid = np.concatenate([-magnitudes, [0.0], magnitudes[::-1]])
-    counts = np.array([contradicted(float(k)) for k in grid])
+    counts = _fewest_contradictions(
+        _padded([found.lower for found in bounds], -np.inf),
+        _padded([found.lower_u for found in bounds], 0.0),
+        _padded([found.upper for found in bounds], np.inf),
+        _padded([found.upper_u for found in bounds], 0.0),
+        grid,
+    )
     return float(np.abs(grid[counts == counts.min()]).max())
 
 
-def _fewest_contradictions(lower: NDArray[np.float64], upper: NDArray[np.float64]) -> int:
-    """The fewest of the sorted lower bounds (values should be at least these) and upper
-    bounds (at most these) that one value contradicts."""
-    candidates = np.concatenate([lower, upper])
-    if candidates.size == 0:
-        return 0
-    wrong = (lower.size - np.searchsorted(lower, candidates, side="right")) + np.searchsorted(
-        upper, candidates, side="left"
-    )
-    return int(wrong.min())
+def _padded(rows: list[NDArray[np.float64]], fill: float) -> NDArray[np.float64]:
+    """Rows of different lengths as one array, shape (len(rows), longest), filled with
+    ``fill``."""
+    out = np.full((len(rows), max((row.size for row in rows), default=0)), fill)
+    for index, row in enumerate(rows):
+        out[index, : row.size] = row
+    return out
+
+
+def _fewest_contradictions(
+    lower: NDArray[np.float64],
+    lower_u: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    upper_u: NDArray[np.float64],
+    curvatures: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Per curvature ``k``, the sum over the slabs (rows) of the fewest of a slab's lower
+    bounds (the wall's depth ``d + k u^2`` should be at least these) and upper bounds (at
+    most these) that one depth ``d`` of its own contradicts.
+
+    ``lower``/``upper``: the bounds (mm, rows padded with -inf/+inf, which no depth
+    contradicts), ``lower_u``/``upper_u`` their ``u`` (mm). A depth is tried at every bound
+    (the count changes only there), all at once: the bounds of a row sorted together, lower
+    before upper at equal depths, a lower bound's count is right at the last of equal lower
+    bounds and an upper bound's at the first of equal upper bounds, and every other count
+    is no smaller, so the row's smallest count is exact. The padding's counts (every lower
+    bound, or every upper bound) are never below it."""
+    k = curvatures[:, None, None]
+    values = np.concatenate([lower - k * lower_u**2, upper - k * upper_u**2], axis=2)
+    if values.shape[2] == 0:
+        return np.zeros(curvatures.size, dtype=np.int64)
+    is_lower = np.zeros(values.shape[2], dtype=bool)
+    is_lower[: lower.shape[1]] = True
+    order = np.argsort(values, axis=2, kind="stable")
+    sorted_lower = is_lower[order]
+    lower_at_or_below = np.cumsum(sorted_lower, axis=2)
+    upper_below = np.cumsum(~sorted_lower, axis=2) - ~sorted_lower
+    wrong = lower.shape[1] - lower_at_or_below + upper_below
+    return np.asarray(wrong.min(axis=2).sum(axis=1), dtype=np.int64)
 
 
 def _band_gaps(
