@@ -346,7 +346,7 @@ def test_sectors_on_coarse_pixels_are_flagged_whatever_shows_the_canal() -> None
         )
     check = {c.name: c for c in result.quality["L2"].checks}["sector borders on coarse pixels"]
     assert not check.passed and check.severity == "warning"
-    assert check.measured.startswith("1.50 mm pixels")
+    assert check.measured.startswith("1.50 mm voxels across the vertebra")
     assert result.quality["L2"].trusted
 
 
@@ -367,3 +367,22 @@ def test_sectors_on_fine_pixels_and_sacral_segments_pass_the_coarse_pixel_check(
     assert "sector borders on coarse pixels" not in {
         c.name for c in segments.quality["S2"].checks
     }
+
+
+def test_the_spacing_across_a_vertebra_takes_the_slices_of_a_sagittal_series() -> None:
+    from spinetv.anatomy.frame import LocalFrame
+    from spinetv.anatomy.quality import spacing_across_mm
+    from spinetv.geometry import ImageGrid
+
+    upright = LocalFrame(
+        np.zeros(3), np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]),
+        np.array([0.0, 0.0, 1.0]),
+    )
+    # Axial (slices along S, rows along P, columns along L), non-square pixels.
+    axial = ImageGrid((10, 10, 10), (3.0, 0.8, 1.3), (0.0, 0.0, 0.0),
+                      np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
+    assert spacing_across_mm(axial, upright) == 1.3
+    # Sagittal: slices along L (3 mm), rows along S, columns along P.
+    sagittal = ImageGrid((10, 10, 10), (3.0, 0.8, 0.8), (0.0, 0.0, 0.0),
+                         np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    assert spacing_across_mm(sagittal, upright) == 3.0

@@ -630,3 +630,9 @@ def test_the_foramina_closing_s_distances_match_scipy_on_an_anisotropic_grid() -
     ours = _distance_outside_mm(mask, spacing)
     reference = ndimage.distance_transform_edt(~mask, sampling=spacing)
     assert np.abs(ours[~mask] - reference[~mask]).max() < 1e-4
+
+
+def test_the_distance_outside_an_empty_mask_is_infinite() -> None:
+    from spinetv.anatomy.sacrum import _distance_outside_mm
+
+    assert np.isinf(_distance_outside_mm(np.zeros((4, 5, 6), dtype=bool), (1.0, 1.0, 1.0))).all()

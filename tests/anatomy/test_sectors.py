@@ -331,40 +331,25 @@ def test_symmetry_turn_is_found_between_the_raster_bins() -> None:
 
 
 def test_the_wall_curvature_s_contradiction_counts_follow_their_definition() -> None:
-    # The counts are taken all at once over sorted bounds; checked here against the
-    # definition: per slab, the fewest bounds any one depth contradicts, summed.
-    from spinetv.anatomy.sectors import _fewest_contradictions, _padded
+    # The counts are taken for all curvatures at once over sorted bounds; checked here
+    # against the definition: the fewest bounds any one depth contradicts.
+    from spinetv.anatomy.sectors import _fewest_contradictions
 
     rng = np.random.default_rng(5)
     curvatures = np.array([-0.1, -0.02, 0.0, 0.03, 0.1])
-    for _ in range(200):
-        slabs = []
-        for _ in range(int(rng.integers(1, 5))):
-            nl, nu = int(rng.integers(0, 12)), int(rng.integers(0, 12))
-            # Quarter-millimetre steps make ties between the bounds common.
-            slabs.append(
-                (
-                    np.round(rng.normal(7.0, 0.6, nl) * 4) / 4,
-                    np.round(rng.uniform(-4, 4, nl)),
-                    np.round(rng.normal(7.4, 0.6, nu) * 4) / 4,
-                    np.round(rng.uniform(-4, 4, nu)),
-                )
-            )
+    for _ in range(400):
+        nl, nu = int(rng.integers(0, 12)), int(rng.integers(0, 12))
+        # Quarter-millimetre steps make ties between the bounds common.
+        lower = np.round(rng.normal(7.0, 0.6, nl) * 4) / 4
+        lower_u = np.round(rng.uniform(-4, 4, nl))
+        upper = np.round(rng.normal(7.4, 0.6, nu) * 4) / 4
+        upper_u = np.round(rng.uniform(-4, 4, nu))
         expected = []
         for k in curvatures:
-            total = 0
-            for lower, lower_u, upper, upper_u in slabs:
-                low, high = lower - k * lower_u**2, upper - k * upper_u**2
-                depths = np.concatenate([low, high])
-                total += min(
-                    (int((low > d).sum() + (high < d).sum()) for d in depths), default=0
-                )
-            expected.append(total)
-        got = _fewest_contradictions(
-            _padded([s[0] for s in slabs], -np.inf),
-            _padded([s[1] for s in slabs], 0.0),
-            _padded([s[2] for s in slabs], np.inf),
-            _padded([s[3] for s in slabs], 0.0),
-            curvatures,
-        )
+            low, high = lower - k * lower_u**2, upper - k * upper_u**2
+            depths = np.concatenate([low, high])
+            expected.append(
+                min((int((low > d).sum() + (high < d).sum()) for d in depths), default=0)
+            )
+        got = _fewest_contradictions(lower, lower_u, upper, upper_u, curvatures)
         assert got.tolist() == expected

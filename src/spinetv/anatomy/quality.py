@@ -29,11 +29,14 @@ from spinetv.anatomy.canal import (
     METHOD_CORD,
     ProjectedCanal,
 )
+from spinetv.anatomy.frame import LocalFrame
 from spinetv.anatomy.levels import is_sacral, parse_level
 from spinetv.anatomy.sectors import VertebraSectors
+from spinetv.geometry.grid import ImageGrid
 
 __all__ = [
-    "sacral_axis_checks","QualityCheck", "LevelQuality", "QualityBounds", "assess_level"]
+    "sacral_axis_checks","QualityCheck", "LevelQuality", "QualityBounds", "assess_level",
+    "spacing_across_mm"]
 
 ERROR = "error"
 # Levels whose sectors use their transverse foramina: C2-C6 to tell the transverse process from
@@ -80,11 +83,13 @@ class QualityBounds:
         (a warning: its alae and laminae may be turned). Default 10 (0 on the phantoms; on
         the sample CT S1 lay 20 and S4 12 degrees off).
     max_bone_search_pixel_mm : float
-        An axis searched on the vertebra's own bone (no cord, no neighbour) on pixels coarser
-        than this is flagged (a warning): the search is validated on 0.6-1.2 mm pixels; a lone
-        C5 at 2.66 mm was 10 degrees off, unseen by the other checks. Default 1.2.
+        An axis searched on the vertebra's own bone (no cord, no neighbour) on voxels coarser
+        than this across the vertebra (see :func:`spacing_across_mm`) is flagged (a
+        warning): the search is validated on 0.6-1.2 mm pixels; a lone C5 at 2.66 mm was 10
+        degrees off, unseen by the other checks. Default 1.2.
     max_sector_pixel_mm : float
-        A vertebra (C1-L5) labelled on pixels coarser than this is flagged (a warning): its
+        A vertebra (C1-L5) labelled on voxels coarser than this across it (see
+        :func:`spacing_across_mm`; the pixel of an axial series) is flagged (a warning): its
         sector borders are placed to a fraction of a voxel, and a small sector (a pedicle)
         then differs by more than the pixel's share. Measured on the phantom's own sector rule
         (``benchmarks/bench_sector_sensitivity.py``, 60 poses): one wall a quarter of a voxel
@@ -255,6 +260,33 @@ class LevelQuality:
             "flags": self.flags(),
             "checks": [c.as_dict() for c in self.checks],
         }
+
+
+def spacing_across_mm(grid: ImageGrid, frame: LocalFrame) -> float:
+    """The voxel spacing across a vertebra, mm: the coarser of the spacings of the grid's
+    axes most aligned with its local left and posterior axes.
+
+    On an axial series this is the pixel (the coarser side of a non-square one) while the
+    vertebra leans less than 45 degrees; on a sagittal series the left axis runs along the
+    slices, and their thickness counts.
+
+    Parameters
+    ----------
+    grid : ImageGrid
+        The grid the vertebra is labelled on.
+    frame : LocalFrame
+        The vertebra's local frame.
+
+    Returns
+    -------
+    float
+        Spacing in mm.
+    """
+    spacing = np.asarray(grid.spacing_mm, dtype=np.float64)
+    return max(
+        float(spacing[int(np.argmax(np.abs(grid.direction.T @ axis)))])
+        for axis in (frame.lr_axis, frame.ap_axis)
+    )
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -459,15 +491,15 @@ def assess_level(
     )
     bridged: float | None = None
     area: float | None = None
-    pixel = sorted(sectors.labels.grid.spacing_mm)[1]
+    pixel = spacing_across_mm(sectors.labels.grid, frame)
     if not sacral:
         checks.append(
             QualityCheck(
                 "sector borders on coarse pixels",
                 pixel <= bounds.max_sector_pixel_mm,
                 WARNING,
-                f"{pixel:.2f} mm pixels; a border lies within about {0.5 * pixel:.1f} mm, "
-                "half a voxel",
+                f"{pixel:.2f} mm voxels across the vertebra; a border lies within about "
+                f"{0.5 * pixel:.1f} mm, half a voxel",
                 f"<= {bounds.max_sector_pixel_mm:g} mm",
             )
         )
@@ -477,7 +509,7 @@ def assess_level(
                 "bone-searched axis on coarse pixels",
                 pixel <= bounds.max_bone_search_pixel_mm,
                 WARNING,
-                f"{pixel:.2f} mm pixels",
+                f"{pixel:.2f} mm voxels across the vertebra",
                 f"<= {bounds.max_bone_search_pixel_mm:g} mm",
             )
         )

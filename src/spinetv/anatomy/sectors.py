@@ -1653,23 +1653,12 @@ def _wall_curvature(bounds: list[_WallBounds], max_per_mm: float) -> float:
 
     magnitudes = max_per_mm * np.geomspace(1.0, 1.0 / 256.0, 17)
     grid = np.concatenate([-magnitudes, [0.0], magnitudes[::-1]])
-    counts = _fewest_contradictions(
-        _padded([found.lower for found in bounds], -np.inf),
-        _padded([found.lower_u for found in bounds], 0.0),
-        _padded([found.upper for found in bounds], np.inf),
-        _padded([found.upper_u for found in bounds], 0.0),
-        grid,
-    )
+    counts = np.zeros(grid.size, dtype=np.int64)
+    for found in bounds:
+        counts += _fewest_contradictions(
+            found.lower, found.lower_u, found.upper, found.upper_u, grid
+        )
     return float(np.abs(grid[counts == counts.min()]).max())
-
-
-def _padded(rows: list[NDArray[np.float64]], fill: float) -> NDArray[np.float64]:
-    """Rows of different lengths as one array, shape (len(rows), longest), filled with
-    ``fill``."""
-    out = np.full((len(rows), max((row.size for row in rows), default=0)), fill)
-    for index, row in enumerate(rows):
-        out[index, : row.size] = row
-    return out
 
 
 def _fewest_contradictions(
@@ -1679,29 +1668,29 @@ def _fewest_contradictions(
     upper_u: NDArray[np.float64],
     curvatures: NDArray[np.float64],
 ) -> NDArray[np.int64]:
-    """Per curvature ``k``, the sum over the slabs (rows) of the fewest of a slab's lower
-    bounds (the wall's depth ``d + k u^2`` should be at least these) and upper bounds (at
-    most these) that one depth ``d`` of its own contradicts.
+    """Per curvature ``k``, the fewest of one slab's lower bounds (the wall's depth
+    ``d + k u^2`` should be at least these) and upper bounds (at most these) that one depth
+    ``d`` contradicts.
 
-    ``lower``/``upper``: the bounds (mm, rows padded with -inf/+inf, which no depth
-    contradicts), ``lower_u``/``upper_u`` their ``u`` (mm). A depth is tried at every bound
-    (the count changes only there), all at once: the bounds of a row sorted together, lower
-    before upper at equal depths, a lower bound's count is right at the last of equal lower
-    bounds and an upper bound's at the first of equal upper bounds, and every other count
-    is no smaller, so the row's smallest count is exact. The padding's counts (every lower
-    bound, or every upper bound) are never below it."""
-    k = curvatures[:, None, None]
-    values = np.concatenate([lower - k * lower_u**2, upper - k * upper_u**2], axis=2)
-    if values.shape[2] == 0:
+    ``lower``/``upper``: the bounds (mm), ``lower_u``/``upper_u`` their ``u`` (mm). A depth
+    is tried at every bound (the count changes only there), for all curvatures at once: the
+    bounds sorted together, lower before upper at equal depths, a lower bound's count is
+    right at the last of equal lower bounds and an upper bound's at the first of equal upper
+    bounds, and every other count is no smaller, so the smallest count is exact."""
+    if lower.size + upper.size == 0:
         return np.zeros(curvatures.size, dtype=np.int64)
-    is_lower = np.zeros(values.shape[2], dtype=bool)
-    is_lower[: lower.shape[1]] = True
-    order = np.argsort(values, axis=2, kind="stable")
+    k = curvatures[:, None]
+    values = np.concatenate(
+        [lower[None, :] - k * lower_u**2, upper[None, :] - k * upper_u**2], axis=1
+    )
+    is_lower = np.zeros(values.shape[1], dtype=bool)
+    is_lower[: lower.size] = True
+    order = np.argsort(values, axis=1, kind="stable")
     sorted_lower = is_lower[order]
-    lower_at_or_below = np.cumsum(sorted_lower, axis=2)
-    upper_below = np.cumsum(~sorted_lower, axis=2) - ~sorted_lower
-    wrong = lower.shape[1] - lower_at_or_below + upper_below
-    return np.asarray(wrong.min(axis=2).sum(axis=1), dtype=np.int64)
+    lower_at_or_below = np.cumsum(sorted_lower, axis=1)
+    upper_below = np.cumsum(~sorted_lower, axis=1) - ~sorted_lower
+    wrong = lower.size - lower_at_or_below + upper_below
+    return np.asarray(wrong.min(axis=1), dtype=np.int64)
 
 
 def _band_gaps(
