@@ -146,12 +146,10 @@ def test_ptv_eval_never_holds_canal(
     assert report["trusted"] and report["canal_method"].endswith("ring closure")
 
 
-def test_a_lone_vertebra_on_coarse_pixels_keeps_canal_out_of_ptv_eval_and_is_flagged() -> None:
-    """A lone C5 on 2.66 mm pixels (pose benchmark, seed 14): its axis, searched on its bone,
-    is 10 degrees off, and below the body the narrowest hole was a voxel short of the true
-    canal; PTV_Eval kept one canal voxel. The exclusion now takes the level's widest section
-    over its whole height, and the level is flagged."""
-    phantom = make_spine_phantom(
+def _lone_c5_on_coarse_pixels() -> SpinePhantom:
+    """The pose benchmark's lone C5 on 2.66 mm pixels (seed 14), a GTV in its body and left
+    pedicle, no cord."""
+    return make_spine_phantom(
         levels="C5",
         tilt_deg=12.4,
         axial_rotation_deg=13.3,
@@ -159,7 +157,14 @@ def test_a_lone_vertebra_on_coarse_pixels_keeps_canal_out_of_ptv_eval_and_is_fla
         spacing_mm=(1.82, 2.66, 2.66),
         gtv=GtvSpec(level="C5", sectors=(1, 2), body_side="left"),
     )
-    result, held = _sib_plan_and_canal_in_ptv_eval(phantom, None)
+
+
+def test_a_lone_vertebra_on_coarse_pixels_keeps_canal_out_of_ptv_eval_and_is_flagged() -> None:
+    """A lone C5 on 2.66 mm pixels (pose benchmark, seed 14): its axis, searched on its bone,
+    is 10 degrees off, and below the body the narrowest hole was a voxel short of the true
+    canal; PTV_Eval kept one canal voxel. The exclusion now takes the level's widest section
+    over its whole height, and the level is flagged."""
+    result, held = _sib_plan_and_canal_in_ptv_eval(_lone_c5_on_coarse_pixels(), None)
     assert held == 0, f"PTV_Eval holds {held} voxels of the true canal"
     flags = result.report["anatomy"]["levels"]["C5"]["flags"]
     assert any("bone-searched axis on coarse pixels" in flag for flag in flags), flags
@@ -315,10 +320,7 @@ def _union(masks: list[Mask]) -> Mask:
 def test_an_axis_searched_on_the_bone_of_coarse_pixels_is_flagged() -> None:
     # A lone C5 at 2.66 mm pixels: its bone-searched axis lay 10 deg off and no other check
     # saw it (pose benchmark, seed 14). The search is validated on pixels up to 1.2 mm.
-    phantom = make_spine_phantom(
-        levels="C5", tilt_deg=12.4, axial_rotation_deg=13.3, orientation="HFP",
-        spacing_mm=(1.82, 2.66, 2.66), gtv=GtvSpec(level="C5", sectors=(1, 2), body_side="left"),
-    )
+    phantom = _lone_c5_on_coarse_pixels()
     assert phantom.gtv is not None
     with pytest.warns(AnatomyWarning, match="bone-searched axis on coarse pixels"):
         result = plan(phantom.gtv, Anatomy(phantom.grid, dict(phantom.vertebrae)))
